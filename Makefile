@@ -1,0 +1,93 @@
+# ascend.mindie: development, test and sandbox entry points.
+#   make demo          bring up the sandbox fleet (the deploy joins in a later release)
+#   make test          everything CI runs: lint, sanity, units, molecule
+#   make sandbox-up    NODES=4 PROFILES=800i-a2-32g,800i-a2-64g [FLEET=name] [PORT_BASE=31040]
+#   make sandbox-down  [FLEET=name]
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+NODES ?= 2
+PROFILES ?= 800i-a2-32g,800i-a2-64g
+FLEET ?= mindie-sandbox
+PORT_BASE ?= 31040
+SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard extensions/molecule/*/molecule.yml)))
+
+# Collections path for ansible-playbook/molecule: this checkout as ascend.mindie,
+# plus the collections bundled in the `ansible` package (community.docker).
+COLLECTIONS := $(CURDIR)/build/collections
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS):$(CURDIR)/$(VENV)/lib/python3.11/site-packages
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+.PHONY: help venv docker collection-link lint sanity units molecule test demo \
+        sandbox-images sandbox-up sandbox-down sandbox-status build clean
+
+help:
+	@sed -n '2,6p' Makefile | sed 's/^# //'
+
+$(BIN)/.installed: requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	@touch $@
+
+venv: $(BIN)/.installed
+
+docker:
+	@bash scripts/ensure-docker.sh
+
+# ascend.mindie resolved from this checkout, without installing it.
+collection-link:
+	@mkdir -p $(COLLECTIONS)/ansible_collections/ascend
+	@ln -sfn $(CURDIR) $(COLLECTIONS)/ansible_collections/ascend/mindie
+
+lint: venv collection-link
+	$(BIN)/yamllint -s .
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ansible-lint --profile production
+
+sanity: venv
+	bash scripts/sanity.sh
+
+units: venv
+	$(BIN)/python -m pytest tests/unit -q
+
+molecule: venv docker collection-link
+	@for s in $(SCENARIOS); do \
+	  echo "== molecule test -s $$s"; \
+	  (cd extensions && PATH=$(CURDIR)/$(BIN):$$PATH ../$(BIN)/molecule test -s $$s) || exit 1; \
+	done
+
+test: venv docker
+	$(MAKE) lint
+	$(MAKE) sanity
+	$(MAKE) units
+	$(MAKE) molecule
+
+sandbox-images: venv docker
+	$(BIN)/python sandbox/fleet.py images
+
+sandbox-up: venv docker
+	$(BIN)/python sandbox/fleet.py up --name $(FLEET) --nodes $(NODES) --profiles $(PROFILES) --port-base $(PORT_BASE)
+
+sandbox-down: venv docker
+	$(BIN)/python sandbox/fleet.py down --name $(FLEET)
+
+sandbox-status: venv docker
+	$(BIN)/python sandbox/fleet.py status --name $(FLEET)
+
+demo: sandbox-up
+	@echo
+	@echo "The sandbox fleet is up: inventories/sandbox/hosts.yml lists its nodes."
+	@echo "The deploy (playbooks/deploy.yml) is not part of this release yet, so"
+	@echo "'make demo' stops here. Try a node by hand:"
+	@echo "  docker exec $(FLEET)-node1 npu-smi info"
+	@echo "  $(BIN)/ansible -i inventories/sandbox mindie_nodes -m ascend.mindie.npu_facts"
+
+build: venv
+	$(BIN)/ansible-galaxy collection build --force --output-path build/
+
+clean:
+	rm -rf build .pytest_cache

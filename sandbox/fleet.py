@@ -1,0 +1,542 @@
+#!/usr/bin/env python3
+"""The sandbox fleet: simulated Atlas 800I A2 nodes in local Docker containers.
+
+    fleet.py up   [--name N] [--nodes 4] [--profiles 800i-a2-32g,800i-a2-64g] [--inventory DIR]
+    fleet.py down [--name N] [--inventory DIR]
+    fleet.py images            build (or reuse) the sandbox images only
+    fleet.py status [--name N]
+    fleet.py profiles          list the hardware profiles
+
+`up` validates its input before touching anything, builds the images only when
+their build context changed (each image carries the hash of its context as a
+label), creates the node containers in parallel, waits for their inner Docker
+engines, places the model weights, the MindIE image tarball and test images
+under /data on each node (where an operator following the guide has them),
+publishes each node's MindIE ports on 127.0.0.1 and writes an Ansible inventory.
+Re-running it leaves matching nodes alone. If anything fails, what this run
+created is removed again. `down` removes every container, volume and network of
+the fleet and the inventory it wrote; the images stay cached (`images --prune`
+removes them).
+"""
+
+import argparse
+import concurrent.futures
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SANDBOX = REPO / "sandbox"
+CACHE = Path(os.environ.get("MINDIE_SANDBOX_CACHE", REPO / ".cache" / "sandbox"))
+
+LABEL = "ascend.mindie.sandbox"
+HASH_LABEL = "ascend.mindie.sandbox.hash"
+SPEC_LABEL = "ascend.mindie.sandbox.spec"
+PROFILE_LABEL = "ascend.mindie.sandbox.profile"
+
+BASE_IMAGE = "mindie-sandbox/base:bookworm"
+NODE_IMAGE = "mindie-sandbox/npu-node:latest"
+MINDIE_REPO = "mindie-sim"
+MINDIE_TAG = "1.0.0-800I-A2-py311-openeuler24.03-lts"
+MINDIE_IMAGE = "%s:%s" % (MINDIE_REPO, MINDIE_TAG)
+MINDIE_TARBALL = "%s_%s.tar" % (MINDIE_REPO, MINDIE_TAG)
+
+PROFILES_FILE = SANDBOX / "images/npu-node/rootfs/usr/local/lib/ascend-sim/profiles.json"
+GROUP_VARS_TEMPLATE = SANDBOX / "inventory" / "group_vars"
+
+# Where an operator following the deployment guide keeps things on the node.
+NODE_DATA = "/data"
+NODE_WEIGHTS = NODE_DATA + "/Qwen2-VL-7B-Instruct"
+NODE_IMAGES = NODE_DATA + "/images"
+NODE_TEST_IMAGES = NODE_DATA + "/test_images"
+SEED_MARKER = NODE_DATA + "/.sandbox-seed"
+
+# MindIE ports the guide configures (business, management, metrics); each node
+# publishes them on 127.0.0.1 at PORT_BASE + 10 * index + offset.
+SERVICE_PORTS = (1040, 1041, 1042)
+DEFAULT_PORT_BASE = 31040
+
+# Docker inside Docker without --privileged (see SANDBOX_NOTES): every capability
+# but SYS_RESOURCE (missing from the bounding set here) and the three names that
+# Docker 20.10 rejects.
+CAPABILITIES = (
+    "AUDIT_CONTROL AUDIT_READ AUDIT_WRITE BLOCK_SUSPEND CHOWN DAC_OVERRIDE "
+    "DAC_READ_SEARCH FOWNER FSETID IPC_LOCK IPC_OWNER KILL LEASE LINUX_IMMUTABLE "
+    "MAC_ADMIN MAC_OVERRIDE MKNOD NET_ADMIN NET_BIND_SERVICE NET_BROADCAST NET_RAW "
+    "SETFCAP SETGID SETPCAP SETUID SYS_ADMIN SYS_BOOT SYS_CHROOT SYS_MODULE SYS_NICE "
+    "SYS_PACCT SYS_PTRACE SYS_RAWIO SYS_TIME SYS_TTY_CONFIG SYSLOG WAKE_ALARM"
+).split()
+
+NODE_READY_TIMEOUT = 120
+
+
+class SandboxError(Exception):
+    """A failure with a message that says what is wrong and what to do."""
+
+
+def log(msg):
+    print("sandbox: %s" % msg, flush=True)
+
+
+def docker(*args, check=True, timeout=None):
+    """Run the docker CLI; return its stripped stdout. Raise SandboxError on failure."""
+    try:
+        proc = subprocess.run(
+            ("docker",) + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            universal_newlines=True, timeout=timeout)
+    except FileNotFoundError:
+        raise SandboxError("the docker CLI is not installed; run `make docker` "
+                           "(installs docker.io and starts dockerd) or install Docker")
+    except subprocess.TimeoutExpired:
+        raise SandboxError("`docker %s` did not finish within %s s" % (" ".join(args[:3]), timeout))
+    if check and proc.returncode != 0:
+        raise SandboxError("`docker %s` failed (exit %d): %s" % (
+            " ".join(args[:4]), proc.returncode, (proc.stderr or proc.stdout).strip()[-2000:]))
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def require_engine():
+    try:
+        docker("info", "--format", "{{.ServerVersion}}", timeout=30)
+    except SandboxError as exc:
+        raise SandboxError(
+            "no Docker engine answers (%s). Run `make docker`, which installs docker.io "
+            "and starts dockerd where it can, or start a Docker engine yourself and make "
+            "sure `docker info` works." % exc)
+
+
+# --------------------------------------------------------------------------- profiles
+
+def known_profiles():
+    with open(PROFILES_FILE) as handle:
+        return sorted(name for name in json.load(handle) if not name.startswith("_"))
+
+
+def profile_group(profile):
+    """Inventory group of a hardware profile (fault profiles belong to their base model)."""
+    return "atlas_800i_a2_64g" if profile.startswith("800i-a2-64g") else "atlas_800i_a2_32g"
+
+
+def plan_profiles(nodes, profiles_arg):
+    """One profile per node: the list is used in order and its last entry repeated."""
+    if nodes < 1:
+        raise SandboxError("NODES must be at least 1 (got %d)" % nodes)
+    wanted = [p.strip() for p in profiles_arg.split(",") if p.strip()]
+    if not wanted:
+        raise SandboxError("PROFILES is empty; known profiles: %s" % ", ".join(known_profiles()))
+    known = known_profiles()
+    unknown = [p for p in wanted if p not in known]
+    if unknown:
+        raise SandboxError("unknown hardware profile%s %s; known profiles: %s" % (
+            "s" if len(unknown) > 1 else "", ", ".join("'%s'" % p for p in unknown), ", ".join(known)))
+    if len(wanted) > nodes:
+        raise SandboxError("%d profiles given for %d nodes; give at most one per node" % (len(wanted), nodes))
+    return [wanted[min(i, len(wanted) - 1)] for i in range(nodes)]
+
+
+# --------------------------------------------------------------------------- images
+
+def tree_hash(path, *extra):
+    """Hash of a build context: relative paths, exec bits and contents, plus extras."""
+    digest = hashlib.sha256()
+    for item in extra:
+        digest.update(str(item).encode() + b"\0")
+    root = Path(path)
+    for file in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(str(file.relative_to(root)).encode() + b"\0")
+        digest.update(b"x" if os.access(file, os.X_OK) else b"-")
+        digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def image_id(image):
+    return docker("image", "inspect", "--format", "{{.Id}}", image, check=False)
+
+
+def image_hash(image):
+    return docker("image", "inspect", "--format",
+                  '{{ index .Config.Labels "%s" }}' % HASH_LABEL, image, check=False)
+
+
+def ensure_base():
+    script = SANDBOX / "images/base/build.sh"
+    wanted = hashlib.sha256(script.read_bytes()).hexdigest()[:16]
+    if image_hash(BASE_IMAGE) == wanted:
+        return image_id(BASE_IMAGE)
+    started = time.time()
+    log("building base image %s" % BASE_IMAGE)
+    proc = subprocess.run(["bash", str(script), BASE_IMAGE])
+    if proc.returncode != 0:
+        raise SandboxError("building the base image failed (see the messages above)")
+    log("base image ready in %.0f s" % (time.time() - started))
+    return image_id(BASE_IMAGE)
+
+
+def ensure_image(image, context, base_id):
+    wanted = tree_hash(context, base_id)
+    if image_hash(image) == wanted:
+        return image_id(image)
+    started = time.time()
+    log("building %s (context %s changed)" % (image, context.relative_to(REPO)))
+    proc = subprocess.run(
+        ["docker", "build", "-q", "--label", "%s=%s" % (HASH_LABEL, wanted),
+         "--build-arg", "BASE_IMAGE=%s" % BASE_IMAGE, "-t", image, str(context)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    if proc.returncode != 0:
+        raise SandboxError("building %s failed:\n%s" % (image, proc.stdout[-3000:]))
+    log("%s built in %.0f s" % (image, time.time() - started))
+    return image_id(image)
+
+
+def ensure_images():
+    base_id = ensure_base()
+    ensure_image(NODE_IMAGE, SANDBOX / "images/npu-node", base_id)
+    mindie_id = ensure_image(MINDIE_IMAGE, SANDBOX / "images/mindie-sim", base_id)
+    return mindie_id
+
+
+def ensure_tarball(mindie_id):
+    """The MindIE stand-in saved as a tarball, the way the real image is distributed."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tarball = CACHE / MINDIE_TARBALL
+    stamp = CACHE / (MINDIE_TARBALL + ".id")
+    if tarball.exists() and stamp.exists() and stamp.read_text().strip() == mindie_id:
+        return tarball
+    log("saving %s to %s" % (MINDIE_IMAGE, tarball.relative_to(REPO)))
+    partial = tarball.with_suffix(".partial")
+    docker("save", "-o", str(partial), MINDIE_IMAGE)
+    partial.rename(tarball)
+    stamp.write_text(mindie_id + "\n")
+    return tarball
+
+
+def run_generator(script, out_dir):
+    proc = subprocess.run([sys.executable, str(script), str(out_dir)],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    if proc.returncode != 0:
+        raise SandboxError("%s failed:\n%s" % (script.name, proc.stdout[-2000:]))
+
+
+def ensure_seed(tarball):
+    """The tree copied to /data on every node, and its hash."""
+    seed = CACHE / "seed"
+    run_generator(SANDBOX / "weights/generate_weights.py", seed / "Qwen2-VL-7B-Instruct")
+    run_generator(SANDBOX / "weights/generate_test_images.py", seed / "test_images")
+    (seed / "images").mkdir(parents=True, exist_ok=True)
+    linked = seed / "images" / MINDIE_TARBALL
+    if not linked.exists() or not os.path.samefile(linked, tarball):
+        if linked.exists():
+            linked.unlink()
+        os.link(tarball, linked)
+    digest = hashlib.sha256()
+    for file in sorted(p for p in seed.rglob("*") if p.is_file()):
+        stat = file.stat()
+        digest.update(("%s %d %d\n" % (file.relative_to(seed), stat.st_size, stat.st_mtime)).encode())
+    return seed, digest.hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- nodes
+
+def node_name(fleet, index):
+    return "%s-node%d" % (fleet, index + 1)
+
+
+def node_plan(fleet, profiles, port_base):
+    plan = []
+    for index, profile in enumerate(profiles):
+        ports = {port: port_base + 10 * index + offset for offset, port in enumerate(SERVICE_PORTS)}
+        plan.append({"name": node_name(fleet, index), "profile": profile, "ports": ports,
+                     "group": profile_group(profile)})
+    return plan
+
+
+def node_spec_hash(node, node_image_id):
+    blob = json.dumps([node["profile"], sorted(node["ports"].items()), node_image_id], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def existing_containers(fleet):
+    out = docker("ps", "-a", "--filter", "label=%s=%s" % (LABEL, fleet),
+                 "--format", '{{.Names}}\t{{.State}}\t{{.Label "%s"}}' % SPEC_LABEL)
+    found = {}
+    for line in (out or "").splitlines():
+        name, state, spec = (line.split("\t") + ["", ""])[:3]
+        found[name] = {"state": state, "spec": spec}
+    return found
+
+
+def port_free(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def create_node(fleet, node, spec_hash, network):
+    args = ["run", "-d", "--name", node["name"], "--hostname", node["name"],
+            "--label", "%s=%s" % (LABEL, fleet), "--label", "%s=%s" % (SPEC_LABEL, spec_hash),
+            "--label", "%s=%s" % (PROFILE_LABEL, node["profile"]),
+            "--network", network, "--init",
+            "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+            "--cgroupns", "host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+            "--tmpfs", "/run", "-v", "%s-docker:/var/lib/docker" % node["name"],
+            "-e", "NPU_SIM_PROFILE=%s" % node["profile"]]
+    for cap in CAPABILITIES:
+        args += ["--cap-add", cap]
+    for port, host_port in sorted(node["ports"].items()):
+        args += ["-p", "127.0.0.1:%d:%d" % (host_port, port)]
+    docker(*(args + [NODE_IMAGE]))
+
+
+def wait_ready(name):
+    deadline = time.time() + NODE_READY_TIMEOUT
+    while time.time() < deadline:
+        state = docker("inspect", "--format", "{{.State.Status}}", name, check=False)
+        if state != "running":
+            logs = subprocess.run(["docker", "logs", "--tail", "20", name], stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, universal_newlines=True).stdout
+            raise SandboxError("node %s stopped while starting (state %s):\n%s" % (name, state, logs))
+        if docker("exec", name, "test", "-e", "/run/npu-node.ready", check=False) is not None:
+            return
+        time.sleep(0.5)
+    raise SandboxError("node %s: its Docker engine did not answer within %d s" % (name, NODE_READY_TIMEOUT))
+
+
+def seed_node(name, seed, seed_hash):
+    if docker("exec", name, "cat", SEED_MARKER, check=False) == seed_hash:
+        return False
+    docker("exec", name, "mkdir", "-p", NODE_DATA)
+    docker("cp", "%s/." % seed, "%s:%s" % (name, NODE_DATA))
+    docker("exec", name, "sh", "-c", "echo %s > %s" % (seed_hash, SEED_MARKER))
+    return True
+
+
+# --------------------------------------------------------------------------- inventory
+
+def write_inventory(inventory, fleet, plan):
+    groups = {"atlas_800i_a2_32g": {}, "atlas_800i_a2_64g": {}}
+    for node in plan:
+        groups[node["group"]][node["name"]] = {
+            "ansible_connection": "community.docker.docker",
+            "ansible_host": node["name"],
+            "ansible_python_interpreter": "/usr/bin/python3",
+            "mindie_sandbox_profile": node["profile"],
+            "mindie_published_host": "127.0.0.1",
+            "mindie_published_ports": {int(k): v for k, v in node["ports"].items()},
+        }
+    hosts = {"all": {"children": {"mindie_nodes": {"children": {
+        group: {"hosts": members} for group, members in groups.items()}}}}}
+    inventory = Path(inventory)
+    (inventory / "group_vars").mkdir(parents=True, exist_ok=True)
+    header = ("# Written by `make sandbox-up` (sandbox/fleet.py) for the sandbox fleet '%s'.\n"
+              "# Do not edit: the next sandbox-up rewrites it, sandbox-down removes it.\n" % fleet)
+    tmp = inventory / ".hosts.yml.tmp"
+    tmp.write_text(header + "---\n" + to_yaml(hosts))
+    tmp.rename(inventory / "hosts.yml")
+    for template in sorted(GROUP_VARS_TEMPLATE.glob("*.yml")):
+        shutil.copyfile(template, inventory / "group_vars" / template.name)
+    (inventory / ".fleet").write_text(fleet + "\n")
+
+
+def to_yaml(data, indent=0):
+    """Minimal YAML writer for the inventory (dicts of dicts, strings, ints)."""
+    lines = []
+    pad = "  " * indent
+    for key, value in data.items():
+        if isinstance(value, dict):
+            if value:
+                lines.append("%s%s:" % (pad, key))
+                lines.append(to_yaml(value, indent + 1).rstrip("\n"))
+            else:
+                lines.append("%s%s: {}" % (pad, key))
+        elif isinstance(value, int):
+            lines.append("%s%s: %d" % (pad, key, value))
+        else:
+            lines.append("%s%s: %s" % (pad, key, json.dumps(str(value))))
+    return "\n".join(lines) + "\n"
+
+
+def remove_inventory(inventory, fleet):
+    inventory = Path(inventory)
+    marker = inventory / ".fleet"
+    if not marker.exists() or marker.read_text().strip() != fleet:
+        return
+    (inventory / "hosts.yml").unlink(missing_ok=True)
+    for template in GROUP_VARS_TEMPLATE.glob("*.yml"):
+        (inventory / "group_vars" / template.name).unlink(missing_ok=True)
+    try:
+        (inventory / "group_vars").rmdir()
+    except OSError:
+        pass
+    marker.unlink()
+
+
+# --------------------------------------------------------------------------- commands
+
+def cmd_up(args):
+    started = time.time()
+    profiles = plan_profiles(args.nodes, args.profiles)
+    plan = node_plan(args.name, profiles, args.port_base)
+    require_engine()
+
+    existing = existing_containers(args.name)
+    stale = sorted(set(existing) - {n["name"] for n in plan})
+
+    mindie_id = ensure_images()
+    node_image_id = image_id(NODE_IMAGE)
+    tarball = ensure_tarball(mindie_id)
+    seed, seed_hash = ensure_seed(tarball)
+
+    todo = []
+    for node in plan:
+        spec = node_spec_hash(node, node_image_id)
+        have = existing.get(node["name"])
+        if have and have["spec"] == spec:
+            node["action"] = "start" if have["state"] != "running" else "keep"
+        else:
+            node["action"] = "recreate" if have else "create"
+        node["spec"] = spec
+        if node["action"] in ("create", "recreate"):
+            todo.append(node)
+    busy = [p for node in todo for p in node["ports"].values() if not port_free(p)
+            and not existing.get(node["name"])]
+    if busy:
+        raise SandboxError("127.0.0.1 ports %s are taken by something else; free them or pass "
+                           "PORT_BASE=<another base> (now %d)" % (
+                               ", ".join(map(str, sorted(busy))), args.port_base))
+
+    network = "%s-net" % args.name
+    created = []
+    made_network = False
+    try:
+        for name in stale:
+            log("removing %s (no longer part of the fleet)" % name)
+            remove_node(name)
+        if docker("network", "inspect", network, check=False) is None:
+            docker("network", "create", "--label", "%s=%s" % (LABEL, args.name), network)
+            made_network = True
+
+        def bring_up(node):
+            if node["action"] == "recreate":
+                remove_node(node["name"])
+            if node["action"] in ("create", "recreate"):
+                create_node(args.name, node, node["spec"], network)
+                created.append(node["name"])
+            elif node["action"] == "start":
+                docker("start", node["name"])
+            wait_ready(node["name"])
+            seeded = seed_node(node["name"], seed, seed_hash)
+            return "%s %s (%s)%s" % (node["action"], node["name"], node["profile"],
+                                     ", data placed" if seeded else "")
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(plan))) as pool:
+            futures = [pool.submit(bring_up, node) for node in plan]
+            errors = []
+            for future in futures:
+                try:
+                    log(future.result())
+                except SandboxError as exc:
+                    errors.append(str(exc))
+            if errors:
+                raise SandboxError("\n".join(errors))
+        write_inventory(args.inventory, args.name, plan)
+    except BaseException:
+        log("failed; removing what this run created")
+        for name in created:
+            remove_node(name)
+        if made_network:
+            docker("network", "rm", network, check=False)
+        raise
+
+    log("fleet '%s' ready in %.1f s; inventory: %s" % (args.name, time.time() - started, args.inventory))
+    for node in plan:
+        log("  %-24s %-24s %s  ports %s" % (node["name"], node["profile"], node["group"], ", ".join(
+            "127.0.0.1:%d->%d" % (h, p) for p, h in sorted(node["ports"].items()))))
+
+
+def remove_node(name):
+    docker("rm", "-f", "-v", name, check=False)
+    docker("volume", "rm", "-f", "%s-docker" % name, check=False)
+
+
+def cmd_down(args):
+    require_engine()
+    names = sorted(existing_containers(args.name))
+    for name in names:
+        remove_node(name)
+    for volume in (docker("volume", "ls", "-q", "--filter", "name=%s-node" % args.name) or "").split():
+        docker("volume", "rm", "-f", volume, check=False)
+    docker("network", "rm", "%s-net" % args.name, check=False)
+    remove_inventory(args.inventory, args.name)
+    log("fleet '%s' removed (%d node%s); images stay cached" % (
+        args.name, len(names), "" if len(names) == 1 else "s"))
+
+
+def cmd_images(args):
+    require_engine()
+    if args.prune:
+        for image in (MINDIE_IMAGE, NODE_IMAGE, BASE_IMAGE):
+            docker("rmi", "-f", image, check=False)
+        shutil.rmtree(CACHE, ignore_errors=True)
+        log("sandbox images and caches removed")
+        return
+    ensure_tarball(ensure_images())
+    log("images ready: %s, %s, %s" % (BASE_IMAGE, NODE_IMAGE, MINDIE_IMAGE))
+
+
+def cmd_status(args):
+    require_engine()
+    found = existing_containers(args.name)
+    if not found:
+        log("fleet '%s' has no nodes" % args.name)
+    for name, info in sorted(found.items()):
+        log("%-24s %s" % (name, info["state"]))
+
+
+def cmd_profiles(_args):
+    print("\n".join(known_profiles()))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="create or update the fleet")
+    down = sub.add_parser("down", help="remove the fleet")
+    status = sub.add_parser("status", help="list the fleet's nodes")
+    images = sub.add_parser("images", help="build the sandbox images")
+    images.add_argument("--prune", action="store_true", help="remove the images and caches instead")
+    sub.add_parser("profiles", help="list the hardware profiles")
+    for cmd in (up, down, status):
+        cmd.add_argument("--name", default=os.environ.get("FLEET", "mindie-sandbox"),
+                         help="fleet name, prefix of every container (default mindie-sandbox)")
+    for cmd in (up, down):
+        cmd.add_argument("--inventory", default=str(REPO / "inventories" / "sandbox"),
+                         help="inventory directory to write/remove (default inventories/sandbox)")
+    up.add_argument("--nodes", type=int, default=2)
+    up.add_argument("--profiles", default="800i-a2-32g,800i-a2-64g",
+                    help="comma-separated profiles, one per node; the last one repeats")
+    up.add_argument("--port-base", type=int, default=DEFAULT_PORT_BASE,
+                    help="first host port published on 127.0.0.1 (node i gets base+10*i+0..2)")
+    args = parser.parse_args(argv)
+    handler = {"up": cmd_up, "down": cmd_down, "images": cmd_images,
+               "status": cmd_status, "profiles": cmd_profiles}[args.command]
+    try:
+        handler(args)
+    except SandboxError as exc:
+        print("sandbox: ERROR: %s" % exc, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
