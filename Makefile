@@ -20,7 +20,6 @@ SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard extensions/molecule
 # plus the collections bundled in the `ansible` package (community.docker).
 COLLECTIONS := $(CURDIR)/build/collections
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS):$(CURDIR)/$(VENV)/lib/python3.11/site-packages
-export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 .PHONY: help venv docker collection-link lint sanity units molecule test demo \
         sandbox-images sandbox-up sandbox-down sandbox-status build clean
@@ -57,7 +56,7 @@ units: venv
 molecule: venv docker collection-link
 	@for s in $(SCENARIOS); do \
 	  echo "== molecule test -s $$s"; \
-	  (cd extensions && PATH=$(CURDIR)/$(BIN):$$PATH ../$(BIN)/molecule test -s $$s) || exit 1; \
+	  PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/molecule test -s $$s || exit 1; \
 	done
 
 test: venv docker

@@ -26,6 +26,9 @@ if ! command -v dockerd >/dev/null 2>&1 || ! command -v docker >/dev/null 2>&1; 
     apt-get install -y -qq docker.io debootstrap >/dev/null || fail "apt-get install docker.io failed."
 fi
 
+if pgrep -x dockerd >/dev/null 2>&1 && [ "$(id -u)" != 0 ]; then
+    fail "a dockerd runs but does not answer this user (DOCKER_HOST=${DOCKER_HOST:-unset}; is the user in the docker group?)."
+fi
 if ! pgrep -x dockerd >/dev/null 2>&1; then
     [ "$(id -u)" = 0 ] || fail "dockerd is installed but not running, and starting it needs root."
     echo "docker: starting dockerd (log: /var/log/dockerd.log)"

@@ -1,0 +1,368 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ascend.mindie contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: npu_facts
+short_description: Gather facts about the Ascend NPUs, driver, firmware and CANN of a host
+description:
+  - Runs C(npu-smi info) (and C(npu-smi info -m) for logical ids) and reads the Ascend version files
+    (driver, firmware, CANN toolkit, C(/etc/ascend_install.info)).
+  - Returns them as C(ansible_facts.npu), with the host's hardware profile recognised
+    (Atlas 800I A2 32 GB or 64 GB).
+  - Fails with the tool's own message when C(npu-smi) is missing, exits non-zero (for example
+    C(dcmi module initialize failed. ret is -8005)) or prints something that is not a device table.
+  - The module only reads; it never changes the host.
+author:
+  - ascend.mindie maintainers (@ascend-mindie)
+requirements:
+  - The Ascend driver (which ships C(npu-smi)) on the target. C(npu-smi) needs root on real hardware,
+    so use C(become=true) when connecting as another user.
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.facts
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  facts:
+    support: full
+  platform:
+    platforms: posix
+options:
+  npu_smi:
+    description:
+      - Path or name of the C(npu-smi) binary.
+      - A name is looked up in E(PATH), then in C(/usr/local/sbin) and C(/usr/local/bin).
+    type: str
+    default: npu-smi
+  ascend_home:
+    description:
+      - Directory the Ascend driver, firmware and CANN toolkit are installed under.
+    type: path
+    default: /usr/local/Ascend
+notes:
+  - C(logical_id) in RV(ansible_facts.npu.chips) is the id MindIE's C(npuDeviceIds) expects. It comes from
+    C(npu-smi info -m) and is V(null) when that command does not answer.
+  - Inside a container, or with E(ASCEND_VISIBLE_DEVICES) set, C(npu-smi) shows only a subset of the NPUs;
+    RV(ansible_facts.npu.count) is the number shown.
+'''
+
+EXAMPLES = r'''
+- name: Gather NPU facts
+  ascend.mindie.npu_facts:
+  become: true
+
+- name: Refuse a host whose NPUs are not all healthy
+  ansible.builtin.assert:
+    that:
+      - ansible_facts.npu.healthy
+      - ansible_facts.npu.profile in ['atlas-800i-a2-32g', 'atlas-800i-a2-64g']
+    fail_msg: "{{ inventory_hostname }}: NPUs {{ ansible_facts.npu.chips | rejectattr('health', '==', 'OK') | map(attribute='npu_id') | list }} are not OK"
+
+- name: Use an npu-smi outside the default places
+  ascend.mindie.npu_facts:
+    npu_smi: /opt/ascend/tools/npu-smi
+    ascend_home: /opt/Ascend
+  become: true
+'''
+
+RETURN = r'''
+ansible_facts:
+  description: Facts to add to the host's facts.
+  returned: success
+  type: dict
+  contains:
+    npu:
+      description: The host's NPUs and Ascend software versions.
+      returned: success
+      type: dict
+      contains:
+        npu_smi_version:
+          description: Version of C(npu-smi), from the first line of its table.
+          type: str
+          returned: success
+          sample: 25.0.rc1.1
+        count:
+          description: Number of NPU chips C(npu-smi info) shows.
+          type: int
+          returned: success
+          sample: 8
+        healthy:
+          description: V(true) when at least one chip is shown and every chip's health is C(OK).
+          type: bool
+          returned: success
+          sample: true
+        profile:
+          description:
+            - V(atlas-800i-a2-32g) for 8 910B chips with 32768 MB HBM each, V(atlas-800i-a2-64g) for 8 with
+              65536 MB, else V(null).
+          type: str
+          returned: success
+          sample: atlas-800i-a2-32g
+        chips:
+          description: One entry per chip, in the order C(npu-smi) prints them. Values C(npu-smi) prints as C(NA) are V(null).
+          type: list
+          elements: dict
+          returned: success
+          sample:
+            - npu_id: 0
+              chip_id: 0
+              logical_id: 0
+              name: 910B4
+              health: OK
+              power_w: 87.2
+              temp_c: 33
+              bus_id: "0000:C1:00.0"
+              aicore_percent: 0
+              memory_used_mb: 0
+              memory_total_mb: 0
+              hbm_used_mb: 2654
+              hbm_total_mb: 32768
+              hugepages_used: 0
+              hugepages_total: 0
+        processes:
+          description:
+            - Processes holding NPU memory. C(name) is empty for processes in other PID namespaces (containers).
+            - C(container_pid) is set only by C(npu-smi) builds that print a C(Process id in container) column.
+          type: list
+          elements: dict
+          returned: success
+          sample:
+            - npu_id: 0
+              chip_id: 0
+              pid: 71867
+              container_pid: null
+              name: ""
+              memory_mb: 55278
+        driver:
+          description:
+            - Keys of C(<ascend_home>/driver/version.info), plus RV(ansible_facts.npu.driver.version) and
+              RV(ansible_facts.npu.driver.package_version). V(null) when the file is absent.
+          type: dict
+          returned: success
+          contains:
+            version:
+              description: The driver version.
+              type: str
+              sample: 25.0.rc1.1
+            package_version:
+              description: The package version, V(null) when the file has none (24.1.rc1 and older).
+              type: str
+              sample: 25.0.rc1.1
+          sample:
+            Version: 25.0.rc1.1
+            version: 25.0.rc1.1
+            package_version: 25.0.rc1.1
+            compatible_version_fw: "[7.0.0,7.7.99]"
+        firmware:
+          description:
+            - Keys of C(<ascend_home>/firmware/version.info), plus C(version) and C(package_version).
+              V(null) when the file is absent.
+          type: dict
+          returned: success
+          sample:
+            Version: 7.7.0.1.231
+            version: 7.7.0.1.231
+            package_version: 25.0.rc1.1
+            compatible_version_drv: "[23.0.0,23.0.0.],[24.0,24.0.],[24.1,24.1.],[25.0,25.0.]"
+        cann:
+          description:
+            - Keys of the CANN toolkit's C(ascend_toolkit_install.info), looked for under
+              C(<ascend_home>/ascend-toolkit/latest/<arch>-linux/) and (CANN 8.5 and later) C(<ascend_home>/cann/<arch>-linux/),
+              plus C(version) and C(package_version). V(null) when absent, as on hosts whose toolkit lives in the
+              MindIE image.
+          type: dict
+          returned: success
+          sample:
+            version: 8.0.0
+            arch: aarch64
+            package_version: null
+        install_info:
+          description: Keys of C(/etc/ascend_install.info) (install user, group and paths), V(null) when absent.
+          type: dict
+          returned: success
+          sample:
+            UserName: HwHiAiUser
+            Driver_Install_Path_Param: /usr/local/Ascend
+'''
+
+import glob
+import os
+import platform
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_native
+
+from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi import (
+    NpuSmiParseError,
+    chips_healthy,
+    classify_profile,
+    merge_logical_ids,
+    parse_npu_smi_info,
+    parse_npu_smi_mapping,
+)
+from ansible_collections.ascend.mindie.plugins.module_utils.ascend_versions import parse_key_value
+
+EXTRA_SEARCH_DIRS = ['/usr/local/sbin', '/usr/local/bin']
+INSTALL_INFO_PATH = '/etc/ascend_install.info'
+MAX_QUOTED_CHARS = 2000
+HINT_8005 = ('Likely cause: the Ascend driver or firmware was upgraded without a reboot (reboot the host), '
+             'or npu-smi was not run as root (use become: true).')
+HINT_NO_LIBRARY = ('Likely cause: the Ascend driver is not installed or its libraries are missing '
+                   '(look under {0}/driver).')
+
+
+class NpuFactsManager(object):
+    """Runs npu-smi, reads the version files and builds the ``npu`` facts."""
+
+    def __init__(self, module):
+        self.module = module
+        self.npu_smi = module.params['npu_smi']
+        self.ascend_home = module.params['ascend_home']
+        self.install_info_path = INSTALL_INFO_PATH
+
+    # -- npu-smi -----------------------------------------------------------------
+
+    def search_dirs(self):
+        dirs = []
+        for directory in os.environ.get('PATH', '').split(os.pathsep) + EXTRA_SEARCH_DIRS:
+            if directory and directory not in dirs:
+                dirs.append(directory)
+        return dirs
+
+    def find_npu_smi(self):
+        if os.sep in self.npu_smi:
+            if os.path.isfile(self.npu_smi) and os.access(self.npu_smi, os.X_OK):
+                return self.npu_smi
+            self.module.fail_json(msg='npu-smi was not found: {0} is not an executable file. Is the Ascend driver '
+                                      'installed?'.format(self.npu_smi))
+        dirs = self.search_dirs()
+        for directory in dirs:
+            candidate = os.path.join(directory, self.npu_smi)
+            if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+                return candidate
+        self.module.fail_json(msg='npu-smi was not found: looked for {0} in {1}. Is the Ascend driver installed? '
+                                  'Set the npu_smi option to its path if it lives elsewhere.'
+                                  .format(self.npu_smi, ', '.join(dirs)),
+                              searched=dirs)
+
+    def run(self, binary, args):
+        rc, out, err = self.module.run_command([binary] + args, environ_update={'LANG': 'C', 'LC_ALL': 'C'})
+        return rc, to_native(out), to_native(err)
+
+    @staticmethod
+    def quote(out, err):
+        text = '\n'.join(part.strip() for part in (out, err) if part and part.strip())
+        if len(text) > MAX_QUOTED_CHARS:
+            text = text[:MAX_QUOTED_CHARS] + '...'
+        return text or '(no output)'
+
+    def fail_command(self, binary, rc, out, err):
+        quoted = self.quote(out, err)
+        msg = "'{0} info' failed (rc={1}): {2}".format(binary, rc, quoted)
+        self.module.fail_json(msg=self.with_hint(msg, quoted, rc), rc=rc, stdout=out, stderr=err)
+
+    def with_hint(self, msg, output, rc):
+        """``msg`` plus the likely cause of a known failure found in ``output``."""
+        hint = None
+        if '-8005' in output:
+            hint = HINT_8005
+        elif 'error while loading shared libraries' in output or rc == 127:
+            hint = HINT_NO_LIBRARY.format(self.ascend_home.rstrip('/') or '/')
+        if not hint:
+            return msg
+        return msg + ('' if msg.endswith('.') else '.') + ' ' + hint
+
+    def device_table(self, binary):
+        rc, out, err = self.run(binary, ['info'])
+        if rc != 0:
+            self.fail_command(binary, rc, out, err)
+        try:
+            return parse_npu_smi_info(out)
+        except NpuSmiParseError as exc:
+            msg = "'{0} info' printed something that is not a device table: {1}".format(binary, to_native(exc))
+            self.module.fail_json(msg=self.with_hint(msg, self.quote(out, err), rc), rc=rc, stdout=out, stderr=err)
+
+    def logical_mapping(self, binary):
+        rc, out, dummy = self.run(binary, ['info', '-m'])
+        if rc != 0:
+            return None
+        try:
+            return parse_npu_smi_mapping(out)
+        except NpuSmiParseError:
+            return None
+
+    # -- version files -------------------------------------------------------------
+
+    def read_key_value(self, path):
+        if not os.path.isfile(path):
+            return None
+        try:
+            with open(path, 'rb') as handle:
+                return parse_key_value(to_native(handle.read(), errors='surrogate_or_replace'))
+        except (IOError, OSError) as exc:
+            self.module.warn('Cannot read {0}: {1}'.format(path, to_native(exc)))
+            return None
+
+    def toolkit_info_paths(self):
+        arch = platform.machine() or 'aarch64'
+        home = self.ascend_home
+        paths = [
+            os.path.join(home, 'ascend-toolkit', 'latest', arch + '-linux', 'ascend_toolkit_install.info'),
+            os.path.join(home, 'cann', arch + '-linux', 'ascend_toolkit_install.info'),
+        ]
+        for pattern in ('ascend-toolkit/latest/*-linux/ascend_toolkit_install.info',
+                        'cann/*-linux/ascend_toolkit_install.info'):
+            for found in sorted(glob.glob(os.path.join(home, pattern))):
+                if found not in paths:
+                    paths.append(found)
+        return paths
+
+    def cann(self):
+        for path in self.toolkit_info_paths():
+            info = self.read_key_value(path)
+            if info is not None:
+                return info
+        return None
+
+    # -- all together ----------------------------------------------------------------
+
+    def gather(self):
+        binary = self.find_npu_smi()
+        table = self.device_table(binary)
+        chips = merge_logical_ids(table['chips'], self.logical_mapping(binary))
+        return {
+            'npu_smi_version': table['npu_smi_version'],
+            'count': len(chips),
+            'healthy': chips_healthy(chips),
+            'profile': classify_profile(chips),
+            'chips': chips,
+            'processes': table['processes'],
+            'driver': self.read_key_value(os.path.join(self.ascend_home, 'driver', 'version.info')),
+            'firmware': self.read_key_value(os.path.join(self.ascend_home, 'firmware', 'version.info')),
+            'cann': self.cann(),
+            'install_info': self.read_key_value(self.install_info_path),
+        }
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            npu_smi=dict(type='str', default='npu-smi'),
+            ascend_home=dict(type='path', default='/usr/local/Ascend'),
+        ),
+        supports_check_mode=True,
+    )
+    facts = NpuFactsManager(module).gather()
+    module.exit_json(changed=False, ansible_facts={'npu': facts})
+
+
+if __name__ == '__main__':
+    main()

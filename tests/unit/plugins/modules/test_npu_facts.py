@@ -1,0 +1,248 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Unit tests of the ascend.mindie.npu_facts module, driven through main() with a fake npu-smi."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import os
+import shutil
+import stat
+
+import pytest
+
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.ascend.mindie.plugins.modules import npu_facts
+
+FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures')
+NPU_SMI = os.path.join(FIXTURES, 'npu-smi')
+VERSIONS = os.path.join(FIXTURES, 'versions')
+
+
+class AnsibleExitJson(Exception):
+    pass
+
+
+class AnsibleFailJson(Exception):
+    pass
+
+
+@pytest.fixture(autouse=True)
+def patch_exit(monkeypatch):
+    def exit_json(self, **kwargs):
+        raise AnsibleExitJson(kwargs)
+
+    def fail_json(self, **kwargs):
+        kwargs['failed'] = True
+        raise AnsibleFailJson(kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
+
+
+def write_fake_npu_smi(directory, info=None, mapping=None, info_rc=0, mapping_rc=0, name='npu-smi'):
+    """A shell script that prints ``info`` for ``info`` and ``mapping`` for ``info -m``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    lines = ['#!/bin/sh', 'echo "$@" >> "%s"' % (directory / 'calls.log'),
+             'if [ "$1 $2" = "info -m" ]; then']
+    if mapping is not None:
+        (directory / 'mapping.txt').write_text(mapping)
+        lines.append('  cat "%s"' % (directory / 'mapping.txt'))
+    lines += ['  exit %d' % mapping_rc, 'fi']
+    if info is not None:
+        (directory / 'info.txt').write_text(info)
+        lines.append('cat "%s"' % (directory / 'info.txt'))
+    lines.append('exit %d' % info_rc)
+    path = directory / name
+    path.write_text('\n'.join(lines) + '\n')
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path
+
+
+def fixture(*parts):
+    with open(os.path.join(FIXTURES, *parts)) as handle:
+        return handle.read()
+
+
+def ascend_home(tmp_path, toolkit_layout='latest', arch='aarch64'):
+    home = tmp_path / 'Ascend'
+    (home / 'driver').mkdir(parents=True)
+    (home / 'firmware').mkdir()
+    shutil.copy(os.path.join(VERSIONS, 'driver_version.info_25.0.rc1.1'), str(home / 'driver' / 'version.info'))
+    shutil.copy(os.path.join(VERSIONS, 'firmware_version.info_7.7.0.1.231'), str(home / 'firmware' / 'version.info'))
+    if toolkit_layout == 'latest':
+        toolkit = home / 'ascend-toolkit' / 'latest' / (arch + '-linux')
+    elif toolkit_layout == 'cann85':
+        toolkit = home / 'cann' / (arch + '-linux')
+    else:
+        toolkit = None
+    if toolkit is not None:
+        toolkit.mkdir(parents=True)
+        shutil.copy(os.path.join(VERSIONS, 'ascend_toolkit_install.info_8.0.0'),
+                    str(toolkit / 'ascend_toolkit_install.info'))
+    return home
+
+
+@pytest.fixture
+def install_info(tmp_path, monkeypatch):
+    path = tmp_path / 'etc_ascend_install.info'
+    shutil.copy(os.path.join(VERSIONS, 'etc_ascend_install.info'), str(path))
+    monkeypatch.setattr(npu_facts, 'INSTALL_INFO_PATH', str(path))
+    return path
+
+
+def run_module(args, expect_fail=False):
+    exc = AnsibleFailJson if expect_fail else AnsibleExitJson
+    with patch_module_args(args):
+        with pytest.raises(exc) as info:
+            npu_facts.main()
+    return info.value.args[0]
+
+
+def test_32g_idle_host(tmp_path, install_info):
+    binary = write_fake_npu_smi(tmp_path / 'bin', fixture('npu-smi', 'atlas800ia2_910b4x8_32g_idle_25.0.rc1.1.txt'),
+                                fixture('npu-smi', 'atlas800ia2_910b4x8_info-m.txt'))
+    home = ascend_home(tmp_path)
+    result = run_module({'npu_smi': str(binary), 'ascend_home': str(home)})
+    assert result['changed'] is False
+    npu = result['ansible_facts']['npu']
+    assert npu['npu_smi_version'] == '25.0.rc1.1'
+    assert npu['count'] == 8
+    assert npu['healthy'] is True
+    assert npu['profile'] == 'atlas-800i-a2-32g'
+    assert [c['logical_id'] for c in npu['chips']] == list(range(8))
+    assert npu['chips'][7]['hbm_used_mb'] == 2653
+    assert npu['processes'] == []
+    assert npu['driver']['version'] == '25.0.rc1.1'
+    assert npu['driver']['package_version'] == '25.0.rc1.1'
+    assert npu['driver']['compatible_version_fw'] == '[7.0.0,7.7.99]'
+    assert npu['firmware']['version'] == '7.7.0.1.231'
+    assert npu['cann']['version'] == '8.0.0'
+    assert npu['install_info']['UserName'] == 'HwHiAiUser'
+    assert (tmp_path / 'bin' / 'calls.log').read_text().splitlines() == ['info', 'info -m']
+
+
+def test_check_mode_gives_the_same_facts(tmp_path, install_info):
+    binary = write_fake_npu_smi(tmp_path / 'bin', fixture('npu-smi', '910b3x8_64g_busy_25.3.rc1.txt'))
+    home = ascend_home(tmp_path, toolkit_layout='cann85')
+    args = {'npu_smi': str(binary), 'ascend_home': str(home)}
+    normal = run_module(args)
+    args['_ansible_check_mode'] = True
+    checked = run_module(args)
+    assert checked['ansible_facts'] == normal['ansible_facts']
+    npu = checked['ansible_facts']['npu']
+    assert npu['profile'] == 'atlas-800i-a2-64g'
+    assert len(npu['processes']) == 8 and npu['processes'][0]['memory_mb'] == 55278
+    assert npu['cann']['version'] == '8.0.0'  # found in the CANN 8.5 layout
+
+
+def test_name_is_looked_up_in_path(tmp_path, install_info, monkeypatch):
+    write_fake_npu_smi(tmp_path / 'bin', fixture('npu-smi', 'variants', 'npu-smi_25.0.rc1.1_subset_npu4-7.txt'),
+                       fixture('npu-smi', 'variants', 'npu-smi_info-m_subset_npu4-7.txt'))
+    monkeypatch.setenv('PATH', str(tmp_path / 'bin') + os.pathsep + os.environ.get('PATH', ''))
+    result = run_module({'ascend_home': str(tmp_path / 'nothing')})
+    npu = result['ansible_facts']['npu']
+    assert [c['npu_id'] for c in npu['chips']] == [4, 5, 6, 7]
+    assert [c['logical_id'] for c in npu['chips']] == [4, 5, 6, 7]
+    assert npu['count'] == 4
+    assert npu['profile'] is None
+    assert npu['driver'] is None and npu['firmware'] is None and npu['cann'] is None
+
+
+def test_mapping_failure_leaves_logical_id_none(tmp_path, install_info, monkeypatch):
+    binary = write_fake_npu_smi(tmp_path / 'bin', fixture('npu-smi', 'atlas800ia2_910b4x8_32g_idle_25.0.rc1.1.txt'),
+                                'Error: unknown option -m\n', mapping_rc=2)
+    monkeypatch.setattr(npu_facts, 'INSTALL_INFO_PATH', str(tmp_path / 'absent'))
+    npu = run_module({'npu_smi': str(binary), 'ascend_home': str(tmp_path)})['ansible_facts']['npu']
+    assert [c['logical_id'] for c in npu['chips']] == [None] * 8
+    assert npu['install_info'] is None
+    assert npu['count'] == 8
+
+
+def test_unhealthy_chip(tmp_path, install_info):
+    binary = write_fake_npu_smi(tmp_path / 'bin', fixture('npu-smi', 'variants', 'npu-smi_25.0.rc1.1_unhealthy.txt'))
+    npu = run_module({'npu_smi': str(binary)})['ansible_facts']['npu']
+    assert npu['healthy'] is False
+    assert npu['chips'][3]['health'] == 'Alarm'
+
+
+def test_not_found_lists_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.setenv('PATH', str(tmp_path / 'empty'))
+    result = run_module({'npu_smi': 'npu-smi-definitely-absent'}, expect_fail=True)
+    assert result['msg'].startswith('npu-smi was not found: looked for npu-smi-definitely-absent in ')
+    assert str(tmp_path / 'empty') in result['msg']
+    assert '/usr/local/sbin' in result['msg'] and '/usr/local/bin' in result['msg']
+    assert result['searched'][-2:] == ['/usr/local/sbin', '/usr/local/bin']
+
+
+def test_explicit_path_not_found(tmp_path):
+    result = run_module({'npu_smi': str(tmp_path / 'no' / 'npu-smi')}, expect_fail=True)
+    assert 'npu-smi was not found' in result['msg'] and str(tmp_path / 'no' / 'npu-smi') in result['msg']
+
+
+def test_dcmi_8005_quotes_output_and_gives_cause(tmp_path):
+    binary = write_fake_npu_smi(tmp_path / 'bin', 'DrvMngGetConsoleLogLevel failed. (ret=4)\n'
+                                'dcmi module initialize failed. ret is -8005\n', info_rc=1)
+    result = run_module({'npu_smi': str(binary)}, expect_fail=True)
+    assert 'dcmi module initialize failed. ret is -8005' in result['msg']
+    assert 'DrvMngGetConsoleLogLevel failed. (ret=4)' in result['msg']
+    assert '(rc=1)' in result['msg']
+    assert 'without a reboot' in result['msg'] and 'root' in result['msg']
+    assert result['rc'] == 1
+
+
+def test_dcmi_8005_with_exit_zero_still_gives_cause(tmp_path):
+    binary = write_fake_npu_smi(tmp_path / 'bin', 'dcmi module initialize failed. ret is -8005\n', info_rc=0)
+    result = run_module({'npu_smi': str(binary)}, expect_fail=True)
+    assert 'is not a device table' in result['msg']
+    assert 'dcmi module initialize failed. ret is -8005' in result['msg']
+    assert 'without a reboot' in result['msg']
+
+
+def test_search_dirs_are_deduplicated(tmp_path, monkeypatch):
+    monkeypatch.setenv('PATH', os.pathsep.join(['/usr/local/bin', str(tmp_path), str(tmp_path), '']))
+    result = run_module({'npu_smi': 'npu-smi-definitely-absent'}, expect_fail=True)
+    assert result['searched'] == ['/usr/local/bin', str(tmp_path), '/usr/local/sbin']
+
+
+def test_missing_driver_library(tmp_path):
+    path = tmp_path / 'npu-smi'
+    path.write_text('#!/bin/sh\necho "npu-smi: error while loading shared libraries: libdrvdsmi_host.so: '
+                    'cannot open shared object file: No such file or directory" >&2\nexit 127\n')
+    path.chmod(0o755)
+    result = run_module({'npu_smi': str(path), 'ascend_home': '/opt/Ascend'}, expect_fail=True)
+    assert 'libdrvdsmi_host.so' in result['msg']
+    assert '(rc=127)' in result['msg']
+    assert 'driver is not installed' in result['msg'] and '/opt/Ascend/driver' in result['msg']
+
+
+def test_other_failure_quotes_output_without_hint(tmp_path):
+    binary = write_fake_npu_smi(tmp_path / 'bin', 'Segmentation fault\n', info_rc=139)
+    result = run_module({'npu_smi': str(binary)}, expect_fail=True)
+    assert result['msg'].endswith('(rc=139): Segmentation fault')
+
+
+@pytest.mark.parametrize('output,expected', [
+    ('Usage: npu-smi [OPTIONS]\nSomething else entirely\n', 'Usage: npu-smi [OPTIONS]'),
+    ('', 'empty'),
+])
+def test_not_a_table(tmp_path, output, expected):
+    binary = write_fake_npu_smi(tmp_path / 'bin', output)
+    result = run_module({'npu_smi': str(binary)}, expect_fail=True)
+    assert 'is not a device table' in result['msg']
+    assert expected in result['msg']
+
+
+def test_documentation_matches_argument_spec():
+    import yaml
+    doc = yaml.safe_load(npu_facts.DOCUMENTATION)
+    assert set(doc['options']) == {'npu_smi', 'ascend_home'}
+    assert doc['options']['npu_smi']['default'] == 'npu-smi'
+    assert doc['attributes']['check_mode']['support'] == 'full'
+    yaml.safe_load(npu_facts.EXAMPLES)
+    ret = yaml.safe_load(npu_facts.RETURN)
+    assert set(ret['ansible_facts']['contains']['npu']['contains']) == {
+        'npu_smi_version', 'count', 'healthy', 'profile', 'chips', 'processes', 'driver', 'firmware', 'cann',
+        'install_info'}

@@ -1,0 +1,182 @@
+"""Tests of sandbox/fleet.py that need no Docker engine: validation before any
+change, the error without an engine, cleanup of a half-made fleet, the inventory."""
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture()
+def fleet(monkeypatch):
+    spec = importlib.util.spec_from_file_location("sandbox_fleet", REPO / "sandbox" / "fleet.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture()
+def no_docker(fleet, monkeypatch):
+    """Record every docker CLI call; none may happen in these tests unless allowed."""
+    calls = []
+
+    def fake_docker(*args, **kwargs):
+        calls.append(args)
+        raise AssertionError("docker called: %s" % (args,))
+
+    monkeypatch.setattr(fleet, "docker", fake_docker)
+    return calls
+
+
+def test_known_profiles(fleet):
+    assert fleet.known_profiles() == sorted([
+        "800i-a2-32g", "800i-a2-64g", "800i-a2-32g-alarm", "800i-a2-32g-dcmi-8005", "800i-a2-32g-no-driver"])
+
+
+def test_profiles_repeat_last(fleet):
+    assert fleet.plan_profiles(4, "800i-a2-32g,800i-a2-64g") == [
+        "800i-a2-32g", "800i-a2-64g", "800i-a2-64g", "800i-a2-64g"]
+
+
+def test_unknown_profile_refused_before_any_docker_call(fleet, no_docker, capsys):
+    rc = fleet.main(["up", "--nodes", "2", "--profiles", "800i-a2-32g,800i-a2-128g"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "unknown hardware profile '800i-a2-128g'" in err
+    for name in fleet.known_profiles():
+        assert name in err
+    assert no_docker == []
+
+
+@pytest.mark.parametrize("nodes,profiles,message", [
+    (0, "800i-a2-32g", "NODES must be at least 1"),
+    (1, "800i-a2-32g,800i-a2-64g", "2 profiles given for 1 nodes"),
+    (2, " , ", "PROFILES is empty"),
+])
+def test_bad_counts_refused(fleet, no_docker, capsys, nodes, profiles, message):
+    assert fleet.main(["up", "--nodes", str(nodes), "--profiles", profiles]) == 1
+    assert message in capsys.readouterr().err
+    assert no_docker == []
+
+
+def test_no_engine_is_a_clear_error(fleet, monkeypatch, capsys):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    assert fleet.main(["up", "--nodes", "1", "--profiles", "800i-a2-32g"]) == 1
+    err = capsys.readouterr().err
+    assert "no Docker engine answers" in err
+    assert "make docker" in err
+
+
+def test_ensure_docker_without_rights_says_what_to_do(tmp_path):
+    """Not root, no engine answering: the script must refuse with instructions."""
+    if os.geteuid() != 0 or not Path("/usr/bin/setpriv").exists():
+        pytest.skip("needs root to drop to nobody")
+    env = dict(os.environ, DOCKER_HOST="unix:///nonexistent/docker.sock", HOME=str(tmp_path))
+    proc = subprocess.run(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+         "bash", str(REPO / "scripts" / "ensure-docker.sh")],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+    assert proc.returncode == 1
+    assert "no Docker engine answers" in proc.stderr
+    assert "Start a Docker engine yourself" in proc.stderr
+
+
+def test_failed_up_removes_what_it_created(fleet, monkeypatch, tmp_path, capsys):
+    """Node 2 fails to start: node 1 and the network made by this run are removed, no inventory."""
+    removed, networks = [], []
+
+    def fake_docker(*args, **kwargs):
+        if args[:2] == ("network", "inspect"):
+            return None
+        if args[:2] == ("network", "create"):
+            networks.append(args[-1])
+            return "id"
+        if args[:2] == ("network", "rm"):
+            networks.remove(args[-1])
+            return ""
+        raise AssertionError("unexpected docker call %s" % (args,))
+
+    def fake_create(fleet_name, node, spec, network):
+        if node["name"].endswith("node2"):
+            raise fleet.SandboxError("node2 exploded")
+
+    monkeypatch.setattr(fleet, "docker", fake_docker)
+    monkeypatch.setattr(fleet, "require_engine", lambda: None)
+    monkeypatch.setattr(fleet, "existing_containers", lambda name: {})
+    monkeypatch.setattr(fleet, "ensure_images", lambda: "sha256:mindie")
+    monkeypatch.setattr(fleet, "image_id", lambda image: "sha256:node")
+    monkeypatch.setattr(fleet, "ensure_tarball", lambda image: tmp_path / "t.tar")
+    monkeypatch.setattr(fleet, "ensure_seed", lambda tarball: (tmp_path, "seedhash"))
+    monkeypatch.setattr(fleet, "port_free", lambda port: True)
+    monkeypatch.setattr(fleet, "create_node", fake_create)
+    monkeypatch.setattr(fleet, "wait_ready", lambda name: None)
+    monkeypatch.setattr(fleet, "seed_node", lambda name, seed, h: True)
+    monkeypatch.setattr(fleet, "remove_node", removed.append)
+
+    inventory = tmp_path / "inv"
+    rc = fleet.main(["up", "--name", "t", "--nodes", "2", "--profiles", "800i-a2-32g",
+                     "--inventory", str(inventory)])
+    assert rc == 1
+    assert "node2 exploded" in capsys.readouterr().err
+    assert removed == ["t-node1"]
+    assert networks == []
+    assert not (inventory / "hosts.yml").exists()
+
+
+def test_busy_port_refused_before_creating(fleet, monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(fleet, "docker", lambda *a, **k: None)
+    monkeypatch.setattr(fleet, "require_engine", lambda: None)
+    monkeypatch.setattr(fleet, "existing_containers", lambda name: {})
+    monkeypatch.setattr(fleet, "ensure_images", lambda: "sha256:mindie")
+    monkeypatch.setattr(fleet, "image_id", lambda image: "sha256:node")
+    monkeypatch.setattr(fleet, "ensure_tarball", lambda image: tmp_path / "t.tar")
+    monkeypatch.setattr(fleet, "ensure_seed", lambda tarball: (tmp_path, "seedhash"))
+    monkeypatch.setattr(fleet, "port_free", lambda port: port != 40051)
+    created = []
+    monkeypatch.setattr(fleet, "create_node", lambda *a: created.append(a))
+    assert fleet.main(["up", "--name", "t", "--nodes", "2", "--profiles", "800i-a2-32g",
+                       "--port-base", "40041", "--inventory", str(tmp_path / "inv")]) == 1
+    err = capsys.readouterr().err
+    assert "127.0.0.1 ports 40051 are taken" in err and "PORT_BASE" in err
+    assert created == []
+
+
+def test_inventory_groups_and_ports(fleet, tmp_path):
+    plan = fleet.node_plan("f", ["800i-a2-32g", "800i-a2-64g", "800i-a2-32g-alarm"], 31040)
+    fleet.write_inventory(tmp_path, "f", plan)
+    data = yaml.safe_load((tmp_path / "hosts.yml").read_text())
+    groups = data["all"]["children"]["mindie_nodes"]["children"]
+    assert sorted(groups["atlas_800i_a2_32g"]["hosts"]) == ["f-node1", "f-node3"]
+    assert sorted(groups["atlas_800i_a2_64g"]["hosts"]) == ["f-node2"]
+    node2 = groups["atlas_800i_a2_64g"]["hosts"]["f-node2"]
+    assert node2["ansible_connection"] == "community.docker.docker"
+    assert node2["mindie_published_ports"] == {1040: 31050, 1041: 31051, 1042: 31052}
+    assert node2["mindie_sandbox_profile"] == "800i-a2-64g"
+    overrides = yaml.safe_load((tmp_path / "group_vars" / "mindie_nodes.yml").read_text())
+    assert overrides["mindie_precheck_min_disk_free_gb"] < 50
+    fleet.remove_inventory(tmp_path, "other-fleet")
+    assert (tmp_path / "hosts.yml").exists(), "another fleet's inventory must be left alone"
+    fleet.remove_inventory(tmp_path, "f")
+    assert not (tmp_path / "hosts.yml").exists() and not (tmp_path / "group_vars").exists()
+
+
+def test_tree_hash_follows_content_and_exec_bit(fleet, tmp_path):
+    (tmp_path / "a").write_text("one")
+    first = fleet.tree_hash(tmp_path, "base1")
+    assert fleet.tree_hash(tmp_path, "base1") == first
+    assert fleet.tree_hash(tmp_path, "base2") != first
+    os.chmod(tmp_path / "a", 0o755)
+    assert fleet.tree_hash(tmp_path, "base1") != first
+    os.chmod(tmp_path / "a", 0o644)
+    (tmp_path / "a").write_text("two")
+    assert fleet.tree_hash(tmp_path, "base1") != first
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__]))
