@@ -1,0 +1,108 @@
+"""Timing and HBM model shared by mindieservice_daemon and run_pa.
+
+Timing (milliseconds, before MINDIE_SIM_TIME_SCALE):
+    prefill_ms(L)      = (PREFILL_BASE_MS + PREFILL_PER_TOKEN_MS * L) * chip * tp
+    decode_step_ms(b)  = (DECODE_BASE_MS + DECODE_PER_SEQ_MS * b) * chip * tp
+    chip = chip factor (910B3 / 64 GB cards 1.0, 910B4 / 32 GB cards 1.49)
+    tp   = (8 / worldSize) ** 0.5      (fewer cards, slower steps)
+A request of L prompt tokens and n output tokens, decoded while b requests run, takes
+prefill_ms(L) + (n - 1) * decode_step_ms(b) (the first token comes out of the prefill).
+run_pa runs questions in batches of max_batch_size: every batch costs the sum of its prefills
+plus (max_output_length - 1) decode steps at that batch size.
+
+HBM per chip (MB):
+    need = hbm_idle_mb + weights_bytes / worldSize / 2**20 + npuMemSize * 1024 + vit_reserve
+    vit_reserve = VIT_BASE_MB + VIT_MB_PER_TOKEN * maxPrefillTokens
+weights_bytes = parameter count from config.json x 2 bytes (bfloat16), ~16.6 GB for the 7B.
+npuMemSize -1 lets the KV cache take everything left, so nothing is left for the vision encoder.
+"""
+import math
+import os
+
+from .common import env_float
+
+TARGET_TP = 8
+
+
+def _p(name, default):
+    return env_float("MINDIE_SIM_" + name, default)
+
+
+def chip_factor(chip):
+    override = os.environ.get("MINDIE_SIM_CHIP_FACTOR")
+    if override:
+        try:
+            return float(override)
+        except ValueError:
+            pass
+    chip = chip or {}
+    name = str(chip.get("name", "")).upper()
+    if "910B4" in name:
+        return _p("CHIP_FACTOR_910B4", 1.49)
+    if "910B3" in name:
+        return 1.0
+    if int(chip.get("hbm_total_mb", 65536)) <= 32768:
+        return _p("CHIP_FACTOR_910B4", 1.49)
+    return 1.0
+
+
+def tp_factor(world_size):
+    return (TARGET_TP / float(max(int(world_size), 1))) ** 0.5
+
+
+def prefill_ms(prompt_tokens, chip=None, world_size=8):
+    base = _p("PREFILL_BASE_MS", 130.0) + _p("PREFILL_PER_TOKEN_MS", 0.2) * max(prompt_tokens, 1)
+    return base * chip_factor(chip) * tp_factor(world_size)
+
+
+def decode_step_ms(batch, chip=None, world_size=8):
+    base = _p("DECODE_BASE_MS", 25.0) + _p("DECODE_PER_SEQ_MS", 1.0) * max(batch, 1)
+    return base * chip_factor(chip) * tp_factor(world_size)
+
+
+def request_latency_ms(prompt_tokens, output_tokens, batch, chip=None, world_size=8):
+    steps = max(output_tokens - 1, 0)    # the first token comes out of the prefill
+    return prefill_ms(prompt_tokens, chip, world_size) + steps * decode_step_ms(batch, chip, world_size)
+
+
+def run_pa_plan(prompt_tokens_list, max_batch_size, output_len, chip=None, world_size=8):
+    """Per batch: (prefill_ms list, decode_step_ms). Questions run in batches of max_batch_size."""
+    plan = []
+    size = max(int(max_batch_size), 1)
+    for start in range(0, len(prompt_tokens_list), size):
+        group = prompt_tokens_list[start:start + size]
+        plan.append(([prefill_ms(t, chip, world_size) for t in group],
+                     decode_step_ms(len(group), chip, world_size)))
+    return plan
+
+
+def run_pa_latency_s(prompt_tokens_list, max_batch_size, output_len, chip=None, world_size=8):
+    total = 0.0
+    for prefills, step in run_pa_plan(prompt_tokens_list, max_batch_size, output_len, chip, world_size):
+        total += sum(prefills) + max(output_len - 1, 0) * step
+    return total / 1000.0
+
+
+# ---------------------------------------------------------------- HBM
+
+def vit_reserve_mb(max_prefill_tokens):
+    return int(math.ceil(_p("VIT_BASE_MB", 1024.0) + _p("VIT_MB_PER_TOKEN", 0.15) * max(max_prefill_tokens, 0)))
+
+
+def weights_share_mb(weights_bytes, world_size):
+    return int(math.ceil(weights_bytes / float(max(world_size, 1)) / 2 ** 20))
+
+
+def daemon_hbm_plan(chip, weights_bytes, world_size, npu_mem_size, max_prefill_tokens):
+    """Return dict(total, idle, weights, kv, vit, need, fits, hold) in MB for one chip."""
+    total = int(chip.get("hbm_total_mb", 32768))
+    idle = int(chip.get("hbm_idle_mb", 2654))
+    weights = weights_share_mb(weights_bytes, world_size)
+    vit = vit_reserve_mb(max_prefill_tokens)
+    if int(npu_mem_size) == -1:
+        kv = max(total - idle - weights, 0)   # auto: the KV cache takes everything left
+    else:
+        kv = int(npu_mem_size) * 1024
+    need = idle + weights + kv + vit
+    return {"total": total, "idle": idle, "weights": weights, "kv": kv, "vit": vit,
+            "need": need, "fits": need <= total, "hold": weights + kv + vit}
