@@ -16,10 +16,11 @@ FLEET ?= mindie-sandbox
 PORT_BASE ?= 31040
 SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard extensions/molecule/*/molecule.yml)))
 
-# Collections path for ansible-playbook/molecule: this checkout as ascend.mindie,
-# plus the collections bundled in the `ansible` package (community.docker).
+# This checkout is resolved as ascend.mindie through build/collections (see
+# ansible.cfg); community.docker comes from the `ansible` package in the venv,
+# which ansible-core finds on sys.path by itself.
 COLLECTIONS := $(CURDIR)/build/collections
-export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS):$(CURDIR)/$(VENV)/lib/python3.11/site-packages
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 
 .PHONY: help venv docker collection-link lint sanity units molecule test demo \
         sandbox-images sandbox-up sandbox-down sandbox-status build clean
@@ -68,7 +69,7 @@ test: venv docker
 sandbox-images: venv docker
 	$(BIN)/python sandbox/fleet.py images
 
-sandbox-up: venv docker
+sandbox-up: venv docker collection-link
 	$(BIN)/python sandbox/fleet.py up --name $(FLEET) --nodes $(NODES) --profiles $(PROFILES) --port-base $(PORT_BASE)
 
 sandbox-down: venv docker
@@ -77,7 +78,7 @@ sandbox-down: venv docker
 sandbox-status: venv docker
 	$(BIN)/python sandbox/fleet.py status --name $(FLEET)
 
-demo: sandbox-up
+demo: sandbox-up collection-link
 	@echo
 	@echo "The sandbox fleet is up: inventories/sandbox/hosts.yml lists its nodes."
 	@echo "The deploy (playbooks/deploy.yml) is not part of this release yet, so"
