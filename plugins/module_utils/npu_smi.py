@@ -50,22 +50,8 @@ class NpuSmiParseError(ValueError):
         super(NpuSmiParseError, self).__init__(reason + shown)
 
 
-def _to_int(token):
-    if token is None:
-        return None
-    token = token.strip()
-    if token.upper() in _MISSING:
-        return None
-    try:
-        return int(token)
-    except ValueError:
-        try:
-            return int(float(token))
-        except ValueError:
-            return None
-
-
 def _to_float(token):
+    """A number from a table cell; None for NA, -, empty or anything unparsable."""
     if token is None:
         return None
     token = token.strip()
@@ -75,6 +61,11 @@ def _to_float(token):
         return float(token)
     except ValueError:
         return None
+
+
+def _to_int(token):
+    value = _to_float(token)
+    return None if value is None else int(value)
 
 
 def _cells(line):

@@ -34,6 +34,19 @@ def no_docker(fleet, monkeypatch):
     return calls
 
 
+@pytest.fixture()
+def stubbed_up(fleet, monkeypatch, tmp_path):
+    """fleet.cmd_up with images, seed data and the engine stubbed out; tests override the rest."""
+    monkeypatch.setattr(fleet, "require_engine", lambda: None)
+    monkeypatch.setattr(fleet, "existing_containers", lambda name: {})
+    monkeypatch.setattr(fleet, "ensure_images", lambda: "sha256:mindie")
+    monkeypatch.setattr(fleet, "image_id", lambda image: "sha256:node")
+    monkeypatch.setattr(fleet, "ensure_tarball", lambda image: tmp_path / "t.tar")
+    monkeypatch.setattr(fleet, "ensure_seed", lambda tarball: (tmp_path, "seedhash"))
+    monkeypatch.setattr(fleet, "port_free", lambda port: True)
+    return fleet
+
+
 def test_known_profiles(fleet):
     assert fleet.known_profiles() == sorted([
         "800i-a2-32g", "800i-a2-64g", "800i-a2-32g-alarm", "800i-a2-32g-dcmi-8005", "800i-a2-32g-no-driver"])
@@ -87,7 +100,8 @@ def test_ensure_docker_without_rights_says_what_to_do(tmp_path):
     assert "Start a Docker engine yourself" in proc.stderr
 
 
-def test_failed_up_removes_what_it_created(fleet, monkeypatch, tmp_path, capsys):
+def test_failed_up_removes_what_it_created(stubbed_up, monkeypatch, tmp_path, capsys):
+    fleet = stubbed_up
     """Node 2 fails to start: node 1 and the network made by this run are removed, no inventory."""
     removed, networks = [], []
 
@@ -107,13 +121,6 @@ def test_failed_up_removes_what_it_created(fleet, monkeypatch, tmp_path, capsys)
             raise fleet.SandboxError("node2 exploded")
 
     monkeypatch.setattr(fleet, "docker", fake_docker)
-    monkeypatch.setattr(fleet, "require_engine", lambda: None)
-    monkeypatch.setattr(fleet, "existing_containers", lambda name: {})
-    monkeypatch.setattr(fleet, "ensure_images", lambda: "sha256:mindie")
-    monkeypatch.setattr(fleet, "image_id", lambda image: "sha256:node")
-    monkeypatch.setattr(fleet, "ensure_tarball", lambda image: tmp_path / "t.tar")
-    monkeypatch.setattr(fleet, "ensure_seed", lambda tarball: (tmp_path, "seedhash"))
-    monkeypatch.setattr(fleet, "port_free", lambda port: True)
     monkeypatch.setattr(fleet, "create_node", fake_create)
     monkeypatch.setattr(fleet, "wait_ready", lambda name: None)
     monkeypatch.setattr(fleet, "seed_node", lambda name, seed, h: True)
@@ -129,14 +136,9 @@ def test_failed_up_removes_what_it_created(fleet, monkeypatch, tmp_path, capsys)
     assert not (inventory / "hosts.yml").exists()
 
 
-def test_busy_port_refused_before_creating(fleet, monkeypatch, tmp_path, capsys):
+def test_busy_port_refused_before_creating(stubbed_up, monkeypatch, tmp_path, capsys):
+    fleet = stubbed_up
     monkeypatch.setattr(fleet, "docker", lambda *a, **k: None)
-    monkeypatch.setattr(fleet, "require_engine", lambda: None)
-    monkeypatch.setattr(fleet, "existing_containers", lambda name: {})
-    monkeypatch.setattr(fleet, "ensure_images", lambda: "sha256:mindie")
-    monkeypatch.setattr(fleet, "image_id", lambda image: "sha256:node")
-    monkeypatch.setattr(fleet, "ensure_tarball", lambda image: tmp_path / "t.tar")
-    monkeypatch.setattr(fleet, "ensure_seed", lambda tarball: (tmp_path, "seedhash"))
     monkeypatch.setattr(fleet, "port_free", lambda port: port != 40051)
     created = []
     monkeypatch.setattr(fleet, "create_node", lambda *a: created.append(a))
