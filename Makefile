@@ -23,7 +23,7 @@ COLLECTIONS := $(CURDIR)/build/collections
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 
 .PHONY: help venv docker collection-link lint sanity units molecule test demo \
-        sandbox-images sandbox-up sandbox-down sandbox-status build clean
+        sandbox-images sandbox-up sandbox-down sandbox-status bench-sandbox build clean
 
 help:
 	@sed -n '2,6p' Makefile | sed 's/^# //'
@@ -77,6 +77,10 @@ sandbox-down: venv docker
 
 sandbox-status: venv docker
 	$(BIN)/python sandbox/fleet.py status --name $(FLEET)
+
+# The foundation bars: cold / re-run / cached bring-up of a 4-node fleet.
+bench-sandbox: venv docker
+	$(BIN)/python benchmarks/sandbox_up.py --nodes $(if $(filter command line,$(origin NODES)),$(NODES),4)
 
 demo: sandbox-up collection-link
 	@echo
