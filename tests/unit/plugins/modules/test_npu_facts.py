@@ -11,35 +11,12 @@ import stat
 
 import pytest
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.ascend.mindie.plugins.modules import npu_facts
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures')
 NPU_SMI = os.path.join(FIXTURES, 'npu-smi')
 VERSIONS = os.path.join(FIXTURES, 'versions')
-
-
-class AnsibleExitJson(Exception):
-    pass
-
-
-class AnsibleFailJson(Exception):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def patch_exit(monkeypatch):
-    def exit_json(self, **kwargs):
-        raise AnsibleExitJson(kwargs)
-
-    def fail_json(self, **kwargs):
-        kwargs['failed'] = True
-        raise AnsibleFailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
 
 
 def write_fake_npu_smi(directory, info=None, mapping=None, info_rc=0, mapping_rc=0, name='npu-smi'):
@@ -93,19 +70,18 @@ def install_info(tmp_path, monkeypatch):
     return path
 
 
-def run_module(args, expect_fail=False):
-    exc = AnsibleFailJson if expect_fail else AnsibleExitJson
-    with patch_module_args(args):
-        with pytest.raises(exc) as info:
-            npu_facts.main()
-    return info.value.args[0]
+@pytest.fixture
+def run(run_module):
+    def run_npu_facts(args, expect_fail=False):
+        return run_module(npu_facts.main, args, expect_fail)
+    return run_npu_facts
 
 
-def test_32g_idle_host(tmp_path, install_info):
+def test_32g_idle_host(tmp_path, install_info, run):
     binary = write_fake_npu_smi(tmp_path / 'bin', fixture('npu-smi', 'atlas800ia2_910b4x8_32g_idle_25.0.rc1.1.txt'),
                                 fixture('npu-smi', 'atlas800ia2_910b4x8_info-m.txt'))
     home = ascend_home(tmp_path)
-    result = run_module({'npu_smi': str(binary), 'ascend_home': str(home)})
+    result = run({'npu_smi': str(binary), 'ascend_home': str(home)})
     assert result['changed'] is False
     npu = result['ansible_facts']['npu']
     assert npu['npu_smi_version'] == '25.0.rc1.1'
@@ -124,13 +100,13 @@ def test_32g_idle_host(tmp_path, install_info):
     assert (tmp_path / 'bin' / 'calls.log').read_text().splitlines() == ['info', 'info -m']
 
 
-def test_check_mode_gives_the_same_facts(tmp_path, install_info):
+def test_check_mode_gives_the_same_facts(tmp_path, install_info, run):
     binary = write_fake_npu_smi(tmp_path / 'bin', fixture('npu-smi', '910b3x8_64g_busy_25.3.rc1.txt'))
     home = ascend_home(tmp_path, toolkit_layout='cann85')
     args = {'npu_smi': str(binary), 'ascend_home': str(home)}
-    normal = run_module(args)
+    normal = run(args)
     args['_ansible_check_mode'] = True
-    checked = run_module(args)
+    checked = run(args)
     assert checked['ansible_facts'] == normal['ansible_facts']
     npu = checked['ansible_facts']['npu']
     assert npu['profile'] == 'atlas-800i-a2-64g'
@@ -138,11 +114,11 @@ def test_check_mode_gives_the_same_facts(tmp_path, install_info):
     assert npu['cann']['version'] == '8.0.0'  # found in the CANN 8.5 layout
 
 
-def test_name_is_looked_up_in_path(tmp_path, install_info, monkeypatch):
+def test_name_is_looked_up_in_path(tmp_path, install_info, monkeypatch, run):
     write_fake_npu_smi(tmp_path / 'bin', fixture('npu-smi', 'variants', 'npu-smi_25.0.rc1.1_subset_npu4-7.txt'),
                        fixture('npu-smi', 'variants', 'npu-smi_info-m_subset_npu4-7.txt'))
     monkeypatch.setenv('PATH', str(tmp_path / 'bin') + os.pathsep + os.environ.get('PATH', ''))
-    result = run_module({'ascend_home': str(tmp_path / 'nothing')})
+    result = run({'ascend_home': str(tmp_path / 'nothing')})
     npu = result['ansible_facts']['npu']
     assert [c['npu_id'] for c in npu['chips']] == [4, 5, 6, 7]
     assert [c['logical_id'] for c in npu['chips']] == [4, 5, 6, 7]
@@ -151,41 +127,41 @@ def test_name_is_looked_up_in_path(tmp_path, install_info, monkeypatch):
     assert npu['driver'] is None and npu['firmware'] is None and npu['cann'] is None
 
 
-def test_mapping_failure_leaves_logical_id_none(tmp_path, install_info, monkeypatch):
+def test_mapping_failure_leaves_logical_id_none(tmp_path, install_info, monkeypatch, run):
     binary = write_fake_npu_smi(tmp_path / 'bin', fixture('npu-smi', 'atlas800ia2_910b4x8_32g_idle_25.0.rc1.1.txt'),
                                 'Error: unknown option -m\n', mapping_rc=2)
     monkeypatch.setattr(npu_facts, 'INSTALL_INFO_PATH', str(tmp_path / 'absent'))
-    npu = run_module({'npu_smi': str(binary), 'ascend_home': str(tmp_path)})['ansible_facts']['npu']
+    npu = run({'npu_smi': str(binary), 'ascend_home': str(tmp_path)})['ansible_facts']['npu']
     assert [c['logical_id'] for c in npu['chips']] == [None] * 8
     assert npu['install_info'] is None
     assert npu['count'] == 8
 
 
-def test_unhealthy_chip(tmp_path, install_info):
+def test_unhealthy_chip(tmp_path, install_info, run):
     binary = write_fake_npu_smi(tmp_path / 'bin', fixture('npu-smi', 'variants', 'npu-smi_25.0.rc1.1_unhealthy.txt'))
-    npu = run_module({'npu_smi': str(binary)})['ansible_facts']['npu']
+    npu = run({'npu_smi': str(binary)})['ansible_facts']['npu']
     assert npu['healthy'] is False
     assert npu['chips'][3]['health'] == 'Alarm'
 
 
-def test_not_found_lists_where_it_looked(tmp_path, monkeypatch):
+def test_not_found_lists_where_it_looked(tmp_path, monkeypatch, run):
     monkeypatch.setenv('PATH', str(tmp_path / 'empty'))
-    result = run_module({'npu_smi': 'npu-smi-definitely-absent'}, expect_fail=True)
+    result = run({'npu_smi': 'npu-smi-definitely-absent'}, expect_fail=True)
     assert result['msg'].startswith('npu-smi was not found: looked for npu-smi-definitely-absent in ')
     assert str(tmp_path / 'empty') in result['msg']
     assert '/usr/local/sbin' in result['msg'] and '/usr/local/bin' in result['msg']
     assert result['searched'][-2:] == ['/usr/local/sbin', '/usr/local/bin']
 
 
-def test_explicit_path_not_found(tmp_path):
-    result = run_module({'npu_smi': str(tmp_path / 'no' / 'npu-smi')}, expect_fail=True)
+def test_explicit_path_not_found(tmp_path, run):
+    result = run({'npu_smi': str(tmp_path / 'no' / 'npu-smi')}, expect_fail=True)
     assert 'npu-smi was not found' in result['msg'] and str(tmp_path / 'no' / 'npu-smi') in result['msg']
 
 
-def test_dcmi_8005_quotes_output_and_gives_cause(tmp_path):
+def test_dcmi_8005_quotes_output_and_gives_cause(tmp_path, run):
     binary = write_fake_npu_smi(tmp_path / 'bin', 'DrvMngGetConsoleLogLevel failed. (ret=4)\n'
                                 'dcmi module initialize failed. ret is -8005\n', info_rc=1)
-    result = run_module({'npu_smi': str(binary)}, expect_fail=True)
+    result = run({'npu_smi': str(binary)}, expect_fail=True)
     assert 'dcmi module initialize failed. ret is -8005' in result['msg']
     assert 'DrvMngGetConsoleLogLevel failed. (ret=4)' in result['msg']
     assert '(rc=1)' in result['msg']
@@ -193,34 +169,34 @@ def test_dcmi_8005_quotes_output_and_gives_cause(tmp_path):
     assert result['rc'] == 1
 
 
-def test_dcmi_8005_with_exit_zero_still_gives_cause(tmp_path):
+def test_dcmi_8005_with_exit_zero_still_gives_cause(tmp_path, run):
     binary = write_fake_npu_smi(tmp_path / 'bin', 'dcmi module initialize failed. ret is -8005\n', info_rc=0)
-    result = run_module({'npu_smi': str(binary)}, expect_fail=True)
+    result = run({'npu_smi': str(binary)}, expect_fail=True)
     assert 'is not a device table' in result['msg']
     assert 'dcmi module initialize failed. ret is -8005' in result['msg']
     assert 'without a reboot' in result['msg']
 
 
-def test_search_dirs_are_deduplicated(tmp_path, monkeypatch):
+def test_search_dirs_are_deduplicated(tmp_path, monkeypatch, run):
     monkeypatch.setenv('PATH', os.pathsep.join(['/usr/local/bin', str(tmp_path), str(tmp_path), '']))
-    result = run_module({'npu_smi': 'npu-smi-definitely-absent'}, expect_fail=True)
+    result = run({'npu_smi': 'npu-smi-definitely-absent'}, expect_fail=True)
     assert result['searched'] == ['/usr/local/bin', str(tmp_path), '/usr/local/sbin']
 
 
-def test_missing_driver_library(tmp_path):
+def test_missing_driver_library(tmp_path, run):
     path = tmp_path / 'npu-smi'
     path.write_text('#!/bin/sh\necho "npu-smi: error while loading shared libraries: libdrvdsmi_host.so: '
                     'cannot open shared object file: No such file or directory" >&2\nexit 127\n')
     path.chmod(0o755)
-    result = run_module({'npu_smi': str(path), 'ascend_home': '/opt/Ascend'}, expect_fail=True)
+    result = run({'npu_smi': str(path), 'ascend_home': '/opt/Ascend'}, expect_fail=True)
     assert 'libdrvdsmi_host.so' in result['msg']
     assert '(rc=127)' in result['msg']
     assert 'driver is not installed' in result['msg'] and '/opt/Ascend/driver' in result['msg']
 
 
-def test_other_failure_quotes_output_without_hint(tmp_path):
+def test_other_failure_quotes_output_without_hint(tmp_path, run):
     binary = write_fake_npu_smi(tmp_path / 'bin', 'Segmentation fault\n', info_rc=139)
-    result = run_module({'npu_smi': str(binary)}, expect_fail=True)
+    result = run({'npu_smi': str(binary)}, expect_fail=True)
     assert result['msg'].endswith('(rc=139): Segmentation fault')
 
 
@@ -228,14 +204,14 @@ def test_other_failure_quotes_output_without_hint(tmp_path):
     ('Usage: npu-smi [OPTIONS]\nSomething else entirely\n', 'Usage: npu-smi [OPTIONS]'),
     ('', 'empty'),
 ])
-def test_not_a_table(tmp_path, output, expected):
+def test_not_a_table(tmp_path, output, expected, run):
     binary = write_fake_npu_smi(tmp_path / 'bin', output)
-    result = run_module({'npu_smi': str(binary)}, expect_fail=True)
+    result = run({'npu_smi': str(binary)}, expect_fail=True)
     assert 'is not a device table' in result['msg']
     assert expected in result['msg']
 
 
-def test_documentation_matches_argument_spec():
+def test_documentation_matches_argument_spec(run):
     import yaml
     doc = yaml.safe_load(npu_facts.DOCUMENTATION)
     assert set(doc['options']) == {'npu_smi', 'ascend_home'}

@@ -1,0 +1,250 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ascend.mindie contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Evaluation of the deployment guide's prechecks, as pure functions.
+
+Each ``check_*`` function takes what was observed on a node (NPU facts, versions,
+Docker, memory, disk, OS, ports) and the configured thresholds, and returns a list
+of results ``{"name", "category", "status", "reason", "hint"}`` with status
+``pass``, ``warn`` or ``fail``. Nothing here reads the node; the caller gathers.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from ansible_collections.ascend.mindie.plugins.module_utils.ascend_versions import (
+    compare_versions,
+    parse_version_range,
+    version_in_ranges,
+)
+
+PASS, WARN, FAIL = 'pass', 'warn', 'fail'
+_RANK = {PASS: 0, WARN: 1, FAIL: 2}
+
+PROFILE_32G = 'atlas-800i-a2-32g'
+PROFILE_64G = 'atlas-800i-a2-64g'
+# NPU counts a Qwen2-VL-7B deployment may use per profile (model card).
+ALLOWED_NPU_COUNTS = {PROFILE_32G: (8,), PROFILE_64G: (4, 8)}
+
+_ARCH_ALIASES = {'amd64': 'x86_64', 'x64': 'x86_64', 'arm64': 'aarch64', 'armv8': 'aarch64'}
+
+
+def result(name, category, status, reason, hint=''):
+    return {'name': name, 'category': category, 'status': status, 'reason': reason, 'hint': hint}
+
+
+def worst(results):
+    """The overall status of a list of results."""
+    status = PASS
+    for item in results:
+        if _RANK[item['status']] > _RANK[status]:
+            status = item['status']
+    return status
+
+
+def _chip_id(chip):
+    """The id MindIE's npuDeviceIds use: the logical id, else the NPU id."""
+    logical = chip.get('logical_id')
+    return chip.get('npu_id') if logical is None else logical
+
+
+def _chip_label(chip):
+    label = 'NPU %s' % chip.get('npu_id')
+    if chip.get('logical_id') is not None and chip.get('logical_id') != chip.get('npu_id'):
+        label += ' (logical %s)' % chip.get('logical_id')
+    return label
+
+
+# ---------------------------------------------------------------------------- NPU
+
+def check_npu(npu, npu_error, devices, profile, foreign_action='fail', own_pids=()):
+    """npu-smi answers, the planned chips exist and are healthy, the count fits the
+    profile, and no foreign process holds HBM on a planned chip."""
+    cat = 'npu'
+    if npu_error or not npu:
+        first = (npu_error or 'no NPU facts').strip().splitlines()[0]
+        hint = 'Run npu-smi info as root on the node.'
+        if '-8005' in (npu_error or ''):
+            hint = 'Reboot after a driver or firmware upgrade, and run npu-smi as root.'
+        elif 'not found' in (npu_error or '') or 'shared libraries' in (npu_error or ''):
+            hint = 'Install the Ascend driver (it ships npu-smi) and re-run.'
+        return [result('npu_smi', cat, FAIL, 'npu-smi does not answer: %s' % first, hint)]
+
+    out = [result('npu_smi', cat, PASS, 'npu-smi %s answers, %d NPUs visible' % (
+        npu.get('npu_smi_version') or '?', npu.get('count', 0)))]
+    chips = npu.get('chips') or []
+    by_id = dict((_chip_id(chip), chip) for chip in chips)
+    devices = list(devices or [])
+
+    missing = [d for d in devices if d not in by_id]
+    if missing:
+        out.append(result('npu_devices', cat, FAIL, 'planned NPUs %s are not visible (visible: %s)' % (
+            ', '.join(map(str, missing)), ', '.join(str(k) for k in sorted(by_id)) or 'none'),
+            'Check the driver and device nodes, or plan fewer NPUs (mindie_npu_count).'))
+
+    unhealthy = [by_id[d] for d in devices if d in by_id and by_id[d].get('health') != 'OK']
+    if unhealthy:
+        out.append(result('npu_health', cat, FAIL, 'unhealthy: %s' % ', '.join(
+            '%s is %s' % (_chip_label(c), c.get('health')) for c in unhealthy),
+            'Inspect with npu-smi info -t health -i <id>; replace or exclude the chip before deploying.'))
+    elif devices and not missing:
+        out.append(result('npu_health', cat, PASS, 'all %d planned NPUs are OK' % len(devices)))
+
+    allowed = ALLOWED_NPU_COUNTS.get(profile)
+    if allowed is None:
+        names = sorted(set(str(c.get('name')) for c in chips))
+        sizes = sorted(set(str(c.get('hbm_total_mb')) for c in chips))
+        out.append(result('npu_profile', cat, FAIL, 'not an Atlas 800I A2 32G/64G: %d chips named %s with %s MB HBM' % (
+            len(chips), '/'.join(names) or '-', '/'.join(sizes) or '-'),
+            'This collection deploys on 8x 910B with 32768 or 65536 MB HBM each.'))
+    elif len(devices) not in allowed:
+        out.append(result('npu_count', cat, FAIL, '%s plans %d NPUs; Qwen2-VL-7B on this profile needs %s' % (
+            profile, len(devices), ' or '.join(map(str, allowed))),
+            'Set mindie_npu_count to %s.' % ' or '.join(map(str, allowed))))
+    else:
+        out.append(result('npu_count', cat, PASS, '%s with %d planned NPUs' % (profile, len(devices))))
+
+    own = set(int(p) for p in own_pids or ())
+    planned_npu_ids = set(by_id[d].get('npu_id') for d in devices if d in by_id)
+    foreign = [p for p in npu.get('processes') or []
+               if p.get('npu_id') in planned_npu_ids and int(p.get('pid') or -1) not in own]
+    if foreign:
+        status = FAIL if foreign_action == 'fail' else WARN
+        out.append(result('npu_processes', cat, status, 'foreign processes hold HBM: %s' % ', '.join(
+            'pid %s on NPU %s (%s MB)' % (p.get('pid'), p.get('npu_id'), p.get('memory_mb')) for p in foreign[:5]),
+            'Stop them (npu-smi info shows them) or set mindie_precheck_foreign_process_action: warn.'))
+    else:
+        out.append(result('npu_processes', cat, PASS, 'no foreign process holds HBM on the planned NPUs'))
+    return out
+
+
+def check_versions(driver, firmware, min_driver, min_firmware):
+    """Driver and firmware present, at least the minimum versions, and compatible."""
+    cat = 'npu'
+    out = []
+    for name, info, minimum, what in (('driver_version', driver, min_driver, 'driver'),
+                                      ('firmware_version', firmware, min_firmware, 'firmware')):
+        version = (info or {}).get('version')
+        if not version:
+            out.append(result(name, cat, FAIL, 'no %s version.info under the Ascend home' % what,
+                              'Install the Ascend %s (version.info is missing).' % what))
+        elif minimum and compare_versions(version, minimum) < 0:
+            out.append(result(name, cat, FAIL, '%s %s is older than the minimum %s' % (what, version, minimum),
+                              'Upgrade the %s, or lower mindie_precheck_min_%s_version.' % (what, what)))
+        else:
+            out.append(result(name, cat, PASS, '%s %s' % (what, version)))
+    drv = (driver or {}).get('version')
+    fw = (firmware or {}).get('version')
+    ranges_text = (driver or {}).get('compatible_version_fw')
+    if drv and fw:
+        ranges = parse_version_range(ranges_text) if ranges_text else []
+        if not ranges:
+            out.append(result('firmware_compatible', cat, WARN, 'driver %s names no compatible firmware range' % drv))
+        elif version_in_ranges(fw, ranges):
+            out.append(result('firmware_compatible', cat, PASS, 'firmware %s is in the driver\'s range %s' % (fw, ranges_text)))
+        else:
+            out.append(result('firmware_compatible', cat, FAIL, 'firmware %s is outside the driver\'s range %s' % (fw, ranges_text),
+                              'Install the firmware that matches driver %s, then reboot.' % drv))
+    return out
+
+
+# ---------------------------------------------------------------------------- host
+
+def check_docker(docker, min_version, sdk_version, sdk_error):
+    """Docker installed, daemon answering, new enough; the Python SDK importable."""
+    cat = 'host'
+    docker = docker or {}
+    out = []
+    if not docker.get('client'):
+        out.append(result('docker_installed', cat, FAIL, 'docker is not installed (%s)' % (docker.get('error') or 'not found'),
+                          'Install Docker >= %s.' % min_version))
+    elif not docker.get('server'):
+        out.append(result('docker_daemon', cat, FAIL, 'the Docker daemon does not answer: %s' % (
+            (docker.get('error') or '').strip().splitlines() or ['no answer'])[0],
+            'Start it (systemctl start docker) and check the socket permissions.'))
+    elif compare_versions(_docker_version(docker['server']), min_version) < 0:
+        out.append(result('docker_daemon', cat, FAIL, 'Docker %s is older than %s' % (docker['server'], min_version),
+                          'Upgrade Docker.'))
+    else:
+        out.append(result('docker_daemon', cat, PASS, 'Docker %s answers' % docker['server']))
+    if sdk_version:
+        out.append(result('docker_sdk', cat, PASS, 'Docker SDK for Python %s importable' % sdk_version))
+    else:
+        out.append(result('docker_sdk', cat, FAIL, 'the docker Python SDK is not importable: %s' % (sdk_error or 'missing'),
+                          'Install python3-docker (or pip install docker), or set mindie_precheck_install_docker_sdk: true.'))
+    return out
+
+
+def _docker_version(text):
+    """'20.10.24+dfsg1' -> '20.10.24'; '24.0.7-ce' -> '24.0.7'."""
+    head = str(text).split('+', 1)[0].split('-', 1)[0]
+    return head or '0'
+
+
+def check_memory(total_mb, profile, min_gb_by_profile):
+    need = (min_gb_by_profile or {}).get(profile)
+    have_gb = round((total_mb or 0) / 1024.0, 1)
+    if need is None:
+        return [result('host_memory', 'host', PASS, '%.1f GB (no minimum for profile %s)' % (have_gb, profile))]
+    # A "64 GB" server reports a little less than 64 GiB to the OS.
+    if (total_mb or 0) < need * 1024 * 0.95:
+        return [result('host_memory', 'host', FAIL, '%.1f GB memory, %s needs %s GB' % (have_gb, profile, need),
+                       'Use a server with more memory, or lower mindie_precheck_min_memory_gb.')]
+    return [result('host_memory', 'host', PASS, '%.1f GB memory (>= %s GB)' % (have_gb, need))]
+
+
+def check_disk(free_bytes_by_path, min_gb):
+    out = []
+    for path in sorted(free_bytes_by_path):
+        free = free_bytes_by_path[path]
+        if free is None:
+            out.append(result('disk_free', 'host', FAIL, '%s does not exist and has no existing parent' % path,
+                              'Create it or point the image/model paths elsewhere.'))
+            continue
+        free_gb = free / float(1024 ** 3)
+        if free_gb < min_gb:
+            out.append(result('disk_free', 'host', FAIL, '%.1f GB free at %s, need %s GB' % (free_gb, path, min_gb),
+                              'Free space there (docker image prune, old weights), or lower mindie_precheck_min_disk_free_gb.'))
+        else:
+            out.append(result('disk_free', 'host', PASS, '%.1f GB free at %s' % (free_gb, path)))
+    return out
+
+
+def check_os(distribution, version, recommended):
+    recommended = recommended or {}
+    want_dist = recommended.get('distribution', 'openEuler')
+    want_ver = str(recommended.get('version', '24.03'))
+    found = '%s %s' % (distribution, version)
+    if str(distribution).lower() == want_dist.lower() and str(version).startswith(want_ver):
+        return [result('os', 'host', PASS, found)]
+    return [result('os', 'host', WARN, '%s; the guide recommends %s %s' % (found, want_dist, want_ver),
+                   'Supported but not the guide\'s tested OS.')]
+
+
+def normalize_arch(arch):
+    arch = str(arch or '').lower()
+    return _ARCH_ALIASES.get(arch, arch)
+
+
+def check_arch(node_arch, image_arch):
+    node, image = normalize_arch(node_arch), normalize_arch(image_arch)
+    if not image:
+        return [result('architecture', 'host', WARN, 'node is %s; the image architecture is not configured' % node,
+                       'Set mindie_image_architecture.')]
+    if node != image:
+        return [result('architecture', 'host', FAIL, 'node is %s but the MindIE image is %s' % (node, image),
+                       'Use the image built for %s.' % node)]
+    return [result('architecture', 'host', PASS, 'node and image are %s' % node)]
+
+
+def check_ports(listening, ports, master_port, own_ports=()):
+    """The configured service ports and MASTER_PORT must be free (or held by our own service)."""
+    own = set(own_ports or ())
+    wanted = sorted(set(int(p) for p in ports or ()))
+    if master_port:
+        wanted.append(int(master_port))
+    busy = [p for p in wanted if p in set(listening or ()) and p not in own]
+    if busy:
+        return [result('ports_free', 'host', FAIL, 'ports already listening: %s' % ', '.join(map(str, busy)),
+                       'Stop what listens there (ss -ltnp) or choose other ports in the plan.')]
+    return [result('ports_free', 'host', PASS, 'ports %s free' % ', '.join(map(str, wanted)))]

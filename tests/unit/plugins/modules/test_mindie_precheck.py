@@ -1,0 +1,138 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""ascend.mindie.mindie_precheck through main(): a generated model directory, the real
+version files, npu facts parsed from a capture, a fake docker CLI and a real socket."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi import classify_profile, parse_npu_smi_info
+from ansible_collections.ascend.mindie.plugins.modules import mindie_precheck
+
+FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures')
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
+
+
+def fixture(*parts):
+    with open(os.path.join(FIXTURES, *parts)) as handle:
+        return handle.read()
+
+
+@pytest.fixture(scope='module')
+def weights(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp('w') / 'Qwen2-VL-7B-Instruct')
+    subprocess.check_call([sys.executable, os.path.join(REPO, 'sandbox', 'weights', 'generate_weights.py'),
+                           out, '--total-mb', '1', '--shards', '2'], stdout=subprocess.DEVNULL)
+    return out
+
+
+@pytest.fixture
+def node(tmp_path, weights):
+    """Everything a 32G node shows, under tmp_path."""
+    home = tmp_path / 'Ascend'
+    for component, name in (('driver', 'driver_version.info_25.0.rc1.1'),
+                            ('firmware', 'firmware_version.info_7.7.0.1.231')):
+        (home / component).mkdir(parents=True)
+        (home / component / 'version.info').write_text(fixture('versions', name))
+    docker = tmp_path / 'docker'
+    docker.write_text('#!/bin/sh\n[ "$1" = version ] && echo \'{"Client":{"Version":"24.0.7"},'
+                      '"Server":{"Version":"24.0.7"}}\' && exit 0\nexit 1\n')
+    docker.chmod(docker.stat().st_mode | stat.S_IXUSR)
+    model = str(tmp_path / 'Qwen2-VL-7B-Instruct')
+    shutil.copytree(weights, model)
+    os.chmod(model, 0o755)
+    os.chmod(os.path.join(model, 'config.json'), 0o644)
+    npu = parse_npu_smi_info(fixture('npu-smi', 'atlas800ia2_910b4x8_32g_idle_25.0.rc1.1.txt'))
+    for chip in npu['chips']:
+        chip['logical_id'] = chip['npu_id']
+    npu.update(count=8, profile=classify_profile(npu['chips']))
+    args = dict(npu=npu, profile='atlas-800i-a2-32g', devices=list(range(8)), ascend_home=str(home),
+                docker_bin=str(docker), min_memory_gb={'atlas-800i-a2-32g': 1}, min_disk_free_gb=0.01,
+                disk_paths=[str(tmp_path)], image_architecture=os.uname()[4], ports=[], master_port=None,
+                model_path=model, fix_permissions=True)
+    return args
+
+
+def statuses(result):
+    return dict((c['name'], c['status']) for c in result['checks'])
+
+
+def test_healthy_node_passes_and_permissions_are_fixed_once(run_module, node):
+    model = node['model_path']
+    preview = run_module(mindie_precheck.main, node, check_mode=True)
+    assert preview['changed'] is True
+    assert stat.S_IMODE(os.stat(model).st_mode) == 0o755, 'check mode must not chmod'
+
+    first = run_module(mindie_precheck.main, node)
+    got = statuses(first)
+    expected = ['npu_smi', 'npu_health', 'npu_count', 'npu_processes', 'driver_version', 'firmware_version',
+                'firmware_compatible', 'docker_daemon', 'docker_sdk', 'host_memory', 'disk_free', 'os',
+                'architecture', 'ports_free', 'model_dir_exists', 'model_config', 'model_tokenizer',
+                'model_shards', 'model_dir_mode', 'model_config_mode']
+    assert [c['name'] for c in first['checks']] == expected
+    assert [name for name, status in got.items() if status != 'pass' and name != 'os'] == []
+    assert first['changed'] is True and first['failed_checks'] == []
+    assert stat.S_IMODE(os.stat(model).st_mode) == 0o750
+    assert stat.S_IMODE(os.stat(os.path.join(model, 'config.json')).st_mode) == 0o640
+
+    second = run_module(mindie_precheck.main, node)
+    assert second['changed'] is False
+
+
+def test_everything_is_checked_before_deciding(run_module, node, tmp_path):
+    """Several independent problems are all reported in one run."""
+    listener = socket.socket()
+    listener.bind(('127.0.0.1', 0))
+    listener.listen(1)
+    busy = listener.getsockname()[1]
+    try:
+        node['npu']['chips'][5]['health'] = 'Critical'
+        node.update(ports=[busy], docker_bin=str(tmp_path / 'no-docker'), fix_permissions=False,
+                    image_architecture='riscv64')
+        os.remove(os.path.join(node['model_path'], 'model-00002-of-00002.safetensors'))
+        result = run_module(mindie_precheck.main, node)
+    finally:
+        listener.close()
+    assert result['status'] == 'fail'
+    assert set(['npu_health', 'docker_installed', 'ports_free', 'architecture', 'model_shards',
+                'model_dir_mode', 'model_config_mode']) <= set(result['failed_checks'])
+    reasons = dict((c['name'], c['reason']) for c in result['checks'])
+    assert 'NPU 5 is Critical' in reasons['npu_health']
+    assert str(busy) in reasons['ports_free']
+    assert 'model-00002-of-00002.safetensors' in reasons['model_shards']
+    assert result['changed'] is False
+
+
+def test_npu_smi_failure_is_a_check_not_a_crash(run_module, node):
+    node.pop('npu')
+    node['npu_error'] = "'npu-smi info' failed (rc=1): dcmi module initialize failed. ret is -8005"
+    result = run_module(mindie_precheck.main, node)
+    npu_checks = [c for c in result['checks'] if c['category'] == 'npu']
+    assert npu_checks[0]['name'] == 'npu_smi' and npu_checks[0]['status'] == 'fail'
+    assert 'Reboot' in npu_checks[0]['hint']
+    # the version files are still read on their own
+    assert statuses(result)['driver_version'] == 'pass'
+
+
+def test_listening_ports_and_socket_owner_read_proc():
+    listener = socket.socket()
+    listener.bind(('127.0.0.1', 0))
+    listener.listen(1)
+    try:
+        port = listener.getsockname()[1]
+        ports = mindie_precheck.listening_ports()
+        assert port in ports
+        assert mindie_precheck.socket_owner(ports[port]) == os.getpid()
+    finally:
+        listener.close()
+    assert port not in mindie_precheck.listening_ports()
+    assert mindie_precheck.pid_in_container(os.getpid(), '') is False
