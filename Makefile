@@ -23,7 +23,7 @@ COLLECTIONS := $(CURDIR)/build/collections
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 
 .PHONY: help venv docker collection-link lint sanity units molecule test demo \
-        sandbox-images sandbox-up sandbox-down sandbox-status bench-sandbox build clean
+        sandbox-images sandbox-up sandbox-down sandbox-status bench-sandbox bench-precheck build clean
 
 help:
 	@sed -n '2,6p' Makefile | sed 's/^# //'
@@ -81,6 +81,10 @@ sandbox-status: venv docker
 # The foundation bars: cold / re-run / cached bring-up of a 4-node fleet.
 bench-sandbox: venv docker
 	$(BIN)/python benchmarks/sandbox_up.py --nodes $(if $(filter command line,$(origin NODES)),$(NODES),4)
+
+# The prechecks bar: playbooks/precheck.yml on a 4-node fleet.
+bench-precheck: venv docker collection-link
+	$(BIN)/python benchmarks/precheck_fleet.py
 
 demo: sandbox-up collection-link
 	@echo

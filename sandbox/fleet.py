@@ -223,10 +223,21 @@ def run_generator(script, out_dir):
         raise SandboxError("%s failed:\n%s" % (script.name, proc.stdout[-2000:]))
 
 
+def write_manifest(model_dir, manifest):
+    """A sha256sum-style manifest of the weights (relative paths), as a model download ships it."""
+    lines = []
+    for file in sorted(p for p in model_dir.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        lines.append("%s  %s\n" % (hashlib.sha256(file.read_bytes()).hexdigest(), file.relative_to(model_dir)))
+    text = "".join(lines)
+    if not manifest.exists() or manifest.read_text() != text:
+        manifest.write_text(text)
+
+
 def ensure_seed(tarball):
     """The tree copied to /data on every node, and its hash."""
     seed = CACHE / "seed"
     run_generator(SANDBOX / "weights/generate_weights.py", seed / "Qwen2-VL-7B-Instruct")
+    write_manifest(seed / "Qwen2-VL-7B-Instruct", seed / "Qwen2-VL-7B-Instruct.sha256")
     run_generator(SANDBOX / "weights/generate_test_images.py", seed / "test_images")
     (seed / "images").mkdir(parents=True, exist_ok=True)
     linked = seed / "images" / MINDIE_TARBALL
@@ -323,7 +334,7 @@ def seed_node(name, seed, seed_hash):
 
 # --------------------------------------------------------------------------- inventory
 
-def write_inventory(inventory, fleet, plan):
+def write_inventory(inventory, fleet, plan, image_arch):
     groups = {"atlas_800i_a2_32g": {}, "atlas_800i_a2_64g": {}}
     for node in plan:
         groups[node["group"]][node["name"]] = {
@@ -333,6 +344,7 @@ def write_inventory(inventory, fleet, plan):
             "mindie_sandbox_profile": node["profile"],
             "mindie_published_host": "127.0.0.1",
             "mindie_published_ports": {int(k): v for k, v in node["ports"].items()},
+            "mindie_image_architecture": image_arch,
         }
     hosts = {"all": {"children": {"mindie_nodes": {"children": {
         group: {"hosts": members} for group, members in groups.items()}}}}}
@@ -449,7 +461,8 @@ def cmd_up(args):
                     errors.append(str(exc))
             if errors:
                 raise SandboxError("\n".join(errors))
-        write_inventory(args.inventory, args.name, plan)
+        image_arch = docker("image", "inspect", "--format", "{{.Architecture}}", MINDIE_IMAGE)
+        write_inventory(args.inventory, args.name, plan, image_arch)
     except BaseException:
         log("failed; removing what this run created")
         for name in created:

@@ -106,6 +106,8 @@ def test_failed_up_removes_what_it_created(stubbed_up, monkeypatch, tmp_path, ca
     removed, networks = [], []
 
     def fake_docker(*args, **kwargs):
+        if args[:2] == ("image", "inspect"):
+            return "amd64"
         if args[:2] == ("network", "inspect"):
             return None
         if args[:2] == ("network", "create"):
@@ -151,7 +153,7 @@ def test_busy_port_refused_before_creating(stubbed_up, monkeypatch, tmp_path, ca
 
 def test_inventory_groups_and_ports(fleet, tmp_path):
     plan = fleet.node_plan("f", ["800i-a2-32g", "800i-a2-64g", "800i-a2-32g-alarm"], 31040)
-    fleet.write_inventory(tmp_path, "f", plan)
+    fleet.write_inventory(tmp_path, "f", plan, "amd64")
     data = yaml.safe_load((tmp_path / "hosts.yml").read_text())
     groups = data["all"]["children"]["mindie_nodes"]["children"]
     assert sorted(groups["atlas_800i_a2_32g"]["hosts"]) == ["f-node1", "f-node3"]
@@ -160,6 +162,7 @@ def test_inventory_groups_and_ports(fleet, tmp_path):
     assert node2["ansible_connection"] == "community.docker.docker"
     assert node2["mindie_published_ports"] == {1040: 31050, 1041: 31051, 1042: 31052}
     assert node2["mindie_sandbox_profile"] == "800i-a2-64g"
+    assert node2["mindie_image_architecture"] == "amd64"
     overrides = yaml.safe_load((tmp_path / "group_vars" / "mindie_nodes.yml").read_text())
     assert overrides["mindie_precheck_min_disk_free_gb"] < 50
     fleet.remove_inventory(tmp_path, "other-fleet")
