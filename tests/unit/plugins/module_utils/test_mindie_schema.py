@@ -1,0 +1,383 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Unit tests of plugins/module_utils/mindie_schema.py on the real config variants and the guide's example."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import copy
+import io
+import json
+import os
+
+import pytest
+
+from ansible_collections.ascend.mindie.plugins.module_utils import mindie_schema as ms
+
+FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures', 'mindie')
+
+
+def fixture_text(name):
+    with io.open(os.path.join(FIXTURES, name), encoding='utf-8') as handle:
+        return handle.read()
+
+
+@pytest.fixture
+def rc3():
+    return ms.load_config_text(fixture_text('config.json_1.0.RC3'))
+
+
+@pytest.fixture
+def sim():
+    return ms.load_config_text(fixture_text('config.json_1.0.0_sim_default'))
+
+
+@pytest.fixture
+def guide():
+    return json.loads(fixture_text('guide_example.json'))
+
+
+def qwen_settings():
+    return {
+        'ServerConfig': {'port': 1040, 'managementPort': 1041, 'metricsPort': 1042, 'httpsEnabled': False},
+        'BackendConfig': {
+            'npuDeviceIds': [[0, 1, 2, 3, 4, 5, 6, 7]],
+            'ModelDeployConfig': {'maxSeqLen': 50000, 'maxInputTokenLen': 50000, 'ModelConfig': [
+                {'modelName': 'qwen2_vl', 'modelWeightPath': '/data/Qwen2-VL-7B-Instruct', 'worldSize': 8,
+                 'npuMemSize': 8}]},
+            'ScheduleConfig': {'maxPrefillTokens': 50000, 'maxBatchSize': 32, 'maxPrefillBatchSize': 32},
+        },
+    }
+
+
+def model(cfg, index=0):
+    return cfg['BackendConfig']['ModelDeployConfig']['ModelConfig'][index]
+
+
+# --- real variants ---------------------------------------------------------------------------------------------
+
+def test_rc3_fixture_parses_and_is_valid(rc3):
+    assert list(rc3)[:2] == ['Version', 'LogConfig']
+    assert rc3['BackendConfig']['ScheduleConfig']['maxPrefillBatchSize'] == 50
+    assert ms.validate_config(rc3) == []
+
+
+def test_shipped_default_is_valid_llama_with_auto_npu_mem(sim):
+    assert model(sim)['npuMemSize'] == -1 and model(sim)['modelName'] == 'llama_65b'
+    assert ms.validate_config(sim) == []
+    # the same file forced multimodal breaks the rule
+    assert ms.validate_config(sim, multimodal=True) == [
+        '`BackendConfig.ModelDeployConfig.ModelConfig[0].npuMemSize`: is -1 but the model is multimodal '
+        '(multimodal: true): MindIE needs HBM left for the vision encoder, set a fixed size in GB '
+        '(e.g. 8 for Qwen2-VL-7B on 8 NPUs)']
+
+
+def test_qwen_settings_on_both_variants_are_valid(rc3, sim):
+    for base in (rc3, sim):
+        merged, problems = ms.merge_and_check(base, qwen_settings())
+        assert problems == []
+        assert model(merged)['npuMemSize'] == 8
+
+
+# --- deep merge ------------------------------------------------------------------------------------------------
+
+def test_merge_list_of_objects_changes_only_named_key(sim):
+    merged = ms.deep_merge(sim, {'BackendConfig': {'ModelDeployConfig': {'ModelConfig': [{'worldSize': 8}]}}})
+    expected = copy.deepcopy(model(sim))
+    expected['worldSize'] = 8
+    assert model(merged) == expected
+    assert model(merged)['cpuMemSize'] == 5 and model(merged)['backendType'] == 'atb'
+    assert list(model(merged)) == list(model(sim))
+    assert model(sim)['worldSize'] == 4  # the input is not modified
+
+
+def test_merge_appends_extra_list_elements_and_keeps_missing_ones(sim):
+    merged = ms.deep_merge(sim, {'BackendConfig': {'ModelDeployConfig': {'ModelConfig': [{}, {'modelName': 'b'}]}}})
+    models = merged['BackendConfig']['ModelDeployConfig']['ModelConfig']
+    assert models[0] == model(sim) and models[1] == {'modelName': 'b'}
+    base = {'a': [{'x': 1}, {'x': 2}]}
+    assert ms.deep_merge(base, {'a': [{'y': 1}]}) == {'a': [{'x': 1, 'y': 1}, {'x': 2}]}
+
+
+def test_merge_replaces_nested_and_scalar_lists(sim):
+    merged = ms.deep_merge(sim, {'BackendConfig': {'npuDeviceIds': [[0, 1], [2, 3]]},
+                                 'ServerConfig': {'tlsCaFile': ['x.pem']}})
+    assert merged['BackendConfig']['npuDeviceIds'] == [[0, 1], [2, 3]]
+    assert merged['ServerConfig']['tlsCaFile'] == ['x.pem']
+    assert ms.deep_merge({'a': [1, 2, 3]}, {'a': [9]}) == {'a': [9]}
+    assert ms.deep_merge({'a': [{'x': 1}]}, {'a': []}) == {'a': []}
+
+
+def test_merge_keeps_order_and_appends_new_keys(sim):
+    merged = ms.deep_merge(sim, {'ServerConfig': {'port': 1040, 'newKey': 1}, 'Extra': {}})
+    assert list(merged) == list(sim) + ['Extra']
+    assert list(merged['ServerConfig']) == list(sim['ServerConfig']) + ['newKey']
+    assert merged['ServerConfig']['port'] == 1040
+    rest = dict((k, v) for k, v in merged['ServerConfig'].items() if k not in ('port', 'newKey'))
+    assert rest == dict((k, v) for k, v in sim['ServerConfig'].items() if k != 'port')
+
+
+def test_merge_scalar_replaces_dict_and_dict_replaces_scalar():
+    assert ms.deep_merge({'a': {'b': 1}}, {'a': 3}) == {'a': 3}
+    assert ms.deep_merge({'a': 3}, {'a': {'b': 1}}) == {'a': {'b': 1}}
+
+
+# --- validation rules, one at a time --------------------------------------------------------------------------
+
+def broken(base, settings, multimodal=None):
+    return ms.validate_config(ms.deep_merge(base, settings), multimodal=multimodal)
+
+
+@pytest.mark.parametrize('key', ['port', 'managementPort', 'metricsPort', 'interCommPort'])
+@pytest.mark.parametrize('value', [80, 1023, 65536, 0])
+def test_server_ports_range(sim, key, value):
+    assert broken(sim, {'ServerConfig': {key: value}}) == [
+        '`ServerConfig.{0}`: must be in [1024, 65535], got {1}'.format(key, value)]
+
+
+@pytest.mark.parametrize('value', [1024, 65535, 1025])
+def test_server_ports_edges_pass(sim, value):
+    assert broken(sim, {'ServerConfig': {'port': value, 'managementPort': value, 'metricsPort': value}}) == []
+
+
+def test_multi_nodes_port_and_absent_optional_ports(sim):
+    assert broken(sim, {'BackendConfig': {'multiNodesInferPort': 99}}) == [
+        '`BackendConfig.multiNodesInferPort`: must be in [1024, 65535], got 99']
+    trimmed = copy.deepcopy(sim)
+    del trimmed['ServerConfig']['interCommPort']
+    del trimmed['BackendConfig']['multiNodesInferPort']
+    assert ms.validate_config(trimmed) == []
+
+
+def test_port_type_error(sim):
+    assert broken(sim, {'ServerConfig': {'port': '1040'}}) == [
+        '`ServerConfig.port`: must be an integer in [1024, 65535], got "1040"']
+    assert broken(sim, {'ServerConfig': {'port': True}}) == [
+        '`ServerConfig.port`: must be an integer in [1024, 65535], got true']
+
+
+@pytest.mark.parametrize('key', ['ipAddress', 'managementIpAddress'])
+def test_all_zero_ip(sim, key):
+    problems = broken(sim, {'ServerConfig': {key: '0.0.0.0'}})
+    assert len(problems) == 1 and problems[0].startswith('`ServerConfig.{0}`: is 0.0.0.0'.format(key))
+    assert 'allowAllZeroIpListening' in problems[0]
+    assert broken(sim, {'ServerConfig': {key: '0.0.0.0', 'allowAllZeroIpListening': True}}) == []
+
+
+def test_instances_equal_groups(sim):
+    assert broken(sim, {'BackendConfig': {'modelInstanceNumber': 2}}) == [
+        '`BackendConfig.modelInstanceNumber`: is 2 but `BackendConfig.npuDeviceIds` has 1 group(s); '
+        'they must be equal (one NPU group per instance)']
+    assert broken(sim, {'BackendConfig': {'modelInstanceNumber': 2, 'npuDeviceIds': [[0, 1, 2, 3], [4, 5, 6, 7]]}}) == []
+
+
+def test_group_size_equals_world_size(sim):
+    assert broken(sim, {'BackendConfig': {'npuDeviceIds': [[0, 1, 2, 3, 4, 5, 6, 7]]}}) == [
+        '`BackendConfig.npuDeviceIds[0]`: has 8 NPU(s) [0, 1, 2, 3, 4, 5, 6, 7] but '
+        '`BackendConfig.ModelDeployConfig.ModelConfig[0].worldSize` is 4; each group must have worldSize NPUs']
+
+
+def test_world_size_of_every_model(sim):
+    problems = broken(sim, {'BackendConfig': {'ModelDeployConfig': {'ModelConfig': [{}, {'worldSize': 2}]}}})
+    assert problems == ['`BackendConfig.npuDeviceIds[0]`: has 4 NPU(s) [0, 1, 2, 3] but '
+                        '`BackendConfig.ModelDeployConfig.ModelConfig[1].worldSize` is 2; each group must have '
+                        'worldSize NPUs']
+
+
+def test_npu_device_ids_type(sim):
+    for bad in ([0, 1, 2, 3], [], [['0']], 'all'):
+        problems = broken(sim, {'BackendConfig': {'npuDeviceIds': bad}})
+        assert len(problems) == 1 and problems[0].startswith('`BackendConfig.npuDeviceIds`: must be a non-empty list')
+
+
+def test_prefill_tokens_at_least_input_len(sim):
+    assert broken(sim, {'BackendConfig': {'ScheduleConfig': {'maxPrefillTokens': 2047}}}) == [
+        '`BackendConfig.ScheduleConfig.maxPrefillTokens`: is 2047, smaller than '
+        '`BackendConfig.ModelDeployConfig.maxInputTokenLen` (2048); it must be >= maxInputTokenLen']
+    assert broken(sim, {'BackendConfig': {'ScheduleConfig': {'maxPrefillTokens': 2048}}}) == []
+
+
+def test_input_len_at_most_seq_len(sim):
+    assert broken(sim, {'BackendConfig': {'ModelDeployConfig': {'maxInputTokenLen': 2561}}}) == [
+        '`BackendConfig.ModelDeployConfig.maxInputTokenLen`: is 2561, larger than '
+        '`BackendConfig.ModelDeployConfig.maxSeqLen` (2560); it must be <= maxSeqLen']
+
+
+def test_prefill_batch_at_most_batch_and_zero_allowed(sim):
+    assert broken(sim, {'BackendConfig': {'ScheduleConfig': {'maxBatchSize': 32}}}) == [
+        '`BackendConfig.ScheduleConfig.maxPrefillBatchSize`: is 50, larger than '
+        '`BackendConfig.ScheduleConfig.maxBatchSize` (32); set it <= maxBatchSize, or 0 to use maxBatchSize']
+    assert broken(sim, {'BackendConfig': {'ScheduleConfig': {'maxBatchSize': 32, 'maxPrefillBatchSize': 0}}}) == []
+    assert broken(sim, {'BackendConfig': {'ScheduleConfig': {'maxBatchSize': 32, 'maxPrefillBatchSize': 32}}}) == []
+
+
+@pytest.mark.parametrize('section,key,low,high', [
+    ('BackendConfig.ScheduleConfig', 'maxBatchSize', 1, 819200),
+    ('ServerConfig', 'maxLinkNum', 1, 4096),
+    ('BackendConfig.ScheduleConfig', 'cacheBlockSize', 1, 128),
+])
+def test_ranges(sim, section, key, low, high):
+    def setting(value):
+        out = leaf = {}
+        for part in section.split('.'):
+            leaf[part] = {}
+            leaf = leaf[part]
+        leaf[key] = value
+        if key == 'maxBatchSize':
+            leaf['maxPrefillBatchSize'] = 0
+        return out
+    for bad in (low - 1, high + 1):
+        assert broken(sim, setting(bad)) == ['`{0}.{1}`: must be in [{2}, {3}], got {4}'.format(
+            section, key, low, high, bad)]
+    for good in (low, high):
+        assert broken(sim, setting(good)) == []
+
+
+@pytest.mark.parametrize('name', ['a b', '', 'x' * 257, 'llama/7b', 7])
+def test_model_name_pattern(sim, name):
+    problems = broken(sim, {'BackendConfig': {'ModelDeployConfig': {'ModelConfig': [{'modelName': name}]}}})
+    assert len(problems) == 1
+    assert problems[0].startswith('`BackendConfig.ModelDeployConfig.ModelConfig[0].modelName`: must match')
+
+
+@pytest.mark.parametrize('mem', [0, -2, '8', 2.5, None])
+def test_npu_mem_size_values(sim, mem):
+    problems = broken(sim, {'BackendConfig': {'ModelDeployConfig': {'ModelConfig': [{'npuMemSize': mem}]}}})
+    assert problems == ['`BackendConfig.ModelDeployConfig.ModelConfig[0].npuMemSize`: must be -1 (auto) or a '
+                        'positive integer (GB of KV cache per NPU), got {0}'.format(json.dumps(mem))]
+
+
+def test_npu_mem_size_multimodal(sim):
+    settings = {'BackendConfig': {'ModelDeployConfig': {'ModelConfig': [{'modelName': 'qwen2_vl'}]}}}
+    problems = broken(sim, settings)
+    assert problems == ['`BackendConfig.ModelDeployConfig.ModelConfig[0].npuMemSize`: is -1 but the model is '
+                        'multimodal ("qwen2_vl"): MindIE needs HBM left for the vision encoder, set a fixed size '
+                        'in GB (e.g. 8 for Qwen2-VL-7B on 8 NPUs)']
+    assert broken(sim, settings, multimodal=False) == []
+    settings['BackendConfig']['ModelDeployConfig']['ModelConfig'][0]['npuMemSize'] = 8
+    assert broken(sim, settings) == []
+
+
+@pytest.mark.parametrize('name,path,expected', [
+    ('qwen2_vl', '/data/x', True),
+    ('Qwen2-VL-7B-Instruct', '/data/x', True),
+    ('qwen-vl-chat', '/data/x', True),
+    ('Qwen2.5-VL-7B', '/data/x', True),
+    ('mymodel', '/data/Qwen2-VL-7B-Instruct', True),
+    ('InternVL2-8B', '/d', True),
+    ('llava-1.5', '/d', True),
+    ('model_vl', '/d', True),
+    ('QWEN2_VL', '/d', True),
+    ('llama_65b', '/data/atb_testdata/weights/llama1-65b-safetensors', False),
+    ('Qwen1.5-72B-Chat', '/mf_model/qwen1_5_72b', False),
+    ('devil', '/data/evl', False),
+    ('qwen2', '/data/Qwen2-7B-Instruct', False),
+])
+def test_multimodal_detection(name, path, expected):
+    assert ms.is_multimodal({'modelName': name, 'modelWeightPath': path}) is expected
+
+
+def test_several_violations_at_once(sim):
+    problems = broken(sim, {
+        'ServerConfig': {'port': 80, 'ipAddress': '0.0.0.0', 'maxLinkNum': 0},
+        'BackendConfig': {
+            'modelInstanceNumber': 2,
+            'ModelDeployConfig': {'maxInputTokenLen': 9000,
+                                  'ModelConfig': [{'modelName': 'Qwen2-VL-7B', 'npuMemSize': -1}]},
+            'ScheduleConfig': {'maxBatchSize': 0, 'cacheBlockSize': 256},
+        }})
+    paths = [p.split('`')[1] for p in problems]
+    assert paths == ['ServerConfig.port', 'ServerConfig.ipAddress', 'ServerConfig.maxLinkNum',
+                     'BackendConfig.modelInstanceNumber', 'BackendConfig.ModelDeployConfig.maxInputTokenLen',
+                     'BackendConfig.ModelDeployConfig.ModelConfig[0].npuMemSize',
+                     'BackendConfig.ScheduleConfig.maxBatchSize', 'BackendConfig.ScheduleConfig.maxPrefillTokens',
+                     'BackendConfig.ScheduleConfig.cacheBlockSize']
+
+
+def test_wrong_section_types():
+    problems = ms.validate_config({'ServerConfig': [], 'BackendConfig': {'ModelDeployConfig': {'ModelConfig': {}}}})
+    assert problems == ['`ServerConfig`: must be a JSON object, got []',
+                        '`BackendConfig.ModelDeployConfig.ModelConfig`: must be a list of model objects, got {}']
+
+
+# --- unknown keys ------------------------------------------------------------------------------------------------
+
+def test_unknown_key_suggestion(sim):
+    assert ms.find_unknown_keys({'BackendConfig': {'ScheduleConfig': {'maxBatchsize': 1}}}, sim) == [
+        '`BackendConfig.ScheduleConfig.maxBatchsize`: unknown key; did you mean `maxBatchSize`?']
+    assert ms.find_unknown_keys({'ServerConfig': {'metricPort': 1}}, sim) == [
+        '`ServerConfig.metricPort`: unknown key; did you mean `metricsPort`?']
+
+
+def test_unknown_key_in_list_element_and_known_key_elsewhere(sim):
+    problems = ms.find_unknown_keys(
+        {'BackendConfig': {'ModelDeployConfig': {'ModelConfig': [{'npumemsize': 8}, {'maxBatchSize': 4}]}}}, sim)
+    assert problems == [
+        '`BackendConfig.ModelDeployConfig.ModelConfig[0].npumemsize`: unknown key; did you mean `npuMemSize`?',
+        '`BackendConfig.ModelDeployConfig.ModelConfig[1].maxBatchSize`: unknown key at this level; '
+        '`maxBatchSize` belongs in `BackendConfig.ScheduleConfig`.']
+
+
+def test_known_keys_of_other_releases_and_keys_of_the_file_are_accepted(sim, rc3):
+    # 2.x keys onto a 1.0.RC3 file, 1.0.RC3 keys onto the 1.0.0 file, 2.x/3.0 keys anywhere
+    assert ms.find_unknown_keys({'ServerConfig': {'tlsCrlPath': 'a/', 'tlsCrlFiles': ['b'], 'tokenTimeout': 60},
+                                 'HealthCheckConfig': {'anything': 1}}, rc3) == []
+    assert ms.find_unknown_keys({'ServerConfig': {'tlsCrl': 'x'}, 'LogConfig': {'logLevel': 'Debug'}}, sim) == []
+    custom = {'ServerConfig': {'vendorKey': 1}}
+    assert ms.find_unknown_keys({'ServerConfig': {'vendorKey': 2}}, custom) == []
+    # a new unknown key is not descended into
+    assert len(ms.find_unknown_keys({'Foo': {'bar': 1}}, sim)) == 1
+
+
+def test_guide_example_has_comments():
+    # the guide's section 6.1.2 example, verbatim
+    body = fixture_text('guide_example_with_comments.jsonc')
+    with pytest.raises(ms.ConfigParseError) as info:
+        ms.load_config_text(body, source='guide.json')
+    assert 'contains comments (line 11 column 38' in str(info.value)
+    assert 'comments are not valid JSON' in str(info.value)
+    assert json.loads(fixture_text('guide_example.json')) == ms.load_config_text(fixture_text('guide_example.json'))
+
+
+def test_guide_example_onto_shipped_default(sim, guide):
+    merged, problems = ms.merge_and_check(sim, guide)
+    unknown = [p for p in problems if 'unknown key' in p]
+    assert unknown[0] == ('`ServerConfig.timeoutInSeconds`: unknown key; no known MindIE release has it here. '
+                          'Remove it, or set allow_unknown_keys if your MindIE version really reads it.')
+    assert [p.split('`')[1] for p in unknown] == [
+        'ServerConfig.timeoutInSeconds',
+        'BackendConfig.ModelDeployConfig.ModelConfig[0].maxBatchSize',
+        'BackendConfig.ModelDeployConfig.ModelConfig[0].maxInputTokens',
+        'BackendConfig.ModelDeployConfig.ModelConfig[0].maxOutputTokens',
+        'BackendConfig.ScheduleConfig.maxWaitingTimeInMs']
+    assert 'did you mean' not in ' '.join(unknown)
+    # its only rule violation is the shipped maxPrefillBatchSize 50 against its maxBatchSize 32
+    rules = [p for p in problems if 'unknown key' not in p]
+    assert rules == ['`BackendConfig.ScheduleConfig.maxPrefillBatchSize`: is 50, larger than '
+                     '`BackendConfig.ScheduleConfig.maxBatchSize` (32); set it <= maxBatchSize, or 0 to use '
+                     'maxBatchSize']
+    assert ms.merge_and_check(sim, guide, allow_unknown_keys=True)[1] == rules
+    guide['BackendConfig']['ScheduleConfig']['maxPrefillBatchSize'] = 32
+    merged, problems = ms.merge_and_check(sim, guide, allow_unknown_keys=True)
+    assert problems == []
+    assert model(merged)['cpuMemSize'] == 5 and model(merged)['npuMemSize'] == 8
+    assert merged['ServerConfig']['timeoutInSeconds'] == 300
+
+
+def test_parse_errors_name_line_and_column():
+    with pytest.raises(ms.ConfigParseError) as info:
+        ms.load_config_text('{\n  "a": 1,\n  "b": ,\n}', source='c.json')
+    assert 'c.json is not valid JSON' in str(info.value) and 'line 3 column 8' in str(info.value)
+    with pytest.raises(ms.ConfigParseError) as info:
+        ms.load_config_text('[1]', source='c.json')
+    assert 'must hold a JSON object' in str(info.value)
+
+
+def test_comments_found_outside_strings_only():
+    assert ms.find_comments('{"url": "http://x/*y*/"}') == []
+    assert ms.find_comments('{\n "a": 1, /* c */ "b": 2 // d\n}') == [(2, 10), (2, 25)]
+
+
+def test_dump_config_format():
+    assert ms.dump_config({'a': [1, 2], 'b': {'c': u'\u4e2d'}}) == (
+        u'{\n    "a": [\n        1,\n        2\n    ],\n    "b": {\n        "c": "\u4e2d"\n    }\n}\n')
