@@ -83,7 +83,7 @@ def check(line):
     """(name, pins, reason) - reason is None when satisfied."""
     if line.startswith("-"):
         return None, [], "pip option, left to pip"
-    spec, _, marker = line.partition(";")
+    spec, _sep, marker = line.partition(";")
     match = REQ.match(spec.strip())
     if not match or "@" in spec or "://" in spec:
         return None, [], "not a name and version specifier, left to pip"
