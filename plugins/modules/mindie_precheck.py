@@ -193,6 +193,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ascend.mindie.plugins.module_utils import precheck as pc
 from ansible_collections.ascend.mindie.plugins.module_utils.ascend_versions import parse_key_value
+from ansible_collections.ascend.mindie.plugins.module_utils.procfs import parse_proc_net_tcp
 from ansible_collections.ascend.mindie.plugins.module_utils.model_dir import (
     check_model_dir,
     check_permissions,
@@ -202,18 +203,14 @@ from ansible_collections.ascend.mindie.plugins.module_utils.model_dir import (
 
 def listening_ports(proc='/proc'):
     """{port: socket inode} of TCP sockets in LISTEN state (IPv4 and IPv6)."""
-    ports = {}
+    text = ''
     for name in ('net/tcp', 'net/tcp6'):
         try:
             with open(os.path.join(proc, name)) as handle:
-                lines = handle.read().splitlines()[1:]
+                text += handle.read()
         except (IOError, OSError):
             continue
-        for line in lines:
-            fields = line.split()
-            if len(fields) > 9 and fields[3] == '0A':
-                ports.setdefault(int(fields[1].rsplit(':', 1)[1], 16), fields[9])
-    return ports
+    return parse_proc_net_tcp(text)
 
 
 def socket_owner(inode, proc='/proc'):

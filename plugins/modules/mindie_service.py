@@ -215,6 +215,7 @@ import http.client as http_client
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.ascend.mindie.plugins.module_utils.procfs import parse_proc_net_tcp
 from ansible_collections.ascend.mindie.plugins.module_utils.mindie_docker import (
     MindieDockerClient,
     MindieDockerError,
@@ -295,20 +296,7 @@ def endpoints_from_config(config):
 def listening_ports(proc_net_text, ports):
     """The subset of ``ports`` that /proc/net/tcp{,6} text shows in LISTEN state."""
     wanted = set(int(p) for p in ports)
-    found = set()
-    for line in proc_net_text.splitlines():
-        fields = line.split()
-        if len(fields) < 4 or ':' not in fields[1]:
-            continue
-        if fields[3] != '0A':
-            continue
-        try:
-            port = int(fields[1].rsplit(':', 1)[1], 16)
-        except ValueError:
-            continue
-        if port in wanted:
-            found.add(port)
-    return sorted(found)
+    return sorted(port for port in parse_proc_net_tcp(proc_net_text) if port in wanted)
 
 
 def match_hint(text):
