@@ -1,0 +1,346 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ascend.mindie contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""MindIE Service HTTP API, as pure functions: request bodies, answers, Server-Sent Events.
+
+The request bodies are the deployment guide's (section 6.3): the vLLM style ``/generate``
+(6.3.1), the OpenAI style ``/v1/chat/completions`` (6.3.2) and its streaming form (6.3.3),
+with the model, image, prompt and ``max_tokens`` filled in. Nothing here does I/O.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+
+from urllib.parse import urlsplit
+
+ANSWER_LIMIT = 300
+DETAIL_LIMIT = 200
+PASSED_SCHEMES = ('file://', 'http://', 'https://', 'data:')
+
+# Management port endpoints and business port endpoints per test.
+TESTS = ('health', 'ready', 'chat', 'generate', 'stream')
+TEST_ENDPOINTS = {
+    'health': ('management', 'GET', '/health'),
+    'ready': ('management', 'GET', '/v2/health/ready'),
+    'chat': ('business', 'POST', '/v1/chat/completions'),
+    'generate': ('business', 'POST', '/generate'),
+    'stream': ('business', 'POST', '/v1/chat/completions'),
+}
+
+
+# ---------------------------------------------------------------------- URLs
+
+def image_url(image):
+    """The image reference as MindIE expects it in a request.
+
+    A plain absolute path becomes ``file://<path>``; ``file://``, ``http(s)://`` and ``data:`` URLs
+    are passed as they are. Raises ValueError for anything else (a relative path, another scheme).
+    """
+    value = (image or '').strip()
+    if value.lower().startswith(PASSED_SCHEMES):
+        return value
+    if value.startswith('/'):
+        return 'file://' + value
+    raise ValueError('image must be an absolute path (as the MindIE daemon sees it) or a file://, http://, '
+                     'https:// or data: URL, got %r' % (image,))
+
+
+def split_base_url(url):
+    """(scheme, host, port, base path) of an http(s) base URL; raises ValueError when it is not one."""
+    parts = urlsplit((url or '').strip())
+    scheme = parts.scheme.lower()
+    if scheme not in ('http', 'https'):
+        raise ValueError('%r is not an http:// or https:// URL' % (url,))
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError('%r has an invalid port' % (url,))
+    if not parts.hostname:
+        raise ValueError('%r has no host' % (url,))
+    if parts.query or parts.fragment:
+        raise ValueError('%r must not have a query or a fragment' % (url,))
+    if port is None:
+        port = 443 if scheme == 'https' else 80
+    return scheme, parts.hostname, port, parts.path.rstrip('/')
+
+
+def join_url(base_url, path):
+    return base_url.rstrip('/') + path
+
+
+# ---------------------------------------------------------------------- request bodies (guide 6.3)
+
+def generate_body(model, image, prompt, max_tokens):
+    """Body of the guide's 6.3.1 ``POST /generate`` request."""
+    return {
+        'prompt': [
+            {'type': 'image_url', 'image_url': image},
+            {'type': 'text', 'text': prompt},
+        ],
+        'max_tokens': max_tokens,
+        'stream': False,
+        'do_sample': True,
+        'repetition_penalty': 1.0,
+        'temperature': 0.01,
+        'top_p': 0.001,
+        'top_k': 1,
+        'model': model,
+    }
+
+
+def chat_body(model, image, prompt, max_tokens):
+    """Body of the guide's 6.3.2 ``POST /v1/chat/completions`` request."""
+    return {
+        'model': model,
+        'messages': [{
+            'role': 'user',
+            'content': [
+                {'type': 'image_url', 'image_url': {'url': image}},
+                {'type': 'text', 'text': prompt},
+            ],
+        }],
+        'max_tokens': max_tokens,
+        'stream': False,
+        'do_sample': True,
+        'repetition_penalty': 1.0,
+        'temperature': 0.01,
+        'top_p': 0.001,
+        'top_k': 1,
+    }
+
+
+def stream_body(model, image, prompt, max_tokens):
+    """Body of the guide's 6.3.3 streaming ``POST /v1/chat/completions`` request."""
+    return {
+        'model': model,
+        'messages': [{
+            'role': 'user',
+            'content': [
+                {'type': 'text', 'text': prompt},
+                {'type': 'image_url', 'image_url': {'url': image}},
+            ],
+        }],
+        'max_tokens': max_tokens,
+        'stream': True,
+        'temperature': 0.7,
+    }
+
+
+def request_body(test, model, image, prompt, stream_prompt, max_tokens):
+    """The JSON body for a business test, None for the management tests."""
+    if test == 'chat':
+        return chat_body(model, image, prompt, max_tokens)
+    if test == 'generate':
+        return generate_body(model, image, prompt, max_tokens)
+    if test == 'stream':
+        return stream_body(model, image, stream_prompt, max_tokens)
+    return None
+
+
+# ---------------------------------------------------------------------- answers
+
+def decode_json(raw):
+    """Parse a JSON body (bytes or text); None when it is not JSON."""
+    if isinstance(raw, bytes):
+        raw = raw.decode('utf-8', 'replace')
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _first_choice(payload):
+    if isinstance(payload, dict):
+        choices = payload.get('choices')
+        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+            return choices[0]
+    return None
+
+
+def _text(value):
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):  # a content given as parts
+        return ''.join(p.get('text', '') if isinstance(p, dict) else (p if isinstance(p, str) else '')
+                       for p in value)
+    return ''
+
+
+def chat_answer(payload):
+    """``choices[0].message.content`` of a chat completion, '' when absent."""
+    choice = _first_choice(payload)
+    message = choice.get('message') if choice else None
+    return _text(message.get('content')) if isinstance(message, dict) else ''
+
+
+def generate_answer(payload):
+    """The generated text of a ``/generate`` answer, '' when absent.
+
+    MindIE's vLLM style answer is ``{"text": ["..."]}``; a plain string, the TGI style
+    ``generated_text`` and an OpenAI style ``choices[0].text`` are also understood.
+    """
+    if not isinstance(payload, dict):
+        return ''
+    text = payload.get('text')
+    if isinstance(text, list):
+        return ''.join(t for t in text if isinstance(t, str))
+    if isinstance(text, str):
+        return text
+    if isinstance(payload.get('generated_text'), str):
+        return payload['generated_text']
+    choice = _first_choice(payload)
+    if choice:
+        if isinstance(choice.get('text'), str):
+            return choice['text']
+        if isinstance(choice.get('message'), dict):
+            return _text(choice['message'].get('content'))
+    return ''
+
+
+def usage_tokens(payload):
+    """(prompt_tokens, completion_tokens) from ``usage``; None for what is absent."""
+    usage = payload.get('usage') if isinstance(payload, dict) else None
+    if not isinstance(usage, dict):
+        return None, None
+
+    def count(key):
+        value = usage.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return count('prompt_tokens'), count('completion_tokens')
+
+
+def error_detail(raw):
+    """A short description of an error body: its ``error``/``message`` field, else its first characters."""
+    payload = decode_json(raw)
+    if isinstance(payload, dict):
+        for key in ('error', 'message', 'detail', 'status'):
+            value = payload.get(key)
+            if isinstance(value, dict):
+                value = value.get('message') or json.dumps(value, sort_keys=True)
+            if value:
+                return str(value)[:DETAIL_LIMIT]
+    if isinstance(raw, bytes):
+        raw = raw.decode('utf-8', 'replace')
+    return ' '.join((raw or '').split())[:DETAIL_LIMIT]
+
+
+def http_error(status, raw):
+    detail = error_detail(raw)
+    return 'HTTP %s: %s' % (status, detail) if detail else 'HTTP %s' % status
+
+
+def short(text, limit=ANSWER_LIMIT):
+    return (text or '')[:limit]
+
+
+# ---------------------------------------------------------------------- Server-Sent Events
+
+class SSEParser(object):
+    """Incremental Server-Sent Events parser: feed() it bytes as they arrive, get the events' data.
+
+    Events end at a blank line; ``data:`` lines of one event are joined with newlines, one space
+    after the colon is dropped, comments (``:``) and other fields are ignored. Lines may end with
+    LF or CRLF, and a read may end anywhere, also inside a multi-byte UTF-8 character.
+    """
+
+    def __init__(self):
+        self._buffer = b''
+        self._data = []
+
+    def feed(self, raw):
+        """Add bytes; return the data of every event completed by them, in order."""
+        self._buffer += raw
+        events = []
+        while True:
+            end = self._buffer.find(b'\n')
+            if end < 0:
+                break
+            line, self._buffer = self._buffer[:end], self._buffer[end + 1:]
+            event = self._line(line)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def close(self):
+        """End of the stream: the data of an event that was not followed by a blank line, if any."""
+        events = []
+        if self._buffer:
+            line, self._buffer = self._buffer, b''
+            event = self._line(line)
+            if event is not None:
+                events.append(event)
+        event = self._line(b'')
+        if event is not None:
+            events.append(event)
+        return events
+
+    def _line(self, raw):
+        if raw.endswith(b'\r'):
+            raw = raw[:-1]
+        line = raw.decode('utf-8', 'replace')
+        if not line:
+            if not self._data:
+                return None
+            data, self._data = '\n'.join(self._data), []
+            return data
+        if line.startswith(':'):
+            return None
+        field, dummy, value = line.partition(':')
+        if value.startswith(' '):
+            value = value[1:]
+        if field == 'data':
+            self._data.append(value)
+        return None
+
+
+def stream_event(data):
+    """What one streamed chat event carries.
+
+    Returns a dict: ``done`` (the ``[DONE]`` marker), ``content`` (the delta's text, '' when it
+    carries none), ``usage`` (dict or None) and ``error`` (str or None, for an error event or data
+    that is not JSON).
+    """
+    event = {'done': False, 'content': '', 'usage': None, 'error': None}
+    if data.strip() == '[DONE]':
+        event['done'] = True
+        return event
+    payload = decode_json(data)
+    if not isinstance(payload, dict):
+        event['error'] = 'stream event is not a JSON object: %s' % ' '.join(data.split())[:DETAIL_LIMIT]
+        return event
+    if payload.get('error'):
+        event['error'] = 'stream error: %s' % error_detail(data)
+        return event
+    if isinstance(payload.get('usage'), dict):
+        event['usage'] = payload['usage']
+    choice = _first_choice(payload)
+    if choice:
+        delta = choice.get('delta')
+        if isinstance(delta, dict):
+            event['content'] = _text(delta.get('content'))
+        elif isinstance(choice.get('text'), str):
+            event['content'] = choice['text']
+    elif isinstance(payload.get('text'), list):
+        event['content'] = ''.join(t for t in payload['text'] if isinstance(t, str))
+    return event
+
+
+# ---------------------------------------------------------------------- summary
+
+def failure_message(results, urls):
+    """``MindIE smoke tests failed at <url>: name: error; ...`` for the failed results.
+
+    ``urls`` maps ``business``/``management`` to the base URLs; the message names the base URL of
+    every failed test, business first.
+    """
+    failed = [r for r in results if not r.get('ok')]
+    kinds = []
+    for result in failed:
+        kind = TEST_ENDPOINTS.get(result['name'], ('business',))[0]
+        if kind not in kinds:
+            kinds.append(kind)
+    where = ' and '.join(urls[k] for k in sorted(kinds) if k in urls)
+    details = '; '.join('%s: %s' % (r['name'], r.get('error') or 'failed') for r in failed)
+    return 'MindIE smoke tests failed at %s: %s' % (where, details)

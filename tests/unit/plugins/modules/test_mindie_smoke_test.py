@@ -1,0 +1,423 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""ascend.mindie.mindie_smoke_test against the real simulated MindIE daemon and small fake servers.
+
+The simulated daemon (sandbox/images/mindie-sim) runs as a local subprocess on 127.0.0.1 with
+temporary directories, through the ``Sim`` helper of tests/unit/sandbox/test_mindie_sim.py.
+Fake servers (http.server in a thread) cover what the simulator does not do: a stream of one
+chunk, answers split at odd places, a stalled stream, error bodies and mutual TLS.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from ansible_collections.ascend.mindie.plugins.modules import mindie_smoke_test
+
+SANDBOX_TESTS = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', 'sandbox'))
+if SANDBOX_TESTS not in sys.path:
+    sys.path.insert(0, SANDBOX_TESTS)
+from test_mindie_sim import Sim, assets, free_port  # noqa: E402,F401  pylint: disable=unused-import
+
+main = mindie_smoke_test.main
+ALL = ['health', 'ready', 'chat', 'generate', 'stream']
+JPEG_SENTENCE = 'The image is a 1902x1080 JPEG picture.'
+
+
+def metric(port, name):
+    with urllib.request.urlopen('http://127.0.0.1:%d/metrics' % port, timeout=10) as resp:
+        text = resp.read().decode()
+    for line in text.splitlines():
+        if line.startswith(name + '{'):
+            return float(line.rsplit(' ', 1)[1])
+    raise AssertionError('%s missing' % name)
+
+
+@pytest.fixture
+def sim(tmp_path, assets):  # noqa: F811
+    s = Sim(tmp_path, assets)
+    yield s
+    s.cleanup()
+
+
+@pytest.fixture
+def running(sim):
+    proc = sim.start(MIES_SERVICE_MONITOR_MODE=1)
+    yield sim
+    sim.stop(proc)
+
+
+def sim_args(sim, **extra):
+    args = {'business_url': 'http://127.0.0.1:%d' % sim.port, 'management_url': 'http://127.0.0.1:%d/' % sim.mport,
+            'image': os.path.join(sim.images, 'sample.jpg')}
+    args.update(extra)
+    return args
+
+
+def by_name(result):
+    return dict((r['name'], r) for r in result['results'])
+
+
+# ---------------------------------------------------------------------- against the simulated daemon
+
+@pytest.mark.parametrize('check_mode', [False, True])
+def test_all_five_pass_with_real_answers(run_module, running, check_mode):
+    result = run_module(main, sim_args(running), check_mode=check_mode)
+    assert result['changed'] is False and result['passed'] is True and result['failed_tests'] == []
+    assert 'msg' not in result
+    assert [r['name'] for r in result['results']] == ALL
+    res = by_name(result)
+    for r in result['results']:
+        assert r['ok'] is True and r['status'] == 200 and 'error' not in r
+        assert 0 < r['latency_s'] < 30
+    assert res['health']['url'] == 'http://127.0.0.1:%d/health' % running.mport
+    assert res['ready']['url'] == 'http://127.0.0.1:%d/v2/health/ready' % running.mport
+    assert res['chat']['url'] == 'http://127.0.0.1:%d/v1/chat/completions' % running.port
+    assert res['generate']['url'] == 'http://127.0.0.1:%d/generate' % running.port
+    assert res['health']['prompt_tokens'] is None and res['ready']['completion_tokens'] is None
+    assert 'chunks' not in res['chat'] and 'first_chunk_s' not in res['health']
+    # chat: the simulator names the (plain path -> file://) image it read
+    assert res['chat']['answer'].split('. ')[0] + '.' == JPEG_SENTENCE
+    assert res['chat']['prompt_tokens'] > 2652                       # 1902x1080 -> 2652 image tokens
+    assert 40 <= res['chat']['completion_tokens'] <= 120
+    assert len(res['chat']['answer']) <= 300
+    # generate: {"text": [...]}, no usage
+    assert res['generate']['answer'].startswith(JPEG_SENTENCE)
+    assert res['generate']['prompt_tokens'] is None and res['generate']['completion_tokens'] is None
+    # stream: many chunks, usage from the last event
+    stream = res['stream']
+    assert stream['answer'].startswith(JPEG_SENTENCE)
+    assert stream['chunks'] > 1 and stream['completion_tokens'] == stream['chunks']
+    assert stream['prompt_tokens'] > 2652
+    assert 0 < stream['first_chunk_s'] < stream['latency_s']
+
+
+def test_options_reach_the_requests(run_module, running):
+    png = 'file://' + os.path.join(running.images, 'sample.png')
+    result = run_module(main, sim_args(running, image=png, max_tokens=5, tests=['chat', 'stream', 'generate']))
+    res = by_name(result)
+    assert [r['name'] for r in result['results']] == ['chat', 'stream', 'generate']
+    assert res['chat']['completion_tokens'] == 5 and res['stream']['chunks'] == 5
+    assert res['chat']['answer'].startswith('The image is a 640x480')
+    # a model name the daemon does not serve
+    result = run_module(main, sim_args(running, model='llama', tests=['chat']), expect_fail=True)
+    assert result['results'][0]['status'] == 404 and 'llama' in result['results'][0]['error']
+
+
+def test_missing_image_fails_with_the_daemons_error(run_module, running):
+    result = run_module(main, sim_args(running, image='/nonexistent/pic.jpg'), expect_fail=True)
+    assert result['passed'] is False and result['changed'] is False
+    assert result['failed_tests'] == ['chat', 'generate', 'stream']
+    res = by_name(result)
+    assert res['health']['ok'] and res['ready']['ok']
+    chat = res['chat']
+    assert chat['status'] == 400 and chat['ok'] is False
+    assert chat['error'] == 'HTTP 400: image file:///nonexistent/pic.jpg cannot be read: No such file or directory'
+    assert res['stream']['status'] == 400 and res['stream']['chunks'] == 0
+    assert result['msg'].startswith('MindIE smoke tests failed at http://127.0.0.1:%d: chat: HTTP 400: image '
+                                    'file:///nonexistent/pic.jpg' % running.port)
+    assert '; generate: HTTP 400' in result['msg'] and '; stream: HTTP 400' in result['msg']
+
+
+def test_tiny_timeout(run_module, running):
+    result = run_module(main, sim_args(running, timeout=0.005, tests=['chat', 'generate', 'stream']),
+                        expect_fail=True)
+    assert result['failed_tests'] == ['chat', 'generate', 'stream']
+    for r in result['results']:
+        assert r['error'] == 'no answer within 0.005 s'
+        assert r['latency_s'] < 1
+    assert 'chat: no answer within 0.005 s' in result['msg']
+    # the same requests pass with the default timeout
+    assert run_module(main, sim_args(running, tests=['chat', 'generate', 'stream']))['passed']
+
+
+def test_only_health_runs_only_health(run_module, running):
+    result = run_module(main, sim_args(running, tests=['health', 'health']))
+    assert [r['name'] for r in result['results']] == ['health']
+    assert metric(running.xport, 'request_received_total') == 0     # no inference request was sent
+    run_module(main, sim_args(running, tests=['health', 'chat']))
+    assert metric(running.xport, 'request_received_total') == 1
+
+
+def test_closed_port_is_connection_refused(run_module):
+    port, mport = free_port(), free_port()
+    args = {'business_url': 'http://127.0.0.1:%d' % port, 'management_url': 'http://127.0.0.1:%d' % mport}
+    result = run_module(main, dict(args, tests=['health']), expect_fail=True)
+    assert len(result['results']) == 1
+    health = result['results'][0]
+    assert health['ok'] is False and health['status'] is None
+    assert health['error'].startswith('connection refused by 127.0.0.1:%d' % mport)
+    assert result['msg'].startswith('MindIE smoke tests failed at http://127.0.0.1:%d: health: connection refused'
+                                    % mport)
+    result = run_module(main, args, expect_fail=True)
+    assert result['failed_tests'] == ALL
+    assert all('connection refused' in r['error'] for r in result['results'])
+    assert result['msg'].startswith('MindIE smoke tests failed at http://127.0.0.1:%d and http://127.0.0.1:%d: '
+                                    % (port, mport))
+
+
+def test_ready_fails_during_warm_up(run_module, sim):
+    sim.spawn(MINDIE_SIM_WARMUP_S=1500)     # 30 s of warm-up at the test scale
+    deadline = time.time() + 20
+    status = None
+    while time.time() < deadline and status is None:
+        try:
+            urllib.request.urlopen('http://127.0.0.1:%d/v2/health/ready' % sim.mport, timeout=2)
+            status = 200
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        except OSError:
+            time.sleep(0.05)
+    assert status == 503
+    result = run_module(main, sim_args(sim, tests=['ready']), expect_fail=True)
+    ready = result['results'][0]
+    assert ready['status'] == 503 and ready['error'].startswith('HTTP 503')
+    assert result['failed_tests'] == ['ready']
+
+
+def test_bad_options_fail_before_any_request(run_module):
+    base = {'business_url': 'http://127.0.0.1:1', 'management_url': 'http://127.0.0.1:2'}
+    result = run_module(main, dict(base, image='relative.jpg'), expect_fail=True)
+    assert 'absolute path' in result['msg'] and result['results'] == []
+    result = run_module(main, dict(base, business_url='127.0.0.1:1040'), expect_fail=True)
+    assert 'not an http:// or https:// URL' in result['msg']
+    result = run_module(main, dict(base, timeout=0), expect_fail=True)
+    assert 'timeout must be greater than 0' in result['msg']
+    result = run_module(main, dict(base, tests=['health', 'bogus']), expect_fail=True)
+    assert 'bogus' in result['msg']
+
+
+# ---------------------------------------------------------------------- fake servers
+
+class FakeHandler(BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def do_GET(self):
+        self.handle_any()
+
+    def do_POST(self):
+        length = int(self.headers.get('Content-Length') or 0)
+        self.server.bodies.append(json.loads(self.rfile.read(length).decode('utf-8')))
+        self.handle_any()
+
+    def handle_any(self):
+        route = self.server.routes.get((self.command, self.path))
+        if route is None:
+            return self.send_plain(404, b'{"error": "Not Found"}')
+        route(self)
+
+    def send_plain(self, status, body, ctype='application/json'):
+        self.send_response(status)
+        self.send_header('Content-Type', ctype)
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def send_pieces(self, pieces, delay=0.0):
+        """A chunked text/event-stream answer, one HTTP chunk per piece, flushed one by one."""
+        self.send_response(200)
+        self.send_header('Content-Type', 'text/event-stream')
+        self.send_header('Transfer-Encoding', 'chunked')
+        self.end_headers()
+        self.close_connection = True
+        for piece in pieces:
+            self.wfile.write(b'%x\r\n%s\r\n' % (len(piece), piece))
+            self.wfile.flush()
+            time.sleep(delay or 0.002)
+        self.wfile.write(b'0\r\n\r\n')
+        self.wfile.flush()
+
+
+@pytest.fixture
+def fake():
+    server = ThreadingHTTPServer(('127.0.0.1', 0), FakeHandler)
+    server.daemon_threads = True
+    server.routes = {('GET', '/health'): lambda h: h.send_plain(200, b'{}')}
+    server.bodies = []
+    server.url = 'http://127.0.0.1:%d' % server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, kwargs={'poll_interval': 0.05})
+    thread.daemon = True
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def fake_args(server, tests, **extra):
+    args = {'business_url': server.url, 'management_url': server.url, 'tests': tests}
+    args.update(extra)
+    return args
+
+
+def sse(content):
+    event = {'choices': [{'index': 0, 'delta': {'content': content}}]}
+    return ('data: %s\n\n' % json.dumps(event, ensure_ascii=False)).encode('utf-8')
+
+
+def test_stream_of_one_chunk_fails(run_module, fake):
+    fake.routes[('POST', '/v1/chat/completions')] = lambda h: h.send_pieces(
+        [sse(u'Only one piece.') + b'data: [DONE]\n\n'])
+    result = run_module(main, fake_args(fake, ['health', 'stream']), expect_fail=True)
+    stream = by_name(result)['stream']
+    assert stream['ok'] is False and stream['status'] == 200
+    assert stream['chunks'] == 1 and stream['answer'] == 'Only one piece.'
+    assert stream['error'] == 'only 1 chunk'
+    assert result['failed_tests'] == ['stream']
+    assert result['msg'] == 'MindIE smoke tests failed at %s: stream: only 1 chunk' % fake.url
+    body = fake.bodies[0]
+    assert body['stream'] is True and body['max_tokens'] == 128 and body['temperature'] == 0.7
+    assert body['messages'][0]['content'] == [
+        {'type': 'text', 'text': u'描述这张图片的内容'},
+        {'type': 'image_url', 'image_url': {'url': 'file:///data/test_images/sample.jpg'}}]
+
+
+def test_stream_split_at_odd_places_passes(run_module, fake):
+    raw = (b'data: {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}\r\n\r\n'
+           + b': comment\r\n\r\n' + sse(u'图片里') + sse(u'是一只猫') + sse(u'。').replace(b'data: ', b'data:')
+           + b'data: [DONE]\n\n')
+    # HTTP chunks of 5 bytes: splits inside "data:", inside CRLF pairs and inside UTF-8 characters
+    fake.routes[('POST', '/v1/chat/completions')] = lambda h: h.send_pieces(
+        [raw[i:i + 5] for i in range(0, len(raw), 5)], delay=0.001)
+    result = run_module(main, fake_args(fake, ['stream'], max_tokens=3, stream_prompt='Describe.'))
+    stream = result['results'][0]
+    assert stream['ok'] is True and stream['chunks'] == 3
+    assert stream['answer'] == u'图片里是一只猫。'
+    assert stream['completion_tokens'] == 3 and stream['prompt_tokens'] is None    # no usage: chunks counted
+    assert stream['first_chunk_s'] <= stream['latency_s']
+    assert fake.bodies[0]['max_tokens'] == 3 and fake.bodies[0]['messages'][0]['content'][0]['text'] == 'Describe.'
+
+
+def test_stream_must_end_within_timeout(run_module, fake):
+    # a chunk every 0.15 s never idles longer than the timeout, but the whole answer takes 3 s
+    fake.routes[('POST', '/v1/chat/completions')] = lambda h: h.send_pieces(
+        [sse('tok%d ' % i) for i in range(20)], delay=0.15)
+    start = time.time()
+    result = run_module(main, fake_args(fake, ['stream'], timeout=0.6), expect_fail=True)
+    stream = result['results'][0]
+    assert stream['error'] == 'no answer within 0.6 s'
+    assert 1 <= stream['chunks'] < 20 and stream['first_chunk_s'] is not None
+    assert time.time() - start < 2
+
+
+def test_stream_without_events_or_with_an_error_event(run_module, fake):
+    fake.routes[('POST', '/v1/chat/completions')] = lambda h: h.send_plain(
+        200, b'{"choices": [{"message": {"content": "not streamed"}}]}')
+    stream = run_module(main, fake_args(fake, ['stream']), expect_fail=True)['results'][0]
+    assert stream['chunks'] == 0 and stream['error'].startswith('no chunk with content in the stream: {"choices"')
+    fake.routes[('POST', '/v1/chat/completions')] = lambda h: h.send_pieces(
+        [sse('a'), sse('b'), b'data: {"error": "NPU out of memory", "error_type": "Internal"}\n\n'])
+    stream = run_module(main, fake_args(fake, ['stream']), expect_fail=True)['results'][0]
+    assert stream['chunks'] == 2 and stream['error'] == 'stream error: NPU out of memory'
+
+
+def test_http_errors_and_empty_answers(run_module, fake):
+    fake.routes[('POST', '/v1/chat/completions')] = lambda h: h.send_plain(
+        500, b'{"error": "internal error", "error_type": "Internal Server Error"}')
+    fake.routes[('POST', '/generate')] = lambda h: h.send_plain(200, b'{"text": [""]}')
+    fake.routes[('GET', '/v2/health/ready')] = lambda h: h.send_plain(200, b'{"status": "ready"}')
+    result = run_module(main, fake_args(fake, ['ready', 'chat', 'generate']), expect_fail=True)
+    res = by_name(result)
+    assert res['ready']['ok'] and res['ready']['answer'] == '{"status": "ready"}'
+    assert res['chat']['error'] == 'HTTP 500: internal error' and res['chat']['status'] == 500
+    assert res['generate']['status'] == 200 and res['generate']['error'].startswith('empty answer')
+    assert result['msg'] == ('MindIE smoke tests failed at %s: chat: HTTP 500: internal error; generate: %s'
+                             % (fake.url, res['generate']['error']))
+    fake.routes[('POST', '/generate')] = lambda h: h.send_plain(200, b'<html>ok</html>', 'text/html')
+    gen = run_module(main, fake_args(fake, ['generate']), expect_fail=True)['results'][0]
+    assert gen['error'] == 'the answer is not JSON: <html>ok</html>'
+
+
+def test_generate_and_chat_bodies_sent(run_module, fake):
+    fake.routes[('POST', '/generate')] = lambda h: h.send_plain(200, b'{"text": ["A cat."]}')
+    fake.routes[('POST', '/v1/chat/completions')] = lambda h: h.send_plain(
+        200, b'{"choices": [{"message": {"role": "assistant", "content": "A dog."}}], '
+             b'"usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13}}')
+    result = run_module(main, fake_args(fake, ['generate', 'chat'], image='http://img.local/a.png', model='m2',
+                                        prompt='What is it?', max_tokens=64))
+    res = by_name(result)
+    assert res['generate']['answer'] == 'A cat.' and res['chat']['answer'] == 'A dog.'
+    assert (res['chat']['prompt_tokens'], res['chat']['completion_tokens']) == (10, 3)
+    gen, chat = fake.bodies
+    assert gen['prompt'] == [{'type': 'image_url', 'image_url': 'http://img.local/a.png'},
+                             {'type': 'text', 'text': 'What is it?'}]
+    assert gen['model'] == 'm2' and gen['max_tokens'] == 64 and gen['top_k'] == 1 and gen['stream'] is False
+    assert chat['messages'][0]['content'][0]['image_url'] == {'url': 'http://img.local/a.png'}
+    assert chat['model'] == 'm2' and chat['max_tokens'] == 64 and chat['stream'] is False
+
+
+def test_base_url_path_is_a_prefix(run_module, fake):
+    fake.routes[('GET', '/proxy/health')] = lambda h: h.send_plain(200, b'{}')
+    del fake.routes[('GET', '/health')]
+    result = run_module(main, fake_args(fake, ['health'], management_url=fake.url + '/proxy/'))
+    assert result['results'][0]['url'] == fake.url + '/proxy/health'
+
+
+# ---------------------------------------------------------------------- TLS
+
+def openssl(*args, **kwargs):
+    subprocess.run(['openssl'] + list(args), check=True, capture_output=True, **kwargs)
+
+
+@pytest.fixture(scope='module')
+def pki(tmp_path_factory):
+    if not shutil.which('openssl'):
+        pytest.skip('openssl is needed to make test certificates')
+    d = tmp_path_factory.mktemp('pki')
+    ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+    openssl('req', '-x509', *ec, '-keyout', str(d / 'ca.key'), '-out', str(d / 'ca.pem'), '-days', '2',
+            '-subj', '/CN=smoke-test-ca')
+    (d / 'server.ext').write_text('subjectAltName=IP:127.0.0.1\n')
+    for name in ('server', 'client'):
+        openssl('req', *ec, '-keyout', str(d / (name + '.key')), '-out', str(d / (name + '.csr')),
+                '-subj', '/CN=%s' % name)
+        extra = ['-extfile', str(d / 'server.ext')] if name == 'server' else []
+        openssl('x509', '-req', '-in', str(d / (name + '.csr')), '-CA', str(d / 'ca.pem'), '-CAkey', str(d / 'ca.key'),
+                '-CAcreateserial', '-out', str(d / (name + '.pem')), '-days', '2', *extra)
+    return d
+
+
+@pytest.fixture
+def tls_fake(fake, pki):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(pki / 'server.pem'), str(pki / 'server.key'))
+    context.load_verify_locations(str(pki / 'ca.pem'))
+    context.verify_mode = ssl.CERT_REQUIRED               # mutual TLS
+    fake.socket = context.wrap_socket(fake.socket, server_side=True)
+    fake.handle_error = lambda request, address: None     # refused handshakes are expected
+    fake.url = fake.url.replace('http://', 'https://')
+    return fake
+
+
+def test_mutual_tls(run_module, tls_fake, pki):
+    ca, cert, key = str(pki / 'ca.pem'), str(pki / 'client.pem'), str(pki / 'client.key')
+    result = run_module(main, fake_args(tls_fake, ['health'], ca_path=ca, client_cert=cert, client_key=key))
+    assert result['results'][0]['ok'] is True and result['results'][0]['url'].startswith('https://')
+    # the server's certificate is verified against the system CAs when ca_path is not given ...
+    result = run_module(main, fake_args(tls_fake, ['health'], client_cert=cert, client_key=key), expect_fail=True)
+    assert 'CERTIFICATE_VERIFY_FAILED' in result['results'][0]['error']
+    # ... unless validate_certs is false
+    result = run_module(main, fake_args(tls_fake, ['health'], validate_certs=False, client_cert=cert, client_key=key))
+    assert result['passed']
+    # without a client certificate the server refuses the connection
+    result = run_module(main, fake_args(tls_fake, ['health'], ca_path=ca), expect_fail=True)
+    assert result['results'][0]['ok'] is False and result['results'][0]['status'] is None
+    # a missing certificate file is an option error
+    result = run_module(main, fake_args(tls_fake, ['health'], client_cert=str(pki / 'nope.pem')), expect_fail=True)
+    assert result['msg'].startswith('cannot set up TLS: client_cert') and result['results'] == []
