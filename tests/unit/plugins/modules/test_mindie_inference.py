@@ -1,0 +1,338 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""ascend.mindie.mindie_inference with a stand-in for MindieDockerClient.
+
+The stand-in runs the "container" commands on this machine, so most tests run the sandbox image's real
+run_pa.sh (and the simulated runner behind it) through the module: read, rewrite, copy, run, parse.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import importlib.util
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from ansible_collections.ascend.mindie.plugins.module_utils.mindie_docker import MindieDockerError
+from ansible_collections.ascend.mindie.plugins.modules import mindie_inference
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
+ASCEND = os.path.join(REPO, 'sandbox', 'images', 'mindie-sim', 'rootfs', 'usr', 'local', 'Ascend')
+SIM_LIB = os.path.join(ASCEND, 'mindie', '1.0.0', 'mindie-service', 'lib', 'simulator')
+SANDBOX_RUN_PA = os.path.join(ASCEND, 'atb-models', 'examples', 'models', 'qwen2_vl', 'run_pa.sh')
+WEIGHTS_GEN = os.path.join(REPO, 'sandbox', 'weights', 'generate_weights.py')
+IMAGES_GEN = os.path.join(REPO, 'sandbox', 'weights', 'generate_test_images.py')
+
+
+class LocalClient(object):
+    """Stands in for MindieDockerClient: the 'container' is this machine."""
+
+    instances = []
+    running = True
+
+    def __init__(self, module, container, docker_host=None, timeout=60):
+        self.container_name = container
+        self.timeout = timeout
+        self.runs = []
+        LocalClient.instances.append(self)
+
+    def require_running(self):
+        if not self.running:
+            raise MindieDockerError('Container %s is not running (status: exited); start the container first.'
+                                    % self.container_name)
+        return {'running': True, 'status': 'running', 'restart_count': 0, 'started_at': None, 'id': 'x',
+                'network_mode': 'host'}
+
+    def read_file(self, path):
+        try:
+            with open(path) as handle:
+                return handle.read()
+        except (IOError, OSError):
+            return None
+
+    def exec_run(self, cmd, environment=None, workdir=None, user=None):
+        self.runs.append({'cmd': cmd, 'workdir': workdir})
+        env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin'), 'HOME': os.environ.get('HOME', '/tmp')}
+        env.update(environment or {})
+        proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
+        return proc.returncode, proc.stdout, proc.stderr
+
+    def exec_shell(self, script, environment=None):
+        return self.exec_run(['/bin/sh', '-c', script], environment=environment)
+
+
+@pytest.fixture
+def local_client(monkeypatch):
+    LocalClient.instances = []
+    LocalClient.running = True
+    monkeypatch.setattr(mindie_inference, 'MindieDockerClient', LocalClient)
+    return LocalClient
+
+
+def free_port():
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+@pytest.fixture(scope='module')
+def assets(tmp_path_factory):
+    base = tmp_path_factory.mktemp('inference_assets')
+    weights = base / 'Qwen2-VL-7B-Instruct'
+    subprocess.run([sys.executable, WEIGHTS_GEN, str(weights), '--shards', '2', '--total-mb', '2'],
+                   check=True, capture_output=True)
+    os.chmod(str(weights), 0o750)
+    os.chmod(str(weights / 'config.json'), 0o640)
+    images = base / 'images'
+    subprocess.run([sys.executable, IMAGES_GEN, str(images)], check=True, capture_output=True)
+    return {'weights': str(weights), 'images': str(images)}
+
+
+@pytest.fixture
+def node(tmp_path, assets):
+    """A tree like the container's: atb-models with the sandbox run_pa.sh, set_env scripts, NPUs, Python deps."""
+    qwen = tmp_path / 'Ascend' / 'atb-models' / 'examples' / 'models' / 'qwen2_vl'
+    qwen.mkdir(parents=True)
+    with open(SANDBOX_RUN_PA) as handle:
+        text = handle.read()
+    # another test may run a runner on this machine at the same time: use a free MASTER_PORT
+    assert 'export MASTER_PORT=20031' in text
+    (qwen / 'run_pa.sh').write_text(text.replace('export MASTER_PORT=20031', 'export MASTER_PORT=%d' % free_port()))
+    set_env = []
+    for rel, var, value in (('ascend-toolkit', 'ASCEND_TOOLKIT_HOME', '/usr/local/Ascend/ascend-toolkit/latest'),
+                            ('nnal/atb', 'ATB_HOME_PATH', '/usr/local/Ascend/nnal/atb/latest/atb/cxx_abi_0'),
+                            ('atb-models', 'ATB_SPEED_HOME_PATH', '/usr/local/Ascend/atb-models')):
+        path = tmp_path / 'Ascend' / rel / 'set_env.sh'
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text('export %s=%s\n' % (var, value))
+        set_env.append(str(path))
+    dev = tmp_path / 'dev'
+    dev.mkdir()
+    for name in ['davinci_manager', 'devmm_svm', 'hisi_hdc'] + ['davinci%d' % i for i in range(8)]:
+        (dev / name).touch()
+    chips = [{'npu_id': i, 'chip_id': 0, 'logical_id': i, 'name': '910B4', 'health': 'OK', 'power_w': 90.0,
+              'temp_c': 35, 'bus_id': '0000:C1:00.0', 'hbm_total_mb': 32768, 'hbm_idle_mb': 2654,
+              'hugepages_total': 0, 'hugepages_used': 0} for i in range(8)]
+    hardware = tmp_path / 'hardware.json'
+    hardware.write_text(json.dumps({'profile': '800i-a2-32g', 'npu_smi_version': '25.0.rc1.1', 'fault': None,
+                                    'chips': chips}))
+    site = tmp_path / 'site'
+    (site / 'attrs').mkdir(parents=True)
+    (site / 'tabulate.py').write_text("__version__ = '0.9.0'\n")
+    (site / 'six.py').write_text("__version__ = '1.16.0'\n")
+    (site / 'attrs' / '__init__.py').write_text("__version__ = '24.2.0'\n")
+    bindir = tmp_path / 'bin'
+    bindir.mkdir()
+    os.symlink(sys.executable, str(bindir / 'python3'))
+    env = {'PATH': '%s:%s' % (bindir, os.environ.get('PATH', '/usr/bin:/bin')), 'PYTHONPATH': str(site),
+           'ASCEND_SIM_HARDWARE': str(hardware), 'ASCEND_SIM_DEV_DIR': str(dev), 'MINDIE_SIM_LIB': SIM_LIB,
+           'MINDIE_SIM_TIME_SCALE': '0.02'}
+    args = {'container': 'mindie', 'script': str(qwen / 'run_pa.sh'), 'visible_devices': list(range(8)),
+            'model_path': assets['weights'] + '/', 'input_image': os.path.join(assets['images'], 'sample.jpg'),
+            'max_batch_size': 4, 'set_env_scripts': set_env, 'env': env, 'timeout': 120,
+            'shm_name_save_path': str(tmp_path / 'shm_name.txt')}
+    return {'args': args, 'root': str(tmp_path / 'Ascend' / 'atb-models'), 'qwen': qwen, 'tmp': tmp_path,
+            'images': assets['images']}
+
+
+# ---------------------------------------------------------------------- real run_pa.sh
+
+def test_guide_32g_batch4_through_the_sandbox_run_pa(run_module, local_client, node):
+    original = (node['qwen'] / 'run_pa.sh').read_text()
+    args = dict(node['args'], benchmark=True, env=dict(node['args']['env'], MINDIE_SIM_TIME_SCALE='0.05'))
+    result = run_module(mindie_inference.main, args)
+    assert result['changed'] is False and result['rc'] == 0
+    assert result['generated_tokens'] == [80, 80, 80, 80] and result['total_generated_tokens'] == 320
+    assert abs(result['latency_s'] - 7.44) / 7.44 < 0.2               # the guide's 5.3.1, at 1/20 speed
+    assert abs(result['throughput_tokens_per_s'] - 43) / 43 < 0.2
+    assert result['warmup_memory_gb'] > 1
+    assert set(result['benchmark']) == {'prefill_ms', 'prefill_average_ms', 'decode_token_ms', 'e2e_ms'}
+    assert all(v > 0 for v in result['benchmark'].values())
+    assert result['answers'][3]['answer'].startswith('The image is a 1902x1080 JPEG picture.')
+    assert result['parameters']['max_batch_size'] == 4 and result['parameters']['world_size'] == 8
+    assert result['output_tail'][-1].startswith('Prefill time:') and len(result['output_tail']) <= 40
+    # the copy beside the script, the original untouched, the run from the atb-models root
+    copy = node['qwen'] / 'run_pa.ansible.sh'
+    assert result['script_copy'] == str(copy) and result['script_copy_updated'] is True
+    assert (node['qwen'] / 'run_pa.sh').read_text() == original
+    text = copy.read_text()
+    assert 'max_batch_size="4"' in text.split('\n')
+    assert 'export ASCEND_RT_VISIBLE_DEVICES="0,1,2,3,4,5,6,7"' in text.split('\n')
+    assert any(l.endswith('max_batch_size="4"') for l in result['rewritten_lines'])
+    assert result['inserted_variables'] == []
+    assert os.path.isfile(os.path.join(node['root'], 'benchmark_result', 'benchmark.csv'))
+    run = local_client.instances[-1].runs[-1]
+    assert run['workdir'] == node['root']
+    assert run['cmd'][:2] == ['bash', '-c'] and run['cmd'][2] == result['command']
+    for path in node['args']['set_env_scripts']:
+        assert 'source %s' % path in result['command']
+    assert 'export ATB_LLM_BENCHMARK_ENABLE=1' in result['command']
+    assert "export max_batch_size=4" in result['command']
+    assert local_client.instances[-1].timeout >= 120
+
+    # the same run again: the copy is not rewritten
+    again = run_module(mindie_inference.main, args)
+    assert again['script_copy_updated'] is False and again['changed'] is False
+    assert [a['answer'] for a in again['answers']] == [a['answer'] for a in result['answers']]
+
+
+def test_dataset_path_wins_over_input_image(run_module, local_client, node):
+    data = node['tmp'] / 'dataset'
+    data.mkdir()
+    shutil.copy(os.path.join(node['images'], 'sample.png'), str(data / 'a.png'))
+    args = dict(node['args'], dataset_path=str(data), max_batch_size=2, max_output_length=10)
+    result = run_module(mindie_inference.main, args)
+    assert len(result['answers']) == 1
+    assert result['answers'][0]['answer'].startswith('The image is a 640x480 PNG picture.')
+    assert result['benchmark'] is None
+    assert 'dataset_path="%s"' % data in (node['qwen'] / 'run_pa.ansible.sh').read_text().split('\n')
+
+
+def test_missing_requirements_hint(run_module, local_client, node):
+    if importlib.util.find_spec('tabulate') is not None:
+        pytest.skip('tabulate is installed in the test interpreter')
+    args = dict(node['args'], env=dict(node['args']['env'], PYTHONPATH=''))
+    result = run_module(mindie_inference.main, args, expect_fail=True)
+    assert result['rc'] != 0
+    assert "No module named 'tabulate'" in result['msg']
+    assert 'ascend.mindie.dependencies' in result['hint']
+
+
+def test_set_env_not_sourced_hint(run_module, local_client, node):
+    scripts = node['args']['set_env_scripts']
+    os.remove(scripts[2])
+    result = run_module(mindie_inference.main, node['args'], expect_fail=True)
+    assert 'set_env script %s not found' % scripts[2] in result['msg']
+    assert 'set_env' in result['hint']
+    # sourcing nothing at all: the runner itself misses the library
+    result = run_module(mindie_inference.main, dict(node['args'], set_env_scripts=[]), expect_fail=True)
+    assert 'libascendcl.so: cannot open shared object file' in result['msg']
+    assert 'set_env_scripts' in result['hint']
+
+
+def test_out_of_memory_hint(run_module, local_client, node):
+    args = dict(node['args'], visible_devices=[0], max_batch_size=32, max_input_length=32768)
+    result = run_module(mindie_inference.main, args, expect_fail=True)
+    assert 'out of memory' in result['msg']
+    assert 'lower max_batch_size or max_input_length' in result['hint']
+    assert len(result['msg'].split('\n')) <= 32
+
+
+def test_input_image_missing_hint(run_module, local_client, node):
+    args = dict(node['args'], input_image=str(node['tmp'] / 'nope.jpg'))
+    result = run_module(mindie_inference.main, args, expect_fail=True)
+    assert 'nope.jpg does not exist' in result['msg']
+    assert 'input_image' in result['hint']
+
+
+def test_no_latency_line_fails(run_module, local_client, node):
+    script = node['qwen'] / 'run_pa.sh'
+    script.write_text('#!/bin/bash\nmax_batch_size=1\necho "loading..."\necho "bs=$max_batch_size"\n')
+    result = run_module(mindie_inference.main, node['args'], expect_fail=True)
+    assert result['rc'] == 0
+    assert 'printed no Latency(s)' in result['msg']
+    assert result['output_tail'] == ['loading...', 'bs=4']
+    assert sorted(result['inserted_variables']) == sorted(['ASCEND_RT_VISIBLE_DEVICES', 'model_path', 'max_input_length',
+                                                           'max_output_length', 'input_image', 'input_text',
+                                                           'shm_name_save_path'])
+
+
+def test_timeout(run_module, local_client, node):
+    script = node['qwen'] / 'run_pa.sh'
+    script.write_text('#!/bin/bash\necho started\nsleep 30\n')
+    result = run_module(mindie_inference.main, dict(node['args'], timeout=1), expect_fail=True)
+    assert result['rc'] == 124
+    assert 'did not finish within 1 s' in result['msg'] and 'raise timeout' in result['hint']
+
+
+# ---------------------------------------------------------------------- check mode and refusals
+
+def test_check_mode_runs_nothing(run_module, local_client, node):
+    result = run_module(mindie_inference.main, dict(node['args'], max_batch_size=2), check_mode=True)
+    assert result['changed'] is False
+    assert 'rc' not in result and 'latency_s' not in result
+    assert any(l.endswith('max_batch_size="2"') for l in result['rewritten_lines'])
+    assert result['script_copy_updated'] is True
+    assert not (node['qwen'] / 'run_pa.ansible.sh').exists()
+    assert all(r['cmd'][0] != 'bash' for r in local_client.instances[-1].runs)
+    assert result['parameters']['max_batch_size'] == 2
+
+
+@pytest.mark.parametrize('override,message', [
+    ({'visible_devices': []}, 'visible_devices must name at least one NPU'),
+    ({'visible_devices': [0, 1, 1, 2, 2]}, 'visible_devices lists 1, 2 more than once'),
+    ({'max_batch_size': 0}, 'max_batch_size must be at least 1'),
+    ({'max_input_length': -1}, 'max_input_length must be at least 1'),
+    ({'max_output_length': 0}, 'max_output_length must be at least 1'),
+    ({'input_image': '/data/x.gif'}, 'input_image /data/x.gif is not a supported file type (jpg/png/jpeg/mp4/wmv/avi)'),
+    ({'input_image': '/data/noext'}, 'is not a supported file type'),
+    ({'env': {'BAD-NAME': '1'}}, 'not a valid environment variable name'),
+])
+def test_bad_input_refused_before_docker(run_module, local_client, node, override, message):
+    result = run_module(mindie_inference.main, dict(node['args'], **override), expect_fail=True)
+    assert message in result['msg']
+    assert local_client.instances == []
+
+
+def test_uppercase_extension_accepted(run_module, local_client, node):
+    result = run_module(mindie_inference.main, dict(node['args'], input_image='/data/X.JPG'), check_mode=True)
+    assert result['parameters']['input_image'] == '/data/X.JPG'
+
+
+def test_container_not_running(run_module, local_client, node):
+    local_client.running = False
+    result = run_module(mindie_inference.main, node['args'], expect_fail=True)
+    assert result['msg'] == 'Container mindie is not running (status: exited); start the container first.'
+
+
+def test_script_missing(run_module, local_client, node):
+    args = dict(node['args'], script=str(node['tmp'] / 'none' / 'examples' / 'run_pa.sh'))
+    result = run_module(mindie_inference.main, args, expect_fail=True)
+    assert 'does not exist in container mindie' in result['msg']
+
+
+# ---------------------------------------------------------------------- helpers
+
+def test_atb_models_root_and_command():
+    assert mindie_inference.atb_models_root(mindie_inference.DEFAULT_SCRIPT) == '/usr/local/Ascend/atb-models'
+    assert mindie_inference.atb_models_root('/opt/run_pa.sh') == '/usr/local/Ascend/atb-models'
+    command = mindie_inference.run_command('/usr/local/Ascend/atb-models', mindie_inference.SET_ENV_SCRIPTS,
+                                           '/x/run_pa.ansible.sh', [('input_text', "it's")], 60)
+    assert command.index('source /usr/local/Ascend/ascend-toolkit/set_env.sh') < \
+        command.index('source /usr/local/Ascend/atb-models/set_env.sh') < command.index('export input_text=')
+    assert 'timeout -k 30 60 bash /x/run_pa.ansible.sh' in command
+    assert subprocess.run(['bash', '-n', '-c', command]).returncode == 0
+    assert mindie_inference.SET_ENV_SCRIPTS == [
+        s for s in __import__('ansible_collections.ascend.mindie.plugins.modules.mindie_service',
+                              fromlist=['SET_ENV_SCRIPTS']).SET_ENV_SCRIPTS[:3]]
+
+
+def test_match_hint():
+    assert mindie_inference.match_hint('all fine') is None
+    assert 'timeout' in mindie_inference.match_hint('', 124)
+    assert 'max_batch_size' in mindie_inference.match_hint('RuntimeError: NPU out of memory on device 0')
+
+
+def test_real_format_script_in_check_mode(run_module, local_client, node, monkeypatch):
+    warnings = []
+    monkeypatch.setattr(mindie_inference.AnsibleModule, 'warn', lambda self, msg: warnings.append(msg))
+    from ansible_collections.ascend.mindie.tests.unit.plugins.module_utils.test_run_pa import REAL_RUN_PA
+    (node['qwen'] / 'run_pa.sh').write_text(REAL_RUN_PA)
+    args = dict(node['args'], dataset_path='/data/ds', input_text="What's in it?")
+    result = run_module(mindie_inference.main, args, check_mode=True)
+    lines = result['rewritten_lines']
+    assert any(l.endswith('benchmark_options="ATB_LLM_BENCHMARK_ENABLE=0"') for l in lines)
+    assert any('--dataset_path "$dataset_path" added to base_cmd (string)' in l for l in lines)
+    assert any(l.endswith('dataset_path="/data/ds"') for l in lines)
+    assert any('single quote' in w for w in warnings)
+    result = run_module(mindie_inference.main, dict(node['args'], benchmark=True), check_mode=True)
+    assert not any(l.endswith('benchmark_options="ATB_LLM_BENCHMARK_ENABLE=0"') for l in result['rewritten_lines'])
