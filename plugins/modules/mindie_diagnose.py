@@ -1,0 +1,620 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ascend.mindie contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: mindie_diagnose
+short_description: Collect the evidence of a MindIE node and name what is wrong with it
+description:
+  - Read-only. Collects from the node what the troubleshooting section of the deployment guide (7 故障排除) asks
+    for, and matches it against the known failures. Never changes anything and always reports V(changed=false).
+  - "Collects: C(npu-smi info), C(npu-smi info -m), C(npu-smi info -l); the driver and firmware C(version.info)
+    and C(/etc/ascend_install.info); C(docker inspect) of the container and its image and the list of all containers;
+    C(config.json) with its mode and owner; the tails of C(mindservice.log) and C(console.log) read inside the
+    container; the listening TCP sockets on the config's ports and 1040-1042 with their owning process; the model
+    directory listing with modes; the test image's stat."
+  - Every item is collected on its own; one that cannot be collected is recorded in RV(errors) and does not stop
+    the others, so the module also works on a node whose Docker engine, driver or container is broken.
+  - Findings name the problem and the guide section (V(7.1.1) service does not start, V(7.1.2) out of memory,
+    V(7.1.3) slow inference, V(7.1.4) image load failure).
+author:
+  - ascend.mindie maintainers (@ascend-mindie)
+requirements:
+  - The Docker SDK for Python (C(docker)) or the C(docker) CLI on the node; without either the container items are
+    recorded as errors.
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+options:
+  container:
+    description:
+      - Name or id of the MindIE container.
+    type: str
+    default: mindie
+  config_path:
+    description:
+      - Path of C(config.json) on the node (the file mounted into the container).
+    type: path
+    default: /etc/mindie/config.json
+  service_dir:
+    description:
+      - The MindIE Service directory inside the container (holds C(logs/mindservice.log), C(logs/console.log) and
+        the daemon's pid file).
+    type: str
+    default: /usr/local/Ascend/mindie/latest/mindie-service
+  npu_smi:
+    description:
+      - The C(npu-smi) command (name on the PATH or full path).
+    type: str
+    default: npu-smi
+  ascend_home:
+    description:
+      - Where the driver and firmware are installed on the node (C(<ascend_home>/driver/version.info)).
+    type: path
+    default: /usr/local/Ascend
+  model_path:
+    description:
+      - The weights directory on the node.
+    type: path
+    default: /data/Qwen2-VL-7B-Instruct
+  test_image:
+    description:
+      - The image used for test requests, on the node.
+    type: path
+    default: /data/test_images/sample.jpg
+  log_lines:
+    description:
+      - How many lines of each log to return and scan.
+    type: int
+    default: 200
+  daemon_uid:
+    description:
+      - The uid the daemon runs as; C(config.json) must belong to it.
+    type: int
+    default: 0
+notes:
+  - The container is expected to use host networking (as the guide's does), so its sockets show in the node's
+    C(/proc/net/tcp). The owning process of a socket is found through C(/proc/<pid>/fd), which needs root.
+  - The hardware profile (32G or 64G) is read from the HBM size that C(npu-smi info) prints; the guide's ranges for
+    C(npuMemSize) and C(maxBatchSize) are checked only when it is known.
+seealso:
+  - module: ascend.mindie.mindie_service
+  - module: ascend.mindie.mindie_precheck
+'''
+
+EXAMPLES = r'''
+- name: Diagnose the MindIE node
+  ascend.mindie.mindie_diagnose:
+    container: mindie
+  register: diag
+
+- name: Show the verdict
+  ansible.builtin.debug:
+    msg: "{{ diag.summary }}"
+
+- name: Store the collected files on the controller
+  ansible.builtin.copy:
+    content: "{{ item.value }}"
+    dest: "/tmp/mindie-logs/{{ inventory_hostname }}/{{ item.key }}"
+    mode: "0600"
+  loop: "{{ diag.files | dict2items }}"
+  delegate_to: localhost
+'''
+
+RETURN = r'''
+files:
+  description:
+    - What was collected, by file name (for example C(npu-smi-info.txt), C(npu-smi-info-m.txt), C(npu-smi-info-l.txt),
+      C(driver-version.info), C(firmware-version.info), C(ascend_install.info), C(docker-inspect-container.json),
+      C(docker-inspect-image.json), C(docker-ps.json), C(config.json), C(config.json.stat), C(mindservice.log.tail),
+      C(console.log.tail), C(listening-ports.txt), C(model-dir.txt), C(test-image.txt), C(errors.txt)).
+  returned: always
+  type: dict
+  sample: {"npu-smi-info.txt": "+----...", "config.json": "{...}"}
+findings:
+  description: What is wrong, worst first.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    severity:
+      description: V(error), V(warning) or V(info).
+      type: str
+      returned: always
+    problem:
+      description: >-
+        V(service_start), V(out_of_memory), V(slow_inference), V(image_load), V(config), V(npu) or V(container).
+      type: str
+      returned: always
+    guide_section:
+      description: The section of the guide's troubleshooting list (V(7.1.1) to V(7.1.4)).
+      type: str
+      returned: always
+    message:
+      description: What was found.
+      type: str
+      returned: always
+    hint:
+      description: What to do about it.
+      type: str
+      returned: always
+  sample:
+    - severity: error
+      problem: config
+      guide_section: "7.1.1"
+      message: "config.json has mode 0644, looser than 0640: MindIE refuses it"
+      hint: "chmod 0640 config.json (mindie_service_config_dir/config.json)."
+summary:
+  description: One line with the verdict (V(OK), V(WARN) or V(FAIL)), the counts and the problems found.
+  returned: always
+  type: str
+  sample: "FAIL: 1 error(s), 0 warning(s): config (7.1.1); first: config.json has mode 0644, looser than 0640"
+profile:
+  description: The hardware profile read from C(npu-smi info), or V(null).
+  returned: always
+  type: str
+  sample: atlas-800i-a2-32g
+errors:
+  description: The items that could not be collected, with the reason.
+  returned: always
+  type: list
+  elements: str
+  sample: ["npu-smi info -l: [Errno 2] No such file or directory: 'npu-smi'"]
+'''
+
+import grp
+import json
+import os
+import pwd
+import stat as stat_mod
+import traceback
+from shlex import quote
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_text
+
+from ansible_collections.ascend.mindie.plugins.module_utils import diagnose
+from ansible_collections.ascend.mindie.plugins.module_utils.procfs import parse_proc_net_tcp
+from ansible_collections.ascend.mindie.plugins.module_utils.mindie_docker import (
+    HAS_DOCKER,
+    MindieDockerClient,
+    MindieDockerError,
+)
+
+DEFAULT_SERVICE_DIR = '/usr/local/Ascend/mindie/latest/mindie-service'
+PID_FILE = 'logs/mindieservice_daemon.pid'
+CONSOLE_LOG = 'logs/console.log'
+MAX_FILE_BYTES = 1024 * 1024
+DOCKER_TIMEOUT = 30
+
+
+class _RaisingModule(object):
+    """Lets MindieDockerClient report a missing SDK or a dead engine as an exception instead of exiting."""
+
+    def fail_json(self, msg, **kwargs):
+        raise MindieDockerError(msg)
+
+
+class SdkBackend(object):
+    """Docker through the SDK (MindieDockerClient for the exec calls)."""
+
+    def __init__(self, container):
+        self.client = MindieDockerClient(_RaisingModule(), container, timeout=DOCKER_TIMEOUT)
+        self.name = container
+
+    def inspect_container(self):
+        try:
+            return self.client.container(reload=True).attrs
+        except MindieDockerError as exc:
+            if 'does not exist' in str(exc):
+                return None
+            raise
+
+    def inspect_image(self, ref):
+        from docker.errors import DockerException, NotFound
+        try:
+            return self.client.client.images.get(ref).attrs
+        except NotFound:
+            return None
+        except DockerException as exc:
+            raise MindieDockerError('Cannot inspect image %s: %s' % (ref, exc))
+
+    def ps_all(self):
+        from docker.errors import DockerException
+        try:
+            containers = self.client.client.containers.list(all=True)
+        except DockerException as exc:
+            raise MindieDockerError('Cannot list the containers: %s' % exc)
+        rows = []
+        for c in containers:
+            attrs = c.attrs
+            rows.append({'ID': c.short_id, 'Names': c.name, 'Image': (attrs.get('Config') or {}).get('Image'),
+                         'Status': (attrs.get('State') or {}).get('Status'), 'Created': attrs.get('Created')})
+        return rows
+
+    def exec_shell(self, script):
+        return self.client.exec_shell(script)
+
+
+class CliBackend(object):
+    """Docker through the docker CLI, for nodes without the SDK."""
+
+    def __init__(self, module, container):
+        self.module = module
+        self.name = container
+        self.docker = module.get_bin_path('docker')
+        if not self.docker:
+            raise MindieDockerError('Neither the Docker SDK for Python nor the docker CLI is available on the node.')
+        rc, out, err = self.run(['info', '--format', '{{.ServerVersion}}'])
+        if rc != 0:
+            raise MindieDockerError('Cannot talk to the Docker engine: %s' % (err.strip() or out.strip()))
+
+    def run(self, args):
+        return self.module.run_command([self.docker] + args)
+
+    def _inspect(self, kind, ref):
+        rc, out, err = self.run([kind, 'inspect', ref])
+        if rc != 0:
+            if 'No such' in err:
+                return None
+            raise MindieDockerError('docker %s inspect %s: %s' % (kind, ref, err.strip()))
+        data = json.loads(out)
+        return data[0] if data else None
+
+    def inspect_container(self):
+        return self._inspect('container', self.name)
+
+    def inspect_image(self, ref):
+        return self._inspect('image', ref)
+
+    def ps_all(self):
+        rc, out, err = self.run(['ps', '-a', '--no-trunc', '--format', '{{json .}}'])
+        if rc != 0:
+            raise MindieDockerError('docker ps -a: %s' % err.strip())
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def exec_shell(self, script):
+        return self.run(['exec', self.name, '/bin/sh', '-c', script])
+
+
+def _read(path, limit=MAX_FILE_BYTES):
+    with open(path, 'rb') as handle:
+        return to_text(handle.read(limit), errors='surrogate_or_replace')
+
+
+def _owner(uid):
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _group(gid):
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+def _ls_line(name, st):
+    return '%s %4o %s:%s %12d %s' % (stat_mod.filemode(st.st_mode), stat_mod.S_IMODE(st.st_mode),
+                                     _owner(st.st_uid), _group(st.st_gid), st.st_size, name)
+
+
+class MindieDiagnoser(object):
+    """Collects every item on its own, then runs the rules of module_utils.diagnose."""
+
+    def __init__(self, module):
+        self.module = module
+        self.p = module.params
+        self.service_dir = self.p['service_dir'].rstrip('/') or '/'
+        self.files = {}
+        self.errors = []
+        self.findings = []
+        self.docker = None
+        self.docker_error = None
+        self.container_attrs = None
+        self.config = None
+
+    def collect(self, label, func, *args):
+        """Run one collector; record its exception as an error string and return None."""
+        try:
+            return func(*args)
+        except Exception as exc:  # pylint: disable=broad-except
+            self.errors.append('%s: %s' % (label, to_text(exc) or exc.__class__.__name__))
+            self.module.debug(traceback.format_exc())
+            return None
+
+    # ------------------------------------------------------------------ node items
+    def npu_smi(self, suffix, args):
+        binary = self.p['npu_smi']
+        if '/' in binary:
+            if not os.access(binary, os.X_OK):
+                raise RuntimeError('%s is not an executable file' % binary)
+        else:
+            binary = self.module.get_bin_path(binary, opt_dirs=['/usr/local/bin', '/usr/local/sbin'])
+            if not binary:
+                raise RuntimeError('%s is not on the PATH' % self.p['npu_smi'])
+        cmd = [binary, 'info'] + args
+        rc, out, err = self.module.run_command(cmd)
+        text = out + (('\n' + err) if err.strip() else '')
+        self.files['npu-smi-info%s.txt' % suffix] = text
+        if rc != 0:
+            raise RuntimeError('%s exited with %d: %s' % (' '.join(cmd), rc, (err.strip() or out.strip())[:300]))
+        return text
+
+    def version_files(self):
+        for name, path in (('driver-version.info', os.path.join(self.p['ascend_home'], 'driver', 'version.info')),
+                           ('firmware-version.info', os.path.join(self.p['ascend_home'], 'firmware', 'version.info')),
+                           ('ascend_install.info', '/etc/ascend_install.info')):
+            self.collect(name, self._version_file, name, path)
+
+    def _version_file(self, name, path):
+        self.files[name] = _read(path)
+
+    def config_file(self):
+        path = self.p['config_path']
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            if exc.errno == 2:
+                self.files['config.json.stat'] = '%s: does not exist\n' % path
+                return None
+            raise
+        info = {'mode': stat_mod.S_IMODE(st.st_mode), 'uid': st.st_uid, 'owner': _owner(st.st_uid),
+                'gid': st.st_gid, 'group': _group(st.st_gid)}
+        self.files['config.json.stat'] = _ls_line(path, st) + '\n'
+        self.files['config.json'] = _read(path)
+        return info
+
+    # ------------------------------------------------------------------ docker items
+    def connect_docker(self):
+        if HAS_DOCKER:
+            self.docker = SdkBackend(self.p['container'])
+        else:
+            self.docker = CliBackend(self.module, self.p['container'])
+
+    def container_state(self):
+        attrs = self.docker.inspect_container()
+        if attrs is None:
+            self.files['docker-inspect-container.json'] = 'container %s does not exist\n' % self.p['container']
+            return None
+        self.container_attrs = attrs
+        self.files['docker-inspect-container.json'] = json.dumps(attrs, indent=2, sort_keys=True, default=str) + '\n'
+        state = attrs.get('State') or {}
+        return {'running': bool(state.get('Running')), 'restarting': bool(state.get('Restarting')),
+                'status': state.get('Status'), 'exit_code': state.get('ExitCode'),
+                'oom_killed': bool(state.get('OOMKilled')), 'restart_count': attrs.get('RestartCount', 0),
+                'image': (attrs.get('Config') or {}).get('Image'), 'image_id': attrs.get('Image')}
+
+    def image(self, ref):
+        attrs = self.docker.inspect_image(ref)
+        if attrs is None:
+            self.files['docker-inspect-image.json'] = 'image %s does not exist\n' % ref
+            return False
+        self.files['docker-inspect-image.json'] = json.dumps(attrs, indent=2, sort_keys=True, default=str) + '\n'
+        return True
+
+    def ps(self):
+        self.files['docker-ps.json'] = json.dumps(self.docker.ps_all(), indent=2, default=str) + '\n'
+
+    def log_tail(self, name, path):
+        rc, out, err = self.docker.exec_shell('if [ -f %s ]; then tail -n %d %s; else echo "%s: no such file" >&2; '
+                                              'exit 3; fi' % (quote(path), self.p['log_lines'], quote(path), path))
+        if rc != 0:
+            raise MindieDockerError('cannot read %s in the container: %s' % (path, (err or out).strip()))
+        self.files[name] = out
+        return out
+
+    def daemon(self):
+        pid_file = quote(self.service_dir + '/' + PID_FILE)
+        rc, out, err = self.docker.exec_shell(
+            'pid=$(cat %s 2>/dev/null); case "$pid" in ""|*[!0-9]*) pid="";; esac\n'
+            'echo "pid=$pid"\n'
+            'if [ -n "$pid" ] && [ -e /proc/$pid/cmdline ]; then echo "cmdline=$(tr \'\\0\' \' \' < /proc/$pid/cmdline)";'
+            ' echo "state=$(sed -e \'s/.*) //\' /proc/$pid/stat | cut -c1)"; fi\n' % pid_file)
+        if rc != 0:
+            raise MindieDockerError('cannot look for the daemon: %s' % err.strip())
+        info = dict(line.split('=', 1) for line in out.splitlines() if '=' in line)
+        pid = info.get('pid') or None
+        running = bool(pid and info.get('cmdline') and diagnose.is_daemon_process('', info['cmdline'])
+                       and info.get('state') not in ('Z', 'X'))
+        return {'pid': int(pid) if pid else None, 'running': running, 'cmdline': info.get('cmdline', '')}
+
+    # ------------------------------------------------------------------ sockets
+    def listeners(self, ports):
+        text = ''
+        for path in ('/proc/net/tcp', '/proc/net/tcp6'):
+            try:
+                text += _read(path, 16 * MAX_FILE_BYTES)
+            except (IOError, OSError):
+                pass
+        inodes = parse_proc_net_tcp(text)
+        wanted = dict((port, inode) for port, inode in inodes.items() if port in ports)
+        owners = self._socket_owners(set(wanted.values())) if wanted else {}
+        result, lines = {}, ['port  pid  process  cmdline']
+        for port in sorted(wanted):
+            owner = owners.get(wanted[port], {'pid': None, 'name': None, 'cmdline': ''})
+            result[port] = owner
+            lines.append('%d  %s  %s  %s' % (port, owner['pid'] or '-', owner['name'] or '?', owner['cmdline'][:200]))
+        if not wanted:
+            lines.append('(none of %s listens)' % ', '.join(str(p) for p in sorted(ports)))
+        self.files['listening-ports.txt'] = '\n'.join(lines) + '\n'
+        return result
+
+    @staticmethod
+    def _socket_owners(inodes):
+        owners = {}
+        targets = dict(('socket:[%s]' % inode, inode) for inode in inodes)
+        for pid in os.listdir('/proc'):
+            if not pid.isdigit():
+                continue
+            try:
+                fds = os.listdir('/proc/%s/fd' % pid)
+            except OSError:
+                continue
+            for fd in fds:
+                try:
+                    link = os.readlink('/proc/%s/fd/%s' % (pid, fd))
+                except OSError:
+                    continue
+                if link in targets and targets[link] not in owners:
+                    try:
+                        name = _read('/proc/%s/comm' % pid).strip()
+                        cmdline = _read('/proc/%s/cmdline' % pid).replace('\0', ' ').strip()
+                    except (IOError, OSError):
+                        name, cmdline = None, ''
+                    owners[targets[link]] = {'pid': int(pid), 'name': name, 'cmdline': cmdline}
+            if len(owners) == len(targets):
+                break
+        return owners
+
+    # ------------------------------------------------------------------ model and image
+    def model_dir(self):
+        path = self.p['model_path']
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            if exc.errno == 2:
+                self.files['model-dir.txt'] = '%s: does not exist\n' % path
+                return None
+            raise
+        lines = [_ls_line('.', st)]
+        entries = {}
+        for name in sorted(os.listdir(path)):
+            est = os.lstat(os.path.join(path, name))
+            lines.append(_ls_line(name, est))
+            entries[name] = {'mode': stat_mod.S_IMODE(est.st_mode), 'size': est.st_size, 'uid': est.st_uid}
+        shards = None
+        if 'model.safetensors.index.json' in entries:
+            try:
+                index = json.loads(_read(os.path.join(path, 'model.safetensors.index.json'), 64 * MAX_FILE_BYTES))
+                shards = sorted(set((index.get('weight_map') or {}).values()))
+            except (ValueError, IOError, OSError, AttributeError) as exc:
+                self.errors.append('model.safetensors.index.json: %s' % exc)
+        self.files['model-dir.txt'] = '\n'.join(lines) + '\n'
+        return {'mode': stat_mod.S_IMODE(st.st_mode), 'uid': st.st_uid, 'entries': entries, 'index_shards': shards}
+
+    def test_image(self):
+        path = self.p['test_image']
+        info = {'exists': os.path.exists(path)}
+        if not info['exists']:
+            self.files['test-image.txt'] = '%s: does not exist\n' % path
+            return info
+        st = os.stat(path)
+        info.update({'mode': stat_mod.S_IMODE(st.st_mode), 'size': st.st_size, 'is_dir': os.path.isdir(path),
+                     'readable': os.access(path, os.R_OK), 'format': None, 'head_read': False})
+        if info['readable'] and not info['is_dir']:
+            try:
+                with open(path, 'rb') as handle:
+                    info['format'] = diagnose.image_format(handle.read(16))
+                info['head_read'] = True
+            except (IOError, OSError) as exc:
+                info['readable'] = False
+                self.errors.append('test image: %s' % exc)
+        self.files['test-image.txt'] = '%s\nformat: %s\n' % (_ls_line(path, st), info['format'] or 'unknown')
+        return info
+
+    # ------------------------------------------------------------------ run
+    def run(self):
+        f = self.findings
+        p = self.p
+        info_text = self.collect('npu-smi info', self.npu_smi, '', [])
+        npu_error = self.errors[-1] if info_text is None and self.errors else None
+        self.collect('npu-smi info -m', self.npu_smi, '-m', ['-m'])
+        self.collect('npu-smi info -l', self.npu_smi, '-l', ['-l'])
+        npu_findings, dummy, profile = diagnose.check_npu(info_text or self.files.get('npu-smi-info.txt'), npu_error)
+        f += npu_findings
+        self.version_files()
+
+        config_stat = self.collect('config.json', self.config_file)
+        if 'config.json' in self.files or config_stat is None and 'config.json.stat' in self.files:
+            f += diagnose.check_config_file(config_stat, p['daemon_uid'])
+        if 'config.json' in self.files:
+            self.config, parse_error = diagnose.parse_config(self.files['config.json'])
+            if parse_error:
+                f.append(diagnose.finding('error', 'config', parse_error, 'Fix or rewrite config.json.'))
+            else:
+                f += diagnose.check_config(self.config, profile)
+
+        container = None
+        self.collect('docker', self.connect_docker)
+        if self.docker is None:
+            self.docker_error = self.errors[-1].split(': ', 1)[-1] if self.errors else 'unknown'
+            f += diagnose.check_container(None, docker_error=self.docker_error)
+        else:
+            container = self.collect('docker inspect container', self.container_state)
+            image_present = None
+            image_ref = (container or {}).get('image')
+            if image_ref:
+                image_present = self.collect('docker inspect image', self.image, image_ref)
+            self.collect('docker ps -a', self.ps)
+            if container is not None or self.files.get('docker-inspect-container.json', '').endswith('not exist\n'):
+                f += diagnose.check_container(container, image_present=image_present, image_ref=image_ref)
+
+        daemon = None
+        if container and container.get('running'):
+            service_log = diagnose.service_log_path(self.config or {}, self.service_dir)
+            logs = {}
+            for name, path in (('mindservice.log.tail', service_log),
+                               ('console.log.tail', self.service_dir + '/' + CONSOLE_LOG)):
+                text = self.collect(name, self.log_tail, name, path)
+                if text is not None:
+                    logs[name] = text
+            f += diagnose.check_logs(logs)
+            daemon = self.collect('daemon', self.daemon)
+
+        config_ports = diagnose.config_ports(self.config) if self.config else {}
+        ports = set(config_ports.values()) | set(diagnose.GUIDE_PORTS)
+        listeners = self.collect('listening sockets', self.listeners, ports) or {}
+        f += diagnose.check_ports(listeners, ports, bool(daemon and daemon.get('running')))
+        f += diagnose.check_daemon(bool(container and container.get('running')), daemon,
+                                   any(port in listeners for port in config_ports.values()))
+
+        listing = self.collect('model directory', self.model_dir)
+        if listing is not None or 'model-dir.txt' in self.files:
+            f += diagnose.check_model_dir(p['model_path'], listing)
+        image_info = self.collect('test image', self.test_image)
+        if image_info is not None:
+            f += diagnose.check_test_image(p['test_image'], image_info)
+
+        if self.errors:
+            self.files['errors.txt'] = '\n'.join(self.errors) + '\n'
+        findings = diagnose.sort_findings(f)
+        return {'changed': False, 'files': self.files, 'findings': findings, 'profile': profile,
+                'errors': self.errors, 'summary': diagnose.summarize(findings, self.errors)}
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            container=dict(type='str', default='mindie'),
+            config_path=dict(type='path', default='/etc/mindie/config.json'),
+            service_dir=dict(type='str', default=DEFAULT_SERVICE_DIR),
+            npu_smi=dict(type='str', default='npu-smi'),
+            ascend_home=dict(type='path', default='/usr/local/Ascend'),
+            model_path=dict(type='path', default='/data/Qwen2-VL-7B-Instruct'),
+            test_image=dict(type='path', default='/data/test_images/sample.jpg'),
+            log_lines=dict(type='int', default=200),
+            daemon_uid=dict(type='int', default=0),
+        ),
+        supports_check_mode=True,
+    )
+    if module.params['log_lines'] < 1:
+        module.fail_json(msg='log_lines must be at least 1, got %d.' % module.params['log_lines'])
+    module.exit_json(**MindieDiagnoser(module).run())
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,341 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""ascend.mindie.mindie_diagnose through main(): a fake npu-smi on the PATH, files in a temporary
+directory and a fake Docker backend."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+import os
+
+import pytest
+
+from ansible_collections.ascend.mindie.plugins.modules import mindie_diagnose
+from ansible_collections.ascend.mindie.plugins.module_utils.mindie_docker import MindieDockerError
+
+FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures')
+SERVICE_DIR = mindie_diagnose.DEFAULT_SERVICE_DIR
+
+
+def read(*parts):
+    with open(os.path.join(FIXTURES, *parts)) as handle:
+        return handle.read()
+
+
+NPU_SMI = '''#!/bin/sh
+case "$2" in
+  -m) cat "%(dir)s/info-m.txt";;
+  -l) cat "%(dir)s/info-l.txt";;
+  *) if [ -f "%(dir)s/fail" ]; then cat "%(dir)s/fail"; exit 255; fi; cat "%(dir)s/info.txt";;
+esac
+'''
+
+
+class FakeDocker(object):
+    """Stands in for SdkBackend: one container, its logs and its daemon."""
+
+    container = {'Id': 'abc', 'RestartCount': 0, 'Image': 'sha256:1',
+                 'State': {'Running': True, 'Restarting': False, 'Status': 'running', 'ExitCode': 0,
+                           'OOMKilled': False},
+                 'Config': {'Image': 'mindie:1.0.0'}}
+    logs = {}
+    daemon_pid = None
+    fail_connect = None
+    calls = []
+
+    def __init__(self, name):
+        if FakeDocker.fail_connect:
+            raise MindieDockerError(FakeDocker.fail_connect)
+        self.name = name
+
+    def inspect_container(self):
+        return self.container
+
+    def inspect_image(self, ref):
+        return {'Id': 'sha256:1', 'RepoTags': [ref]}
+
+    def ps_all(self):
+        return [{'Names': self.name, 'Status': 'running'}]
+
+    def exec_shell(self, script):
+        FakeDocker.calls.append(script)
+        if 'mindieservice_daemon.pid' in script:
+            if self.daemon_pid is None:
+                return 0, 'pid=\n', ''
+            return 0, ('pid=%d\ncmdline=python3 %s/bin/mindieservice_daemon \nstate=S\n'
+                       % (self.daemon_pid, SERVICE_DIR)), ''
+        for path, text in self.logs.items():
+            if path in script:
+                return 0, text, ''
+        return 3, '', 'no such file'
+
+
+@pytest.fixture
+def node(tmp_path, monkeypatch):
+    """A node in tmp_path: npu-smi, version files, config.json 0640, weights, test image."""
+    npu = tmp_path / 'npu'
+    npu.mkdir()
+    (npu / 'info.txt').write_text(read('npu-smi', 'atlas800ia2_910b4x8_32g_idle_25.0.rc1.1.txt'))
+    (npu / 'info-m.txt').write_text(read('npu-smi', 'atlas800ia2_910b4x8_info-m.txt'))
+    (npu / 'info-l.txt').write_text(read('npu-smi', 'atlas800ia2_910b4x8_info-l.txt'))
+    bindir = tmp_path / 'bin'
+    bindir.mkdir()
+    script = bindir / 'npu-smi'
+    script.write_text(NPU_SMI % {'dir': npu})
+    script.chmod(0o755)
+    monkeypatch.setenv('PATH', '%s:%s' % (bindir, os.environ.get('PATH', '')))
+
+    home = tmp_path / 'Ascend'
+    (home / 'driver').mkdir(parents=True)
+    (home / 'driver' / 'version.info').write_text(read('versions', 'driver_version.info_25.0.rc1.1'))
+    (home / 'firmware').mkdir()
+    (home / 'firmware' / 'version.info').write_text(read('versions', 'firmware_version.info_7.7.0.1.231'))
+
+    config = json.loads(read('mindie', 'guide_example.json'))
+    config['BackendConfig']['ScheduleConfig']['maxBatchSize'] = 8
+    config['BackendConfig']['ScheduleConfig']['maxPrefillBatchSize'] = 8
+    config['BackendConfig']['ModelDeployConfig']['ModelConfig'][0]['maxBatchSize'] = 8
+    conf = tmp_path / 'config.json'
+    conf.write_text(json.dumps(config, indent=4))
+    conf.chmod(0o640)
+
+    model = tmp_path / 'Qwen2-VL-7B-Instruct'
+    model.mkdir()
+    model.chmod(0o750)
+    (model / 'config.json').write_text('{"model_type": "qwen2_vl"}')
+    (model / 'config.json').chmod(0o640)
+    (model / 'model.safetensors.index.json').write_text(json.dumps({'weight_map': {
+        'a': 'model-00001-of-00002.safetensors', 'b': 'model-00002-of-00002.safetensors'}}))
+    for name in ('model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'):
+        (model / name).write_bytes(b'x' * 16)
+
+    image = tmp_path / 'sample.jpg'
+    image.write_bytes(b'\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01' + b'\x00' * 64)
+    image.chmod(0o644)
+
+    FakeDocker.logs = {SERVICE_DIR + '/logs/mindservice.log': '[INFO] Daemon start success!\n',
+                       SERVICE_DIR + '/logs/console.log': 'Daemon start success!\n'}
+    FakeDocker.daemon_pid = 4123
+    FakeDocker.fail_connect = None
+    FakeDocker.calls = []
+    monkeypatch.setattr(mindie_diagnose, 'HAS_DOCKER', True)
+    monkeypatch.setattr(mindie_diagnose, 'SdkBackend', FakeDocker)
+    # the sockets of this machine are none of the test's business: every wanted port is the daemon's
+    monkeypatch.setattr(mindie_diagnose.MindieDiagnoser, 'listeners', lambda self, ports: dict(
+        (port, {'pid': 9, 'name': 'mindieservice_d', 'cmdline': 'bin/mindieservice_daemon'}) for port in ports))
+
+    args = {'config_path': str(conf), 'ascend_home': str(home), 'model_path': str(model), 'test_image': str(image),
+            'daemon_uid': os.getuid(), 'log_lines': 50}
+    return {'tmp': tmp_path, 'args': args, 'config': conf, 'npu': npu, 'model': model, 'image': image}
+
+
+def by_problem(result):
+    return sorted((f['severity'], f['problem']) for f in result['findings'])
+
+
+def test_healthy_node(run_module, node):
+    result = run_module(mindie_diagnose.main, node['args'])
+    assert result['changed'] is False
+    assert result['summary'].startswith('OK: no problem found'), result['findings']
+    assert all(f['severity'] == 'info' for f in result['findings'])
+    assert result['profile'] == 'atlas-800i-a2-32g'
+    # only /etc/ascend_install.info (outside tmp_path) may be missing on the test machine
+    assert all(e.startswith('ascend_install.info') for e in result['errors']), result['errors']
+    files = result['files']
+    for name in ('npu-smi-info.txt', 'npu-smi-info-m.txt', 'npu-smi-info-l.txt', 'driver-version.info',
+                 'docker-inspect-container.json', 'docker-inspect-image.json', 'docker-ps.json', 'config.json',
+                 'config.json.stat', 'mindservice.log.tail', 'console.log.tail', 'model-dir.txt', 'test-image.txt'):
+        assert name in files, name
+    assert 'Version=25.0.rc1.1' in files['driver-version.info']
+    assert json.loads(files['docker-inspect-container.json'])['Id'] == 'abc'
+    assert 'format: jpeg' in files['test-image.txt']
+    assert any('tail -n 50' in call for call in FakeDocker.calls)
+
+
+def test_errors_txt_lists_what_was_not_collected(run_module, node):
+    os.remove(str(node['tmp'] / 'Ascend' / 'firmware' / 'version.info'))
+    result = run_module(mindie_diagnose.main, node['args'])
+    assert any(e.startswith('firmware-version.info:') for e in result['errors'])
+    assert 'firmware-version.info' in result['files']['errors.txt']
+    assert 'driver-version.info' in result['files']
+    assert result['summary'].endswith('could not be collected]')
+
+
+def test_check_mode_is_the_same(run_module, node):
+    result = run_module(mindie_diagnose.main, node['args'], check_mode=True)
+    assert result['changed'] is False
+    assert result['summary'].startswith('OK: no problem found')
+    assert 'npu-smi-info.txt' in result['files']
+
+
+def test_broken_node(run_module, node):
+    node['config'].chmod(0o644)
+    config = json.loads(node['config'].read_text())
+    config['BackendConfig']['ModelDeployConfig']['ModelConfig'][0]['npuMemSize'] = -1
+    node['config'].write_text(json.dumps(config))
+    (node['npu'] / 'info.txt').write_text(read('npu-smi', 'variants', 'npu-smi_25.0.rc1.1_unhealthy.txt'))
+    FakeDocker.daemon_pid = None
+    FakeDocker.logs[SERVICE_DIR + '/logs/mindservice.log'] = (
+        '[ERROR] Check path: /etc/mindie/config.json failed, by: Current permission is 644, but required no greater '
+        'than 640.\n[ERROR] Failed to init endpoint! Please check the service log or console output.\n')
+    node['model'].chmod(0o755)
+    os.remove(str(node['model'] / 'model-00002-of-00002.safetensors'))
+    node['image'].chmod(0o000)
+    result = run_module(mindie_diagnose.main, node['args'])
+    found = by_problem(result)
+    assert ('error', 'npu') in found
+    assert ('error', 'out_of_memory') in found
+    assert found.count(('error', 'config')) >= 3     # mode 0644, the log's Check path, model dir 0755
+    assert ('error', 'service_start') in found
+    sections = set(f['guide_section'] for f in result['findings'])
+    assert {'7.1.1', '7.1.2'} <= sections
+    if os.getuid() != 0:    # root reads a 0000 file
+        assert ('warning', 'image_load') in found
+    assert result['summary'].startswith('FAIL: ')
+    assert result['findings'][0]['severity'] == 'error'
+    messages = ' '.join(f['message'] for f in result['findings'])
+    assert 'NPU 3 chip 0 (910B4): Alarm' in messages
+    assert 'mindieservice_daemon is not running' in messages
+    assert 'missing model-00002-of-00002.safetensors' in messages
+
+
+def test_npu_smi_8005(run_module, node):
+    (node['npu'] / 'fail').write_text('DrvMngGetConsoleLogLevel failed. (ret=4)\n'
+                                      'dcmi module initialize failed. ret is -8005\n')
+    result = run_module(mindie_diagnose.main, node['args'])
+    npu = [f for f in result['findings'] if f['problem'] == 'npu']
+    assert len(npu) == 1 and '-8005' in npu[0]['message'] and 'reboot' in npu[0]['hint']
+    assert '-8005' in result['files']['npu-smi-info.txt']
+    assert any(e.startswith('npu-smi info:') for e in result['errors'])
+    assert result['profile'] is None
+
+
+def test_npu_smi_missing(run_module, node):
+    args = dict(node['args'], npu_smi='/nonexistent/npu-smi')
+    result = run_module(mindie_diagnose.main, args)
+    assert any('npu-smi info' in f['message'] or 'not an executable' in f['message']
+               for f in result['findings'] if f['problem'] == 'npu')
+    assert 'npu-smi-info.txt' not in result['files']
+    assert 'docker-inspect-container.json' in result['files']     # the rest is still collected
+
+
+def test_docker_down(run_module, node):
+    FakeDocker.fail_connect = 'Cannot talk to the Docker engine: connection refused'
+    result = run_module(mindie_diagnose.main, node['args'])
+    container = [f for f in result['findings'] if f['problem'] == 'container']
+    assert len(container) == 1 and 'connection refused' in container[0]['message']
+    assert 'config.json' in result['files'] and 'npu-smi-info.txt' in result['files']
+
+
+@pytest.mark.parametrize('state, text', [
+    (None, 'does not exist'),
+    ({'Running': False, 'Restarting': False, 'Status': 'exited', 'ExitCode': 1, 'OOMKilled': False}, 'not running'),
+    ({'Running': True, 'Restarting': True, 'Status': 'restarting', 'ExitCode': 1, 'OOMKilled': False}, 'restarting'),
+])
+def test_container_not_running(run_module, node, monkeypatch, state, text):
+    attrs = None if state is None else dict(FakeDocker.container, State=state)
+    monkeypatch.setattr(FakeDocker, 'container', attrs)
+    result = run_module(mindie_diagnose.main, node['args'])
+    messages = [f['message'] for f in result['findings'] if f['problem'] == 'container']
+    assert any(text in m for m in messages), result['findings']
+    if state is None or not state['Running']:
+        assert 'mindservice.log.tail' not in result['files']
+
+
+def test_missing_config_and_weights_and_image(run_module, node):
+    os.remove(str(node['config']))
+    os.remove(str(node['image']))
+    args = dict(node['args'], model_path=str(node['tmp'] / 'nope'))
+    result = run_module(mindie_diagnose.main, args)
+    messages = ' | '.join(f['message'] for f in result['findings'])
+    assert 'config.json does not exist' in messages
+    assert 'model directory' in messages and 'does not exist' in messages
+    assert 'test image' in messages
+
+
+def test_unsupported_image_format(run_module, node):
+    bmp = node['tmp'] / 'x.bmp'
+    bmp.write_bytes(b'BM' + b'\x00' * 30)
+    result = run_module(mindie_diagnose.main, dict(node['args'], test_image=str(bmp)))
+    assert [f['problem'] for f in result['findings'] if f['severity'] == 'warning'] == ['image_load', 'image_load']
+
+
+def test_bad_log_lines(run_module, node):
+    result = run_module(mindie_diagnose.main, dict(node['args'], log_lines=0), expect_fail=True)
+    assert 'log_lines' in result['msg']
+
+
+def test_listeners_and_owners(node, monkeypatch):
+    """The real /proc reader on this machine: a socket we open is found with our pid."""
+    import socket
+    monkeypatch.undo()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(('127.0.0.1', 0))
+    sock.listen(1)
+    try:
+        port = sock.getsockname()[1]
+
+        class Module(object):
+            params = dict(service_dir=SERVICE_DIR)
+        diag = mindie_diagnose.MindieDiagnoser(Module())
+        found = diag.listeners(set([port]))
+        assert port in found
+        if os.access('/proc/%d/fd' % os.getpid(), os.R_OK):
+            assert found[port]['pid'] == os.getpid()
+        assert str(port) in diag.files['listening-ports.txt']
+    finally:
+        sock.close()
+
+
+def test_documentation_parses():
+    import yaml
+    for block in (mindie_diagnose.DOCUMENTATION, mindie_diagnose.EXAMPLES, mindie_diagnose.RETURN):
+        assert yaml.safe_load(block)
+    doc = yaml.safe_load(mindie_diagnose.DOCUMENTATION)
+    assert set(doc['options']) == {'container', 'config_path', 'service_dir', 'npu_smi', 'ascend_home', 'model_path',
+                                   'test_image', 'log_lines', 'daemon_uid'}
+
+
+def test_port_held_by_a_foreign_process(run_module, node, monkeypatch):
+    monkeypatch.setattr(mindie_diagnose.MindieDiagnoser, 'listeners', lambda self, ports: {
+        1040: {'pid': 77, 'name': 'nginx', 'cmdline': 'nginx: master process'}})
+    FakeDocker.daemon_pid = None
+    result = run_module(mindie_diagnose.main, node['args'])
+    messages = [f['message'] for f in result['findings'] if f['problem'] == 'service_start']
+    assert 'port 1040 is held by another process: pid 77 (nginx)' in messages
+    assert 'mindieservice_daemon is not running in the container' in messages
+
+
+FAKE_DOCKER_CLI = '''#!/bin/sh
+case "$1" in
+  info) echo 20.10.24;;
+  container) if [ "$3" = mindie ]; then echo '[{"Id": "cli1", "RestartCount": 0, "Image": "sha256:2",
+      "State": {"Running": true, "Status": "running"}, "Config": {"Image": "mindie:cli"}}]';
+      else echo "Error: No such container: $3" >&2; exit 1; fi;;
+  image) echo '[{"Id": "sha256:2"}]';;
+  ps) echo '{"Names": "mindie", "Status": "Up 1 hour"}';;
+  exec) case "$5" in
+      *mindieservice_daemon.pid*) echo "pid=";;
+      *mindservice.log*) echo "[ERROR] Socket bind failed on 127.0.0.1:1040: the listen port is occupied.";;
+      *) echo "console line";;
+    esac;;
+esac
+'''
+
+
+def test_docker_cli_when_the_sdk_is_missing(run_module, node, monkeypatch):
+    script = node['tmp'] / 'bin' / 'docker'
+    script.write_text(FAKE_DOCKER_CLI)
+    script.chmod(0o755)
+    monkeypatch.setattr(mindie_diagnose, 'HAS_DOCKER', False)
+    result = run_module(mindie_diagnose.main, node['args'])
+    assert json.loads(result['files']['docker-inspect-container.json'])['Id'] == 'cli1'
+    assert json.loads(result['files']['docker-ps.json']) == [{'Names': 'mindie', 'Status': 'Up 1 hour'}]
+    assert 'Socket bind failed' in result['files']['mindservice.log.tail']
+    problems = [(f['problem'], f['message']) for f in result['findings'] if f['severity'] == 'error']
+    assert any(p == 'service_start' and 'Socket bind failed' in m for p, m in problems)
+    assert any(p == 'service_start' and 'not running' in m for p, m in problems)
+
+    result = run_module(mindie_diagnose.main, dict(node['args'], container='other'))
+    assert any('does not exist' in f['message'] for f in result['findings'] if f['problem'] == 'container')
