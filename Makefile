@@ -1,5 +1,5 @@
 # ascend.mindie: development, test and sandbox entry points.
-#   make demo          bring up the sandbox fleet (the deploy joins in a later release)
+#   make demo          a 2-node sandbox fleet, deployed, verified and asked about an image
 #   make test          everything CI runs: lint, sanity, units, molecule
 #   make sandbox-up    NODES=4 PROFILES=800i-a2-32g,800i-a2-64g [FLEET=name] [PORT_BASE=31040]
 #   make sandbox-down  [FLEET=name]
@@ -23,7 +23,7 @@ COLLECTIONS := $(CURDIR)/build/collections
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 
 .PHONY: help venv docker collection-link lint sanity units molecule test demo \
-        sandbox-images sandbox-up sandbox-down sandbox-status bench-sandbox bench-precheck build clean
+        sandbox-images sandbox-up sandbox-down sandbox-status bench-sandbox bench-precheck bench-deploy build clean
 
 help:
 	@sed -n '2,6p' Makefile | sed 's/^# //'
@@ -86,13 +86,17 @@ bench-sandbox: venv docker
 bench-precheck: venv docker collection-link
 	$(BIN)/python benchmarks/precheck_fleet.py
 
-demo: sandbox-up collection-link
-	@echo
-	@echo "The sandbox fleet is up: inventories/sandbox/hosts.yml lists its nodes."
-	@echo "The deploy (playbooks/deploy.yml) is not part of this release yet, so"
-	@echo "'make demo' stops here. Try a node by hand:"
-	@echo "  docker exec $(FLEET)-node1 npu-smi info"
-	@echo "  $(BIN)/ansible -i inventories/sandbox mindie_nodes -m ascend.mindie.npu_facts"
+# The README's main command: a 2-node sandbox fleet (one 32G, one 64G), the whole
+# deploy, then one real answer about an image and a curl line to paste.
+demo: venv docker collection-link
+	$(MAKE) --no-print-directory sandbox-up NODES=2 PROFILES=800i-a2-32g,800i-a2-64g
+	$(BIN)/ansible-playbook -i inventories/sandbox playbooks/deploy.yml
+	$(BIN)/python scripts/demo_answer.py reports/fleet-summary.json
+
+# Deploy time of a 1-node and a 2-node sandbox fleet (images cached): first deploy and
+# the idempotent re-run. Writes reports/bench-deploy.json.
+bench-deploy: venv docker collection-link
+	$(BIN)/python benchmarks/deploy_fleet.py
 
 build: venv
 	$(BIN)/ansible-galaxy collection build --force --output-path build/

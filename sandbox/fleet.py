@@ -49,6 +49,8 @@ MINDIE_TARBALL = "%s_%s.tar" % (MINDIE_REPO, MINDIE_TAG)
 
 PROFILES_FILE = SANDBOX / "images/npu-node/rootfs/usr/local/lib/ascend-sim/profiles.json"
 GROUP_VARS_TEMPLATE = SANDBOX / "inventory" / "group_vars"
+REQUIREMENTS = (SANDBOX / "images" / "mindie-sim" / "rootfs" / "usr" / "local" / "Ascend" / "atb-models"
+                / "requirements" / "models" / "requirements_qwen2_vl.txt")
 
 # Where an operator following the deployment guide keeps things on the node.
 NODE_DATA = "/data"
@@ -233,12 +235,32 @@ def write_manifest(model_dir, manifest):
         manifest.write_text(text)
 
 
+def ensure_wheelhouse(wheelhouse):
+    """Wheels of the image's requirements_qwen2_vl.txt, as an operator of an air-gapped site
+    places them on the node (the sandbox containers cannot reach PyPI; this machine can)."""
+    pins = [line.strip() for line in REQUIREMENTS.read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+    names = [pin.split("==")[0].lower().replace("-", "_") for pin in pins]
+    have = [p.name.lower() for p in wheelhouse.glob("*.whl")] if wheelhouse.is_dir() else []
+    if all(any(w.startswith(name + "-") for w in have) for name in names):
+        return
+    log("downloading the wheels of %s into %s" % (" ".join(pins), wheelhouse))
+    wheelhouse.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run([sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--quiet",
+                             "--only-binary=:all:", "--no-deps", "--dest", str(wheelhouse)] + pins,
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise SandboxError("cannot download the wheels of %s (the nodes' wheelhouse): %s"
+                           % (" ".join(pins), (result.stderr or result.stdout).strip()[-600:]))
+
+
 def ensure_seed(tarball):
     """The tree copied to /data on every node, and its hash."""
     seed = CACHE / "seed"
     run_generator(SANDBOX / "weights/generate_weights.py", seed / "Qwen2-VL-7B-Instruct")
     write_manifest(seed / "Qwen2-VL-7B-Instruct", seed / "Qwen2-VL-7B-Instruct.sha256")
     run_generator(SANDBOX / "weights/generate_test_images.py", seed / "test_images")
+    ensure_wheelhouse(seed / "wheelhouse")
     (seed / "images").mkdir(parents=True, exist_ok=True)
     linked = seed / "images" / MINDIE_TARBALL
     if not linked.exists() or not os.path.samefile(linked, tarball):
