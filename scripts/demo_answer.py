@@ -15,10 +15,35 @@ import urllib.request
 PROMPT = "Explain the details in the image."
 
 
+def seconds(value):
+    return "-" if value is None else "%.1f" % value
+
+
+def print_table(summary):
+    row = "%-24s %-18s %-12s %-8s %-7s %-26s %s"
+    print(row % ("NODE", "PROFILE", "NPUS", "STATUS", "START", "ENDPOINT", "CHAT/GENERATE/STREAM s"))
+    for node in summary["nodes"]:
+        npus = node["npus"]
+        smoke = node.get("smoke") or {}
+        print(row % (
+            node["node"], node["profile"] or "-",
+            "%sx%s%s" % (npus["count"], npus["model"], " !" + ",".join(npus["unhealthy"]) if npus["unhealthy"] else "")
+            if npus.get("count") else "-",
+            node["status"],
+            seconds(node["service"]["startup_seconds"]) if node["service"]["startup_seconds"] is not None
+            else ("up" if node["service"]["ready"] else "-"),
+            node["endpoint"]["business"] or "-",
+            "/".join(seconds((smoke.get(t) or {}).get("latency_s")) for t in ("chat", "generate", "stream"))))
+        if node.get("failure"):
+            print("    %s: %s" % (node["failure"]["phase"], node["failure"]["reason"]))
+
+
 def main(argv):
     summary_path = argv[1] if len(argv) > 1 else "reports/fleet-summary.json"
     with open(summary_path) as handle:
         summary = json.load(handle)
+    print()
+    print_table(summary)
     serving = [n for n in summary["nodes"] if n["status"] == "serving"]
     if not serving:
         print("No node is serving; see %s and the table above." % summary_path, file=sys.stderr)
