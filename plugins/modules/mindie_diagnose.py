@@ -29,13 +29,7 @@ requirements:
     recorded as errors.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
+  - ascend.mindie.attributes
 options:
   container:
     description:

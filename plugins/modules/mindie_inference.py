@@ -35,14 +35,10 @@ requirements:
     installed in it (see the P(ascend.mindie.dependencies#role) role) and the NPUs visible in it.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ascend.mindie.attributes
 attributes:
   check_mode:
-    support: full
     details: Reads the script and returns the parameters and the lines it would rewrite, without writing or running anything.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 options:
   container:
     description:

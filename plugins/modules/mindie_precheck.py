@@ -31,14 +31,10 @@ author:
   - ascend.mindie maintainers (@ascend-mindie)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ascend.mindie.attributes
 attributes:
   check_mode:
-    support: full
     details: Reports permissions it would fix without changing them.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 options:
   npu:
     description: C(ansible_facts.npu) as returned by M(ascend.mindie.npu_facts).

@@ -31,13 +31,7 @@ requirements:
   - A Docker engine on that node, with the MindIE container running (for example C(sleep infinity) as its command).
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
+  - ascend.mindie.attributes
 options:
   container:
     description:

@@ -31,14 +31,10 @@ author:
   - ascend.mindie maintainers (@ascend-mindie)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ascend.mindie.attributes
 attributes:
   check_mode:
-    support: full
     details: The tests only send requests, which change nothing on the node, so they also run in check mode.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 options:
   business_url:
     description:
