@@ -12,6 +12,15 @@ __metaclass__ = type
 
 import traceback
 
+# The environment scripts of a MindIE image, in the order they must be sourced. Pure
+# inference (atb-models' run_pa.sh) needs the first three, MindIE Service all four.
+SET_ENV_SCRIPTS = (
+    '/usr/local/Ascend/ascend-toolkit/set_env.sh',
+    '/usr/local/Ascend/nnal/atb/set_env.sh',
+    '/usr/local/Ascend/atb-models/set_env.sh',
+    '/usr/local/Ascend/mindie/set_env.sh',
+)
+
 from ansible.module_utils.basic import missing_required_lib
 from ansible.module_utils.common.text.converters import to_text
 

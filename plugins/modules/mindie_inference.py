@@ -312,6 +312,7 @@ from shlex import quote
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ascend.mindie.plugins.module_utils.mindie_docker import (
+    SET_ENV_SCRIPTS,
     MindieDockerClient,
     MindieDockerError,
 )
@@ -326,11 +327,8 @@ from ansible_collections.ascend.mindie.plugins.module_utils.run_pa import (
 DEFAULT_SCRIPT = '/usr/local/Ascend/atb-models/examples/models/qwen2_vl/run_pa.sh'
 ATB_MODELS_ROOT = '/usr/local/Ascend/atb-models'
 COPY_NAME = 'run_pa.ansible.sh'
-SET_ENV_SCRIPTS = [
-    '/usr/local/Ascend/ascend-toolkit/set_env.sh',
-    '/usr/local/Ascend/nnal/atb/set_env.sh',
-    '/usr/local/Ascend/atb-models/set_env.sh',
-]
+# run_pa.sh needs the toolkit, NNAL ATB and atb-models environments, not MindIE Service's.
+RUN_PA_SET_ENV_SCRIPTS = list(SET_ENV_SCRIPTS[:3])
 FAIL_LINES = 30
 TAIL_LINES = 40
 TIMEOUT_RC = 124
@@ -575,7 +573,7 @@ def main():
             shm_name_save_path=dict(type='str', default='./shm_name.txt'),
             benchmark=dict(type='bool', default=False),
             env=dict(type='dict', default={}),
-            set_env_scripts=dict(type='list', elements='str', default=list(SET_ENV_SCRIPTS)),
+            set_env_scripts=dict(type='list', elements='str', default=list(RUN_PA_SET_ENV_SCRIPTS)),
             timeout=dict(type='int', default=1800),
             docker_host=dict(type='str'),
         ),

@@ -211,18 +211,13 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ascend.mindie.plugins.module_utils.procfs import parse_proc_net_tcp
 from ansible_collections.ascend.mindie.plugins.module_utils.mindie_docker import (
+    SET_ENV_SCRIPTS,
     MindieDockerClient,
     MindieDockerError,
 )
 
 DEFAULT_SERVICE_DIR = '/usr/local/Ascend/mindie/latest/mindie-service'
 DEFAULT_CONFIG = DEFAULT_SERVICE_DIR + '/conf/config.json'
-SET_ENV_SCRIPTS = (
-    '/usr/local/Ascend/ascend-toolkit/set_env.sh',
-    '/usr/local/Ascend/nnal/atb/set_env.sh',
-    '/usr/local/Ascend/atb-models/set_env.sh',
-    '/usr/local/Ascend/mindie/set_env.sh',
-)
 DAEMON = 'mindieservice_daemon'
 PID_FILE = 'logs/mindieservice_daemon.pid'
 CONSOLE_LOG = 'logs/console.log'

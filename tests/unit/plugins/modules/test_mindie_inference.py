@@ -305,15 +305,18 @@ def test_script_missing(run_module, local_client, node):
 def test_atb_models_root_and_command():
     assert mindie_inference.atb_models_root(mindie_inference.DEFAULT_SCRIPT) == '/usr/local/Ascend/atb-models'
     assert mindie_inference.atb_models_root('/opt/run_pa.sh') == '/usr/local/Ascend/atb-models'
-    command = mindie_inference.run_command('/usr/local/Ascend/atb-models', mindie_inference.SET_ENV_SCRIPTS,
+    command = mindie_inference.run_command('/usr/local/Ascend/atb-models', mindie_inference.RUN_PA_SET_ENV_SCRIPTS,
                                            '/x/run_pa.ansible.sh', [('input_text', "it's")], 60)
     assert command.index('source /usr/local/Ascend/ascend-toolkit/set_env.sh') < \
         command.index('source /usr/local/Ascend/atb-models/set_env.sh') < command.index('export input_text=')
     assert 'timeout -k 30 60 bash /x/run_pa.ansible.sh' in command
     assert subprocess.run(['bash', '-n', '-c', command]).returncode == 0
-    assert mindie_inference.SET_ENV_SCRIPTS == [
-        s for s in __import__('ansible_collections.ascend.mindie.plugins.modules.mindie_service',
-                              fromlist=['SET_ENV_SCRIPTS']).SET_ENV_SCRIPTS[:3]]
+    # run_pa needs the toolkit, NNAL ATB and atb-models environments, not MindIE Service's.
+    assert mindie_inference.RUN_PA_SET_ENV_SCRIPTS == [
+        '/usr/local/Ascend/ascend-toolkit/set_env.sh',
+        '/usr/local/Ascend/nnal/atb/set_env.sh',
+        '/usr/local/Ascend/atb-models/set_env.sh',
+    ]
 
 
 def test_match_hint():
