@@ -216,7 +216,11 @@ def test_documentation_matches_argument_spec(run):
     doc = yaml.safe_load(npu_facts.DOCUMENTATION)
     assert set(doc['options']) == {'npu_smi', 'ascend_home'}
     assert doc['options']['npu_smi']['default'] == 'npu-smi'
-    assert doc['attributes']['check_mode']['support'] == 'full'
+    # check_mode support comes from the collection's attributes doc fragment
+    assert 'ascend.mindie.attributes' in doc['extends_documentation_fragment']
+    from ansible_collections.ascend.mindie.plugins.doc_fragments.attributes import ModuleDocFragment
+    assert yaml.safe_load(ModuleDocFragment.DOCUMENTATION)['attributes']['check_mode']['support'] == 'full'
+    assert doc['attributes']['facts']['support'] == 'full'
     yaml.safe_load(npu_facts.EXAMPLES)
     ret = yaml.safe_load(npu_facts.RETURN)
     assert set(ret['ansible_facts']['contains']['npu']['contains']) == {
