@@ -48,7 +48,6 @@ PROFILE_RANGES = {
 GUIDE_PORTS = (1040, 1041, 1042)
 DEFAULT_PORTS = {'port': 1025, 'managementPort': 1026, 'metricsPort': 1027}
 CONFIG_MAX_MODE = 0o640
-MODEL_DIR_MAX_MODE = 0o750
 DAEMON_NAMES = ('mindieservice_d',  # comm is cut at 15 characters
                 'mindie_llm', 'mindie-llm', 'mindie_sim')
 IMAGE_FORMATS = ('jpg', 'jpeg', 'png', 'mp4', 'wmv', 'avi')
@@ -407,42 +406,31 @@ def check_test_image(path, info):
     return findings
 
 
-def check_model_dir(path, listing):
-    """Findings on the weights directory.
+def check_model_dir(path, checks):
+    """Findings from the weight-directory checks of module_utils/model_dir.
 
-    ``listing`` is None (missing) or {'mode', 'uid', 'entries': {name: {'mode', 'size', 'uid'}},
-    'index_shards': [names] or None}.
+    ``checks`` are the dicts of ``model_dir.check_model_dir(path)`` followed by those of a
+    read-only ``model_dir.check_permissions(path)`` (the same checks the prechecks run).
     """
-    if listing is None:
-        return [finding(ERROR, 'out_of_memory', 'model directory %s does not exist' % path,
-                        'Download the weights there (mindie_model_path).', section='7.1.2')]
+    failed = [c for c in checks if c['status'] != 'pass']
+    gone = [c for c in failed if c['name'] == 'model_dir_exists']
+    if gone:
+        return [finding(ERROR, 'out_of_memory', 'model directory %s: %s' % (path, gone[0]['reason']),
+                        gone[0]['hint'] or 'Download the weights there (mindie_model_path).', section='7.1.2')]
     findings = []
-    entries = listing.get('entries') or {}
-    mode = listing.get('mode')
-    if isinstance(mode, int) and mode & ~MODEL_DIR_MAX_MODE & 0o777:
-        findings.append(finding(ERROR, 'config', 'model directory %s has mode %s, looser than 0750: MindIE refuses it'
-                                % (path, _mode(mode)), 'chmod 0750 %s' % path))
-    cfg = entries.get('config.json')
-    if cfg and isinstance(cfg.get('mode'), int) and cfg['mode'] & ~CONFIG_MAX_MODE & 0o777:
-        findings.append(finding(WARNING, 'config', "the model's config.json has mode %s, looser than 0640"
-                                % _mode(cfg['mode']), 'chmod 0640 %s/config.json' % path))
-    missing = [name for name in ('config.json',) if name not in entries]
-    shards = [n for n in entries if n.endswith('.safetensors')]
-    if not shards:
-        missing.append('*.safetensors')
-    wanted = listing.get('index_shards')
-    if wanted:
-        missing += sorted(set(n for n in wanted if n not in entries))
-    empty = sorted(n for n in shards if entries[n].get('size') == 0)
-    if missing or empty:
-        parts = []
-        if missing:
-            parts.append('missing %s' % ', '.join(missing[:8]))
-        if empty:
-            parts.append('empty %s' % ', '.join(empty[:8]))
-        findings.append(finding(ERROR, 'out_of_memory', 'the weights in %s are incomplete: %s' % (path, '; '.join(parts)),
-                                'Download the missing files again and verify them (sha256) '
-                                '(guide 7.1.2: check the model files).'))
+    for check in failed:
+        severity = ERROR if check['status'] == 'fail' else WARNING
+        if check['name'] == 'model_dir_mode':
+            findings.append(finding(severity, 'config', 'model directory %s: MindIE refuses it' % check['reason'],
+                                    'chmod 0750 %s' % path))
+        elif check['name'] == 'model_config_mode':
+            findings.append(finding(WARNING, 'config', "the model's config.json: %s" % check['reason'],
+                                    'chmod 0640 %s/config.json' % path))
+        else:
+            findings.append(finding(severity, 'out_of_memory', 'the weights in %s are incomplete: %s'
+                                    % (path, check['reason']),
+                                    'Download the missing files again and verify them (sha256) '
+                                    '(guide 7.1.2: check the model files): %s' % check['hint']))
     return findings
 
 

@@ -59,7 +59,9 @@ options:
     default: /usr/local/Ascend
   model_path:
     description:
-      - The weights directory on the node.
+      - The weights directory on the node. It is checked with the same code as the prechecks (config.json
+        C(model_type), tokenizer, every indexed shard present and not truncated, judged from its safetensors header;
+        directory no looser than 0750 and config.json no looser than 0640), read-only.
     type: path
     default: /data/Qwen2-VL-7B-Instruct
   test_image:
@@ -179,6 +181,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_text
 
 from ansible_collections.ascend.mindie.plugins.module_utils import diagnose
+from ansible_collections.ascend.mindie.plugins.module_utils import model_dir
 from ansible_collections.ascend.mindie.plugins.module_utils.procfs import parse_proc_net_tcp
 from ansible_collections.ascend.mindie.plugins.module_utils.mindie_docker import (
     HAS_DOCKER,
@@ -476,29 +479,18 @@ class MindieDiagnoser(object):
 
     # ------------------------------------------------------------------ model and image
     def model_dir(self):
+        """The weights listing for the bundle, and the prechecks' own checks of the directory."""
         path = self.p['model_path']
-        try:
-            st = os.stat(path)
-        except OSError as exc:
-            if exc.errno == 2:
-                self.files['model-dir.txt'] = '%s: does not exist\n' % path
-                return None
-            raise
-        lines = [_ls_line('.', st)]
-        entries = {}
+        checks = model_dir.check_model_dir(path)
+        if checks[0]['status'] != 'pass':
+            self.files['model-dir.txt'] = '%s: %s\n' % (path, checks[0]['reason'])
+            return checks
+        lines = [_ls_line('.', os.stat(path))]
         for name in sorted(os.listdir(path)):
-            est = os.lstat(os.path.join(path, name))
-            lines.append(_ls_line(name, est))
-            entries[name] = {'mode': stat_mod.S_IMODE(est.st_mode), 'size': est.st_size, 'uid': est.st_uid}
-        shards = None
-        if 'model.safetensors.index.json' in entries:
-            try:
-                index = json.loads(_read(os.path.join(path, 'model.safetensors.index.json'), 64 * MAX_FILE_BYTES))
-                shards = sorted(set((index.get('weight_map') or {}).values()))
-            except (ValueError, IOError, OSError, AttributeError) as exc:
-                self.errors.append('model.safetensors.index.json: %s' % exc)
+            lines.append(_ls_line(name, os.lstat(os.path.join(path, name))))
         self.files['model-dir.txt'] = '\n'.join(lines) + '\n'
-        return {'mode': stat_mod.S_IMODE(st.st_mode), 'uid': st.st_uid, 'entries': entries, 'index_shards': shards}
+        # Read-only: fix=False never changes a mode.
+        return checks + model_dir.check_permissions(path, fix=False)[0]
 
     def test_image(self):
         path = self.p['test_image']
@@ -576,9 +568,9 @@ class MindieDiagnoser(object):
         f += diagnose.check_daemon(bool(container and container.get('running')), daemon,
                                    any(port in listeners for port in config_ports.values()))
 
-        listing = self.collect('model directory', self.model_dir)
-        if listing is not None or 'model-dir.txt' in self.files:
-            f += diagnose.check_model_dir(p['model_path'], listing)
+        model_checks = self.collect('model directory', self.model_dir)
+        if model_checks:
+            f += diagnose.check_model_dir(p['model_path'], model_checks)
         image_info = self.collect('test image', self.test_image)
         if image_info is not None:
             f += diagnose.check_test_image(p['test_image'], image_info)

@@ -6,13 +6,15 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import copy
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
 from ansible_collections.ascend.mindie.plugins.module_utils import diagnose
+from ansible_collections.ascend.mindie.plugins.module_utils import model_dir
 from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi import PROFILE_32G, PROFILE_64G
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures')
@@ -330,39 +332,59 @@ def test_good_test_image():
     assert diagnose.check_test_image('/data/test_images/sample.PNG', image_info(format='png')) == []
 
 
-def listing(**kwargs):
-    base = {'mode': 0o750, 'uid': 0, 'index_shards': ['model-00001-of-00002.safetensors',
-                                                      'model-00002-of-00002.safetensors'],
-            'entries': {'config.json': {'mode': 0o640, 'size': 10, 'uid': 0},
-                        'model.safetensors.index.json': {'mode': 0o640, 'size': 10, 'uid': 0},
-                        'model-00001-of-00002.safetensors': {'mode': 0o640, 'size': 10, 'uid': 0},
-                        'model-00002-of-00002.safetensors': {'mode': 0o640, 'size': 10, 'uid': 0}}}
-    base.update(kwargs)
-    return base
+GENERATOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', '..',
+                         'sandbox', 'weights', 'generate_weights.py')
 
 
-def test_complete_weights_are_fine():
-    assert diagnose.check_model_dir('/data/Qwen2-VL-7B-Instruct', listing()) == []
+@pytest.fixture
+def weights(tmp_path):
+    """Real-format weights (two small shards) with the modes MindIE accepts."""
+    out = str(tmp_path / 'Qwen2-VL-7B-Instruct')
+    subprocess.check_call([sys.executable, GENERATOR, out, '--total-mb', '1', '--shards', '2'],
+                          stdout=subprocess.DEVNULL)
+    os.chmod(out, 0o750)
+    os.chmod(os.path.join(out, 'config.json'), 0o640)
+    return out
 
 
-def test_weights_missing_dir_shard_and_open_modes():
-    path = '/data/Qwen2-VL-7B-Instruct'
-    assert problems(diagnose.check_model_dir(path, None)) == [('out_of_memory', '7.1.2')]
-    entries = copy.deepcopy(listing()['entries'])
-    del entries['model-00002-of-00002.safetensors']
-    entries['model-00001-of-00002.safetensors']['size'] = 0
-    entries['config.json']['mode'] = 0o644
-    findings = diagnose.check_model_dir(path, listing(mode=0o755, entries=entries))
+def model_checks(path):
+    """What mindie_diagnose passes: the prechecks' weight checks, permissions read-only."""
+    checks = model_dir.check_model_dir(path)
+    if checks[0]['status'] == 'pass':
+        checks += model_dir.check_permissions(path, fix=False)[0]
+    return checks
+
+
+def test_complete_weights_are_fine(weights):
+    assert diagnose.check_model_dir(weights, model_checks(weights)) == []
+
+
+def test_weights_missing_dir_shard_and_open_modes(weights, tmp_path):
+    missing = str(tmp_path / 'nope')
+    findings = diagnose.check_model_dir(missing, model_checks(missing))
+    assert problems(findings) == [('out_of_memory', '7.1.2')]
+    assert 'does not exist' in findings[0]['message']
+    os.remove(os.path.join(weights, 'model-00002-of-00002.safetensors'))
+    shard = os.path.join(weights, 'model-00001-of-00002.safetensors')
+    with open(shard, 'r+b') as handle:
+        handle.truncate(os.path.getsize(shard) // 2)
+    os.chmod(os.path.join(weights, 'config.json'), 0o644)
+    os.chmod(weights, 0o755)
+    findings = diagnose.check_model_dir(weights, model_checks(weights))
     messages = ' | '.join(f['message'] for f in findings)
-    assert 'mode 0755, looser than 0750' in messages
-    assert "config.json has mode 0644" in messages
-    assert 'missing model-00002-of-00002.safetensors' in messages
-    assert 'empty model-00001-of-00002.safetensors' in messages
+    assert '0755, looser than the 0750' in messages
+    assert "config.json: %s/config.json is 0644" % weights in messages
+    assert 'missing: model-00002-of-00002.safetensors' in messages
+    assert 'truncated: model-00001-of-00002.safetensors' in messages
+    assert ('error', 'config') in [(f['severity'], f['problem']) for f in findings]
 
 
-def test_weights_without_shards():
-    findings = diagnose.check_model_dir('/m', listing(index_shards=None, entries={'config.json': {'mode': 0o640}}))
-    assert any('*.safetensors' in f['message'] for f in findings)
+def test_weights_without_shards(weights):
+    for name in os.listdir(weights):
+        if 'safetensors' in name:
+            os.remove(os.path.join(weights, name))
+    findings = diagnose.check_model_dir(weights, model_checks(weights))
+    assert any('incomplete' in f['message'] and 'model.safetensors.index.json' in f['message'] for f in findings)
 
 
 # ---------------------------------------------------------------------- summary

@@ -8,6 +8,9 @@ __metaclass__ = type
 
 import json
 import os
+import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -71,8 +74,21 @@ class FakeDocker(object):
         return 3, '', 'no such file'
 
 
+GENERATOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', '..',
+                         'sandbox', 'weights', 'generate_weights.py')
+
+
+@pytest.fixture(scope='session')
+def weights(tmp_path_factory):
+    """Real-format Qwen2-VL weights (two small shards), as the sandbox places them."""
+    out = str(tmp_path_factory.mktemp('weights') / 'Qwen2-VL-7B-Instruct')
+    subprocess.check_call([sys.executable, GENERATOR, out, '--total-mb', '1', '--shards', '2'],
+                          stdout=subprocess.DEVNULL)
+    return out
+
+
 @pytest.fixture
-def node(tmp_path, monkeypatch):
+def node(tmp_path, monkeypatch, weights):
     """A node in tmp_path: npu-smi, version files, config.json 0640, weights, test image."""
     npu = tmp_path / 'npu'
     npu.mkdir()
@@ -101,14 +117,9 @@ def node(tmp_path, monkeypatch):
     conf.chmod(0o640)
 
     model = tmp_path / 'Qwen2-VL-7B-Instruct'
-    model.mkdir()
+    shutil.copytree(weights, str(model))
     model.chmod(0o750)
-    (model / 'config.json').write_text('{"model_type": "qwen2_vl"}')
     (model / 'config.json').chmod(0o640)
-    (model / 'model.safetensors.index.json').write_text(json.dumps({'weight_map': {
-        'a': 'model-00001-of-00002.safetensors', 'b': 'model-00002-of-00002.safetensors'}}))
-    for name in ('model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'):
-        (model / name).write_bytes(b'x' * 16)
 
     image = tmp_path / 'sample.jpg'
     image.write_bytes(b'\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01' + b'\x00' * 64)
@@ -197,7 +208,7 @@ def test_broken_node(run_module, node):
     messages = ' '.join(f['message'] for f in result['findings'])
     assert 'NPU 3 chip 0 (910B4): Alarm' in messages
     assert 'mindieservice_daemon is not running' in messages
-    assert 'missing model-00002-of-00002.safetensors' in messages
+    assert 'missing: model-00002-of-00002.safetensors' in messages
 
 
 def test_npu_smi_8005(run_module, node):
