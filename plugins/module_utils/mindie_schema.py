@@ -12,6 +12,7 @@ __metaclass__ = type
 
 import copy
 import difflib
+import ipaddress
 import json
 import re
 
@@ -62,6 +63,32 @@ KNOWN_KEYS = {
 
 PORT_MIN, PORT_MAX = 1024, 65535
 MODEL_NAME_RE = re.compile(r'^[a-zA-Z0-9_.-]{1,256}$')
+# model_deploy_config.cpp CheckModelNameLength: the pattern above, and isalnum() on the first and last character
+MODEL_NAME_ENDS_RE = re.compile(r'^[a-zA-Z0-9](?:.*[a-zA-Z0-9])?$', re.DOTALL)
+MAX_INPUT_TOKEN_LEN = 4194304  # model_deploy_config.cpp MAX_INPUT_LEN (4M)
+MAX_MODEL_INSTANCES = 10  # backend_config.cpp CheckParam: modelInstanceNumber in [1, 10]
+MAX_TOKENIZER_PROCESSES = 32  # backend_config.cpp CheckParam: tokenizerProcessNumber in [1, 32]
+# config_info.h: BackendConfig.multiNodesInferPort is 1120 when the key is absent
+DEFAULT_MULTI_NODES_INFER_PORT = 1120
+# A MindIE config.json nests 5 levels; anything deeper than this is not a config file (and would make the
+# recursive merge and checks below hit Python's recursion limit).
+MAX_DEPTH = 64
+
+# Keys MindIE reads as JSON booleans (ParamSpec type "bool" in src/config_manager/*.cpp of MindIE-LLM, and
+# the 1.0/2.x parameter docs). ``truncation`` also takes an integer (param_checker.cpp
+# GetTruncationParamDefaultValue); a string there is silently replaced by the default.
+BOOL_KEYS = {
+    'ServerConfig': ('httpsEnabled', 'fullTextEnabled', 'allowAllZeroIpListening', 'distDPServerEnabled',
+                     'interCommTLSEnabled', 'layerwiseDisaggregated'),
+    'BackendConfig': ('multiNodesInferEnabled', 'interNodeTLSEnabled'),
+    'BackendConfig.ModelDeployConfig': ('truncation',),
+    'BackendConfig.ModelDeployConfig.ModelConfig[]': ('trustRemoteCode',),
+    'BackendConfig.ScheduleConfig': ('supportSelectBatch', 'dynamicBatchSizeEnable', 'enablePrefixCache',
+                                     'enableSplit', 'enablChunkedPrefill', 'splitType', 'splitStartType',
+                                     'bufferResponseEnabled', 'distributedEnable'),
+}
+BOOL_OR_INT_KEYS = ('truncation',)
+BOOL_WORDS = ('true', 'false', 'yes', 'no', 'on', 'off', 'y', 'n', '1', '0')
 # Names of vision-language models: qwen2_vl, Qwen2-VL, qwen-vl, qwen2.5-vl, InternVL, LLaVA, ..., or a
 # separate "vl" token (``_vl``, ``-vl``, ``/vl``).
 MULTIMODAL_RE = re.compile(
@@ -121,6 +148,29 @@ def find_comments(text):
     return found
 
 
+def nesting_depth(value):
+    """How deeply lists and dicts nest in ``value`` (a scalar is 0), computed without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children = node.values()
+        elif isinstance(node, (list, tuple)):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if depth > MAX_DEPTH:
+            break
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _refuse_constant(name):
+    raise ValueError('{0} is not a JSON number (MindIE\'s JSON parser refuses NaN and Infinity)'.format(name))
+
+
 def load_config_text(text, source='config.json'):
     """Parse a MindIE config.json text into an (ordered) dict; raise ConfigParseError naming the place."""
     comments = find_comments(text)
@@ -132,7 +182,11 @@ def load_config_text(text, source='config.json'):
             'Remove the // and /* */ comments (the deployment guide\'s example has them) and retry.'.format(
                 source, where, more))
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ConfigParseError('{0} nests lists or objects too deeply to be a MindIE config.json (more than {1} '
+                               'levels). Restore the file from a backup or the one shipped with MindIE and '
+                               'retry.'.format(source, MAX_DEPTH))
     except ValueError as exc:
         lineno = getattr(exc, 'lineno', None)
         if lineno is not None:
@@ -142,12 +196,16 @@ def load_config_text(text, source='config.json'):
     if not isinstance(data, dict):
         raise ConfigParseError('{0} must hold a JSON object ({{...}}) at the top, found {1}.'.format(
             source, type(data).__name__))
+    if nesting_depth(data) > MAX_DEPTH:
+        raise ConfigParseError('{0} nests lists or objects too deeply to be a MindIE config.json (more than {1} '
+                               'levels). Restore the file from a backup or the one shipped with MindIE and '
+                               'retry.'.format(source, MAX_DEPTH))
     return data
 
 
 def dump_config(data):
     """The text written to config.json: 4-space indentation, keys in order, UTF-8 kept, trailing newline."""
-    return json.dumps(data, indent=4, ensure_ascii=False, separators=(',', ': ')) + '\n'
+    return json.dumps(data, indent=4, ensure_ascii=False, separators=(',', ': '), allow_nan=False) + '\n'
 
 
 def _list_of_dicts(value):
@@ -226,6 +284,24 @@ def find_unknown_keys(settings, existing, path=''):
     return problems
 
 
+def non_string_keys(settings, path=''):
+    """Messages for keys that are not strings (YAML ``1: x`` or ``true: x``); JSON object keys are strings."""
+    problems = []
+    stack = [(settings, path)]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if not isinstance(key, str):
+                    problems.append('`{0}`: key {1!r} is not a string; config.json keys are strings (quote it in '
+                                    'YAML)'.format(where or '(top level)', key))
+                    continue
+                stack.append((value, join_path(where, key)))
+        elif isinstance(node, list):
+            stack.extend((item, join_path(where, index)) for index, item in enumerate(node))
+    return sorted(problems)
+
+
 def is_multimodal(model):
     """True when a ModelConfig entry names a vision-language model (by modelName or modelWeightPath)."""
     for field in ('modelName', 'modelWeightPath'):
@@ -268,6 +344,23 @@ class _Checker(object):
             return None
         return value
 
+    def booleans(self, section, path, schema_section):
+        """A violation for every key MindIE reads as a JSON boolean that holds something else."""
+        for key in BOOL_KEYS.get(schema_section, ()):
+            if key not in section:
+                continue
+            value = section[key]
+            if isinstance(value, bool) or (key in BOOL_OR_INT_KEYS and _is_int(value)):
+                continue
+            where = join_path(path, key)
+            also = ' (or an integer)' if key in BOOL_OR_INT_KEYS else ''
+            if isinstance(value, str) and value.strip().lower() in BOOL_WORDS:
+                self.add(where, 'is the string {0}, but MindIE expects a JSON boolean{1}: give true/false without '
+                         'quotes (in YAML: `{2}: false`, not `{2}: "false"`; from a variable: `{{{{ var | bool }}}}`)'
+                         .format(json.dumps(value), also, key))
+            else:
+                self.add(where, 'must be true or false{0}, got {1}'.format(also, json.dumps(value)))
+
     @staticmethod
     def _range(low, high):
         if low is not None and high is not None:
@@ -277,27 +370,198 @@ class _Checker(object):
         return ''
 
 
-def validate_config(config, multimodal=None):
+def parse_ip(value):
+    """The ipaddress object of a literal IPv4/IPv6 address as MindIE's CheckIp accepts it (``[v6]`` too), or None."""
+    if not isinstance(value, str):
+        return None
+    text = value[1:-1] if value.startswith('[') and value.endswith(']') else value
+    if '%' in text or not text.strip() == text:
+        return None  # inet_pton takes no zone id (fe80::1%eth0) and no spaces
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _check_ip(chk, server, key, allow_zero):
+    if key not in server:
+        return
+    value = server[key]
+    where = join_path('ServerConfig', key)
+    addr = parse_ip(value)
+    if addr is None:
+        chk.add(where, 'must be a literal IPv4 or IPv6 address such as 127.0.0.1 or ::1 (MindIE does not resolve '
+                'host names), got {0}'.format(json.dumps(value)))
+    elif addr.is_unspecified and not allow_zero:
+        chk.add(where, 'is {0}, which MindIE refuses unless `ServerConfig.allowAllZeroIpListening` is true; bind a '
+                'specific address or set it to true'.format(value))
+
+
+def addresses_overlap(first, second):
+    """True when listening on both addresses with one port cannot work (same address, or a wildcard covering the other)."""
+    one, two = parse_ip(first), parse_ip(second)
+    if one is None or two is None:
+        return False
+    if one == two:
+        return True
+    for wild, other in ((one, two), (two, one)):
+        # 0.0.0.0 covers every IPv4 address; :: covers IPv6 and, dual-stack (Linux's default), IPv4 too
+        if wild.is_unspecified and (wild.version == other.version or wild.version == 6):
+            return True
+    return False
+
+
+def http_listeners(ip, mgmt_ip, port, mgmt_port, metrics_port):
+    """The (address, port, keys) MindIE's HTTP servers listen on, or None for a layout MindIE refuses.
+
+    Mirrors the dispatch in MindIE-LLM src/server/endpoint/http_wrapper/http_server.cpp (HttpServerInit): all three
+    ports equal on one address -> one server; port == managementPort -> business+management and metrics;
+    managementPort == metricsPort -> business and management+metrics; all different -> three servers; and with
+    different addresses the same by address. The one layout left, one address with port == metricsPort !=
+    managementPort, is refused there ("Management or Business or Metrics port is invalid.").
+    """
+    same_ip = ip == mgmt_ip
+    if same_ip and port == mgmt_port == metrics_port:
+        return [(ip, port, ('port', 'managementPort', 'metricsPort'))]
+    if same_ip and port == mgmt_port:
+        return [(ip, port, ('port', 'managementPort')), (mgmt_ip, metrics_port, ('metricsPort',))]
+    if port != mgmt_port and mgmt_port == metrics_port:
+        return [(ip, port, ('port',)), (mgmt_ip, mgmt_port, ('managementPort', 'metricsPort'))]
+    if port != mgmt_port and mgmt_port != metrics_port and port != metrics_port:
+        return [(ip, port, ('port',)), (mgmt_ip, mgmt_port, ('managementPort',)), (mgmt_ip, metrics_port, ('metricsPort',))]
+    if not same_ip and mgmt_port == metrics_port:
+        return [(ip, port, ('port', 'managementPort')), (mgmt_ip, metrics_port, ('metricsPort',))]
+    if not same_ip:
+        return [(ip, port, ('port',)), (mgmt_ip, mgmt_port, ('managementPort',)), (mgmt_ip, metrics_port, ('metricsPort',))]
+    return None
+
+
+def _keys(keys, section='ServerConfig'):
+    return ' = '.join('`{0}.{1}`'.format(section, key) for key in keys)
+
+
+def _check_port_layout(chk, server, backend, ports):
+    """Ports that collide inside the file, by MindIE-LLM's own rules (sources cited per rule)."""
+    port, mgmt_port, metrics_port = ports.get('port'), ports.get('managementPort'), ports.get('metricsPort')
+    ip = server.get('ipAddress')
+    # server_config.cpp InitFromJson: managementIpAddress and managementPort default to ipAddress and port
+    mgmt_ip = server.get('managementIpAddress', ip)
+    if 'managementPort' not in server:
+        mgmt_port = port
+    listeners = []
+    if None not in (port, mgmt_port, metrics_port) and isinstance(ip, str) and isinstance(mgmt_ip, str):
+        listeners = http_listeners(ip, mgmt_ip, port, mgmt_port, metrics_port)
+        if listeners is None:
+            chk.add('ServerConfig.metricsPort', 'is {0}, the same as `ServerConfig.port`, while `ServerConfig.'
+                    'managementPort` is {1} on the same address: MindIE refuses this layout ("Management or Business '
+                    'or Metrics port is invalid"). It accepts port = managementPort = metricsPort (one server), '
+                    'port = managementPort, managementPort = metricsPort, or three different ports; set metricsPort '
+                    'to {1} or to a port of its own'.format(metrics_port, mgmt_port))
+            listeners = []
+    # endpoint.cpp StartEndpoint: in inferMode "dmi" the gRPC server (grpc_handler.cpp InitGrpcService) listens on
+    # ipAddress:interCommPort beside the HTTP servers. MindIE does not compare the ports in its config checks, so a
+    # clash only shows as a failed bind at start [inference]; in other modes interCommPort is not listened on.
+    if server.get('inferMode') == 'dmi' and ports.get('interCommPort') is not None and isinstance(ip, str):
+        listeners.append((ip, ports['interCommPort'], ('interCommPort',)))
+    for index, (addr_a, port_a, keys_a) in enumerate(listeners):
+        for addr_b, port_b, keys_b in listeners[index + 1:]:
+            if port_a == port_b and addresses_overlap(addr_a, addr_b):
+                chk.add(join_path('ServerConfig', keys_b[0]),
+                        'is {0}, and {1} listens on {2} port {0} while {3} listens on {4} port {0}: the two '
+                        'addresses overlap, so the second server cannot bind; give {3} a port of its own'.format(
+                            port_a, _keys(keys_a), addr_a, _keys(keys_b), addr_b))
+    # config_manager_impl.cpp CheckAllParam: "Endpoint port cannot be equal to multiNodesInferPort", whether
+    # multi-node inference is on or not, with multiNodesInferPort 1120 when absent (config_info.h).
+    multi_port = ports.get('multiNodesInferPort')
+    if 'multiNodesInferPort' not in backend:
+        multi_port = DEFAULT_MULTI_NODES_INFER_PORT
+    if port is not None and multi_port is not None and port == multi_port:
+        absent = '' if 'multiNodesInferPort' in backend else ' (its default when the key is absent)'
+        chk.add('ServerConfig.port', 'is {0}, equal to `BackendConfig.multiNodesInferPort` ({1}{2}); MindIE refuses '
+                'this ("Endpoint port cannot be equal to multiNodesInferPort"): choose another port'.format(
+                    port, multi_port, absent))
+    # With multi-node inference on, the gRPC server (executor/grpc_communicator.cpp) binds multiNodesInferPort on
+    # the node beside the management and metrics servers [inference: MindIE does not compare these].
+    if backend.get('multiNodesInferEnabled') is True and multi_port is not None:
+        for key, value in (('managementPort', mgmt_port if 'managementPort' in server else None),
+                           ('metricsPort', metrics_port), ('interCommPort', ports.get('interCommPort'))):
+            if value is not None and value == multi_port and value != port:
+                chk.add('BackendConfig.multiNodesInferPort', 'is {0}, the same as `ServerConfig.{1}`, but with '
+                        '`multiNodesInferEnabled` the multi-node gRPC server listens on it: give it a port of its '
+                        'own'.format(multi_port, key))
+
+
+def _check_reserved(chk, ports, reserved_ports):
+    """A violation for every port of the file that another instance or a foreign process holds."""
+    owners = {}
+    for entry in reserved_ports or ():
+        owners.setdefault(entry['port'], [])
+        if entry['owner'] not in owners[entry['port']]:
+            owners[entry['port']].append(entry['owner'])
+    for where, value in (('ServerConfig.port', ports.get('port')),
+                         ('ServerConfig.managementPort', ports.get('managementPort')),
+                         ('ServerConfig.metricsPort', ports.get('metricsPort')),
+                         ('ServerConfig.interCommPort', ports.get('interCommPort')),
+                         ('BackendConfig.multiNodesInferPort', ports.get('multiNodesInferPort'))):
+        if value is not None and value in owners:
+            chk.add(where, 'is {0}, which is already used by {1}; MindIE fails at start with "listen port is '
+                    'occupied" (after loading the whole model): choose a free port'.format(
+                        value, ' and '.join(owners[value])))
+
+
+def _check_npu_groups(chk, groups, npu_count):
+    where = 'BackendConfig.npuDeviceIds'
+    first_group = {}
+    beyond = []
+    for gindex, group in enumerate(groups):
+        path = join_path(where, gindex)
+        if not group:
+            chk.add(path, 'is empty; each group lists the logical NPU ids of one model instance (worldSize of them)')
+        repeated = sorted(set(d for d in group if group.count(d) > 1))
+        if repeated:
+            chk.add(path, 'lists NPU {0} more than once {1}; MindIE refuses repeated ids ("npuDeviceID does not '
+                    'allow repetitive element"): list each NPU once'.format(
+                        ', '.join(str(d) for d in repeated), json.dumps(group)))
+        for device in sorted(set(group)):
+            if device in first_group and first_group[device] != gindex:
+                chk.add(path, 'uses NPU {0}, which group {1} already uses; an NPU serves one model instance only'
+                        .format(device, first_group[device]))
+            first_group.setdefault(device, gindex)
+            if npu_count is not None and device >= npu_count and device not in beyond:
+                beyond.append(device)
+    if beyond:
+        chk.add(where, 'names NPU id(s) {0}, which the node does not have: it has {1} NPU(s), logical ids {2}'.format(
+            ', '.join(str(d) for d in sorted(beyond)), npu_count,
+            '0..{0}'.format(npu_count - 1) if npu_count > 0 else '(none)'))
+
+
+def validate_config(config, multimodal=None, npu_count=None, reserved_ports=None):
     """Every rule MindIE applies that can be checked offline; returns a list of ``"`path`: rule"`` strings.
 
     ``multimodal``: True/False forces the "npuMemSize not -1" rule on/off for every model; None detects it
     from each model's name and weight path.
+    ``npu_count``: the node's number of NPUs when known (ids must be below it).
+    ``reserved_ports``: ``[{'port': int, 'owner': str}]`` held by other instances or processes on the node.
     """
     chk = _Checker(config)
 
     server = chk.section('ServerConfig')
+    ports = {}
     for key in ('port', 'managementPort', 'metricsPort', 'interCommPort'):
-        chk.integer(server, 'ServerConfig', key, PORT_MIN, PORT_MAX)
+        ports[key] = chk.integer(server, 'ServerConfig', key, PORT_MIN, PORT_MAX)
+    chk.booleans(server, 'ServerConfig', 'ServerConfig')
     allow_zero = server.get('allowAllZeroIpListening') is True
     for key in ('ipAddress', 'managementIpAddress'):
-        if server.get(key) == '0.0.0.0' and not allow_zero:
-            chk.add(join_path('ServerConfig', key), 'is 0.0.0.0, which MindIE refuses unless '
-                    '`ServerConfig.allowAllZeroIpListening` is true; bind a specific address or set it to true')
+        _check_ip(chk, server, key, allow_zero)
     chk.integer(server, 'ServerConfig', 'maxLinkNum', 1, 4096)
 
     backend = chk.section('BackendConfig')
-    chk.integer(backend, 'BackendConfig', 'multiNodesInferPort', PORT_MIN, PORT_MAX)
-    instances = chk.integer(backend, 'BackendConfig', 'modelInstanceNumber', 1)
+    ports['multiNodesInferPort'] = chk.integer(backend, 'BackendConfig', 'multiNodesInferPort', PORT_MIN, PORT_MAX)
+    chk.booleans(backend, 'BackendConfig', 'BackendConfig')
+    _check_port_layout(chk, server, backend, ports)
+    _check_reserved(chk, ports, reserved_ports)
+    instances = chk.integer(backend, 'BackendConfig', 'modelInstanceNumber', 1, MAX_MODEL_INSTANCES)
+    chk.integer(backend, 'BackendConfig', 'tokenizerProcessNumber', 1, MAX_TOKENIZER_PROCESSES)
     groups = None
     if 'npuDeviceIds' in backend:
         ids = backend['npuDeviceIds']
@@ -307,6 +571,8 @@ def validate_config(config, multimodal=None):
         else:
             chk.add('BackendConfig.npuDeviceIds', 'must be a non-empty list of lists of logical NPU ids '
                     '(one list per model instance, e.g. [[0,1,2,3]]), got {0}'.format(json.dumps(ids)))
+    if groups is not None:
+        _check_npu_groups(chk, groups, npu_count)
     if instances is not None and groups is not None and instances != len(groups):
         chk.add('BackendConfig.modelInstanceNumber', 'is {0} but `BackendConfig.npuDeviceIds` has {1} group(s); '
                 'they must be equal (one NPU group per instance)'.format(instances, len(groups)))
@@ -314,23 +580,28 @@ def validate_config(config, multimodal=None):
     deploy_path = 'BackendConfig.ModelDeployConfig'
     deploy = chk.section(deploy_path)
     seq_len = chk.integer(deploy, deploy_path, 'maxSeqLen', 1)
-    input_len = chk.integer(deploy, deploy_path, 'maxInputTokenLen', 1)
+    input_len = chk.integer(deploy, deploy_path, 'maxInputTokenLen', 1, MAX_INPUT_TOKEN_LEN)
     if seq_len is not None and input_len is not None and input_len > seq_len:
         chk.add(join_path(deploy_path, 'maxInputTokenLen'), 'is {0}, larger than `{1}.maxSeqLen` ({2}); it must '
                 'be <= maxSeqLen'.format(input_len, deploy_path, seq_len))
+    chk.booleans(deploy, deploy_path, deploy_path)
 
     models_path = join_path(deploy_path, 'ModelConfig')
     models = deploy.get('ModelConfig', [])
     if not _list_of_dicts(models):
         chk.add(models_path, 'must be a list of model objects, got {0}'.format(json.dumps(models)))
         models = []
+    elif not models and 'ModelConfig' in deploy:
+        chk.add(models_path, 'is empty; MindIE needs at least one model (it reads ModelConfig[0]): give the model\'s '
+                'modelName, modelWeightPath and worldSize')
     for index, model in enumerate(models):
         path = join_path(models_path, index)
         if 'modelName' in model:
             name = model['modelName']
-            if not isinstance(name, str) or not MODEL_NAME_RE.match(name):
+            if not isinstance(name, str) or not MODEL_NAME_RE.match(name) or not MODEL_NAME_ENDS_RE.match(name):
                 chk.add(join_path(path, 'modelName'), 'must match ^[a-zA-Z0-9_.-]{{1,256}}$ (letters, digits, '
-                        '_ . -; at most 256), got {0}'.format(json.dumps(name)))
+                        '_ . -; at most 256) and start and end with a letter or digit, got {0}'.format(json.dumps(name)))
+        chk.booleans(model, path, schema_path(models_path) + '[]')
         world = chk.integer(model, path, 'worldSize', 1)
         if world is not None and groups is not None:
             for gindex, group in enumerate(groups):
@@ -361,12 +632,22 @@ def validate_config(config, multimodal=None):
     if prefill_tokens is not None and input_len is not None and prefill_tokens < input_len:
         chk.add(join_path(sched_path, 'maxPrefillTokens'), 'is {0}, smaller than `{1}.maxInputTokenLen` ({2}); it '
                 'must be >= maxInputTokenLen'.format(prefill_tokens, deploy_path, input_len))
+    # config_manager_impl.cpp: maxIterTimes 0 is refused; the 1.0/2.x docs: maxIterTimes <= maxSeqLen
+    iter_times = chk.integer(sched, sched_path, 'maxIterTimes', 1)
+    if iter_times is not None and seq_len is not None and iter_times > seq_len:
+        chk.add(join_path(sched_path, 'maxIterTimes'), 'is {0}, larger than `{1}.maxSeqLen` ({2}); it must be <= '
+                'maxSeqLen'.format(iter_times, deploy_path, seq_len))
     chk.integer(sched, sched_path, 'cacheBlockSize', 1, 128)
+    chk.booleans(sched, sched_path, sched_path)
     return chk.violations
 
 
-def merge_and_check(existing, settings, allow_unknown_keys=False, multimodal=None):
+def merge_and_check(existing, settings, allow_unknown_keys=False, multimodal=None, npu_count=None, reserved_ports=None):
     """(merged config, problems): unknown keys first (unless allowed), then rule violations of the merge."""
+    problems = non_string_keys(settings)
+    if problems:
+        return deep_merge(existing, {}), problems
     problems = [] if allow_unknown_keys else find_unknown_keys(settings, existing)
     merged = deep_merge(existing, settings)
-    return merged, problems + validate_config(merged, multimodal=multimodal)
+    return merged, problems + validate_config(merged, multimodal=multimodal, npu_count=npu_count,
+                                              reserved_ports=reserved_ports)

@@ -381,3 +381,186 @@ def test_comments_found_outside_strings_only():
 def test_dump_config_format():
     assert ms.dump_config({'a': [1, 2], 'b': {'c': u'\u4e2d'}}) == (
         u'{\n    "a": [\n        1,\n        2\n    ],\n    "b": {\n        "c": "\u4e2d"\n    }\n}\n')
+
+
+# --- hardening: ports, NPUs, booleans, addresses, limits, parsing -----------------------------------------
+
+def ports(sim, **values):
+    return broken(sim, {'ServerConfig': values})
+
+
+@pytest.mark.parametrize('p,m,x', [(1040, 1040, 1040), (1040, 1040, 1042), (1040, 1041, 1041), (1040, 1041, 1042)])
+def test_port_layouts_accepted_on_one_address(sim, p, m, x):
+    assert ports(sim, port=p, managementPort=m, metricsPort=x, ipAddress='127.0.0.1', managementIpAddress='127.0.0.1') == []
+
+
+def test_port_equal_metrics_port_alone_refused_on_one_address(sim):
+    problems = ports(sim, port=1040, managementPort=1041, metricsPort=1040, ipAddress='127.0.0.1',
+                     managementIpAddress='127.0.0.1')
+    assert len(problems) == 1 and problems[0].startswith('`ServerConfig.metricsPort`: is 1040, the same as `ServerConfig.port`')
+
+
+def test_port_equal_metrics_port_on_different_addresses_accepted(sim):
+    # http_server.cpp: different addresses -> ALL_DIFFERENT servers, business on 127.0.0.1, metrics on 127.0.0.2
+    assert ports(sim, port=1040, managementPort=1041, metricsPort=1040, ipAddress='127.0.0.1',
+                 managementIpAddress='127.0.0.2') == []
+
+
+def test_management_address_defaults_to_ip_address(sim):
+    trimmed = copy.deepcopy(sim)
+    del trimmed['ServerConfig']['managementIpAddress']
+    trimmed['ServerConfig'].update(port=1040, managementPort=1041, metricsPort=1040, ipAddress='10.0.0.1')
+    assert [p.split('`')[1] for p in ms.validate_config(trimmed)] == ['ServerConfig.metricsPort']
+    # managementPort absent: it is port, so port = metricsPort is the one-server layout
+    del trimmed['ServerConfig']['managementPort']
+    assert ms.validate_config(trimmed) == []
+
+
+@pytest.mark.parametrize('ip,mgmt,overlap', [
+    ('0.0.0.0', '127.0.0.1', True), ('127.0.0.1', '0.0.0.0', True), ('::', '127.0.0.1', True),
+    ('0.0.0.0', '::1', False), ('::1', '0::1', True), ('10.0.0.1', '127.0.0.1', False), ('[::1]', '::1', True),
+])
+def test_addresses_overlap(ip, mgmt, overlap):
+    assert ms.addresses_overlap(ip, mgmt) is overlap
+
+
+def test_interconnect_port_only_listened_on_in_dmi_mode(sim):
+    assert ports(sim, interCommPort=1025) == []
+    problems = ports(sim, interCommPort=1025, inferMode='dmi')
+    assert len(problems) == 1 and problems[0].startswith('`ServerConfig.interCommPort`: is 1025, and `ServerConfig.port`')
+
+
+def test_multi_nodes_infer_port_rules(sim):
+    assert broken(sim, {'ServerConfig': {'port': 1120}}) == [
+        '`ServerConfig.port`: is 1120, equal to `BackendConfig.multiNodesInferPort` (1120); MindIE refuses this '
+        '("Endpoint port cannot be equal to multiNodesInferPort"): choose another port']
+    trimmed = copy.deepcopy(sim)
+    del trimmed['BackendConfig']['multiNodesInferPort']
+    trimmed['ServerConfig']['port'] = 1120
+    assert ms.validate_config(trimmed)[0].endswith('(1120 (its default when the key is absent)); MindIE refuses this '
+                                                   '("Endpoint port cannot be equal to multiNodesInferPort"): choose '
+                                                   'another port')
+    # managementPort on it: only a problem when multi-node inference is on
+    assert broken(sim, {'ServerConfig': {'managementPort': 1120}}) == []
+    problems = broken(sim, {'ServerConfig': {'managementPort': 1120}, 'BackendConfig': {'multiNodesInferEnabled': True}})
+    assert [p.split('`')[1] for p in problems] == ['BackendConfig.multiNodesInferPort']
+
+
+def test_reserved_ports(sim):
+    reserved = [{'port': 1025, 'owner': 'instance mindie-2'}, {'port': 1120, 'owner': 'sshd (pid 812)'}]
+    problems = ms.validate_config(sim, reserved_ports=reserved)
+    assert [p.split('`')[1] for p in problems] == ['ServerConfig.port', 'BackendConfig.multiNodesInferPort']
+    assert 'already used by instance mindie-2' in problems[0] and 'already used by sshd (pid 812)' in problems[1]
+    assert ms.validate_config(sim, reserved_ports=[{'port': 2222, 'owner': 'x'}]) == []
+
+
+def test_npu_groups(sim):
+    settings = {'BackendConfig': {'modelInstanceNumber': 2, 'npuDeviceIds': [[0, 1, 2, 2], [2, 9, 10, 11]]}}
+    problems = ms.validate_config(ms.deep_merge(sim, settings), npu_count=8)
+    assert [p.split('`')[1] for p in problems] == ['BackendConfig.npuDeviceIds[0]', 'BackendConfig.npuDeviceIds[1]',
+                                                   'BackendConfig.npuDeviceIds']
+    assert problems[2].endswith('names NPU id(s) 9, 10, 11, which the node does not have: it has 8 NPU(s), logical ids 0..7')
+    assert ms.validate_config(sim, npu_count=4) == [] and ms.validate_config(sim) == []
+    assert ms.validate_config(sim, npu_count=0)[0].endswith('it has 0 NPU(s), logical ids (none)')
+    problems = broken(sim, {'BackendConfig': {'npuDeviceIds': [[]]}})
+    assert problems[0].startswith('`BackendConfig.npuDeviceIds[0]`: is empty')
+
+
+def test_empty_model_config(sim):
+    assert broken(sim, {'BackendConfig': {'ModelDeployConfig': {'ModelConfig': []}}})[0].startswith(
+        '`BackendConfig.ModelDeployConfig.ModelConfig`: is empty; MindIE needs at least one model')
+
+
+@pytest.mark.parametrize('value', ['false', 'true', 'False', ' TRUE ', 'yes', '0'])
+def test_string_booleans(sim, value):
+    problems = broken(sim, {'ServerConfig': {'httpsEnabled': value}})
+    assert problems == ['`ServerConfig.httpsEnabled`: is the string {0}, but MindIE expects a JSON boolean: give '
+                        'true/false without quotes (in YAML: `httpsEnabled: false`, not `httpsEnabled: "false"`; from '
+                        'a variable: `{{{{ var | bool }}}}`)'.format(json.dumps(value))]
+
+
+def test_other_non_booleans_and_truncation_integer(sim):
+    assert broken(sim, {'ServerConfig': {'httpsEnabled': 1}}) == ['`ServerConfig.httpsEnabled`: must be true or false, got 1']
+    assert broken(sim, {'BackendConfig': {'ModelDeployConfig': {'truncation': 2}}}) == []
+    assert broken(sim, {'BackendConfig': {'ModelDeployConfig': {'truncation': 'x'}}}) == [
+        '`BackendConfig.ModelDeployConfig.truncation`: must be true or false (or an integer), got "x"']
+    assert broken(sim, {'BackendConfig': {'ScheduleConfig': {'supportSelectBatch': 'true'}}})[0].startswith(
+        '`BackendConfig.ScheduleConfig.supportSelectBatch`: is the string "true"')
+
+
+@pytest.mark.parametrize('value,ok', [('127.0.0.1', True), ('::1', True), ('[fd00::1]', True), ('localhost', False),
+                                      ('127.1', False), ('010.0.0.1', False), ('fe80::1%eth0', False), (None, False),
+                                      ('1.2.3.4 ', False)])
+def test_parse_ip(value, ok):
+    assert (ms.parse_ip(value) is not None) is ok
+
+
+def test_all_zero_ipv6_needs_allow(sim):
+    assert broken(sim, {'ServerConfig': {'ipAddress': '::'}})[0].startswith('`ServerConfig.ipAddress`: is ::, which')
+    assert broken(sim, {'ServerConfig': {'ipAddress': '::', 'allowAllZeroIpListening': True}}) == []
+
+
+@pytest.mark.parametrize('name', ['-qwen', 'qwen-', '.x', 'x_', 'a' * 255 + '_'])
+def test_model_name_ends(sim, name):
+    problems = broken(sim, {'BackendConfig': {'ModelDeployConfig': {'ModelConfig': [{'modelName': name}]}}})
+    assert len(problems) == 1 and 'start and end with a letter or digit' in problems[0]
+
+
+@pytest.mark.parametrize('name', ['a', 'Qwen2.5-VL-7B', 'llama_65b', '7'])
+def test_model_name_good(sim, name):
+    assert broken(sim, {'BackendConfig': {'ModelDeployConfig': {'ModelConfig': [{'modelName': name}]}}},
+                  multimodal=False) == []
+
+
+def test_limits(sim):
+    assert broken(sim, {'BackendConfig': {'tokenizerProcessNumber': 33}}) == [
+        '`BackendConfig.tokenizerProcessNumber`: must be in [1, 32], got 33']
+    assert broken(sim, {'BackendConfig': {'tokenizerProcessNumber': 32}}) == []
+    assert broken(sim, {'BackendConfig': {'modelInstanceNumber': 11}})[0] == (
+        '`BackendConfig.modelInstanceNumber`: must be in [1, 10], got 11')
+    assert broken(sim, {'BackendConfig': {'ScheduleConfig': {'maxIterTimes': 2561}}}) == [
+        '`BackendConfig.ScheduleConfig.maxIterTimes`: is 2561, larger than `BackendConfig.ModelDeployConfig.maxSeqLen` '
+        '(2560); it must be <= maxSeqLen']
+    assert broken(sim, {'BackendConfig': {'ScheduleConfig': {'maxIterTimes': 0}}}) == [
+        '`BackendConfig.ScheduleConfig.maxIterTimes`: must be in [1, ...], got 0']
+    big = {'BackendConfig': {'ModelDeployConfig': {'maxSeqLen': 9000000, 'maxInputTokenLen': 4194305},
+                             'ScheduleConfig': {'maxPrefillTokens': 9000000}}}
+    assert broken(sim, big) == ['`BackendConfig.ModelDeployConfig.maxInputTokenLen`: must be in [1, 4194304], got 4194305']
+    big['BackendConfig']['ModelDeployConfig']['maxInputTokenLen'] = 4194304
+    assert broken(sim, big) == []
+
+
+def test_nesting_depth():
+    assert ms.nesting_depth(1) == 0 and ms.nesting_depth({}) == 1 and ms.nesting_depth({'a': [[1]]}) == 3
+    deep = leaf = []
+    for dummy in range(100000):
+        leaf.append([])
+        leaf = leaf[0]
+    assert ms.nesting_depth(deep) == ms.MAX_DEPTH + 1  # stops counting past the limit, no recursion
+
+
+@pytest.mark.parametrize('depth', [65, 100000])
+def test_deep_json_is_a_parse_error(depth):
+    with pytest.raises(ms.ConfigParseError, match='nests lists or objects too deeply'):
+        ms.load_config_text('{"a": ' + '[' * depth + ']' * depth + '}')
+    assert ms.load_config_text('{"a": ' + '[' * 63 + ']' * 63 + '}')
+
+
+@pytest.mark.parametrize('constant', ['NaN', 'Infinity', '-Infinity'])
+def test_nan_is_a_parse_error(constant):
+    with pytest.raises(ms.ConfigParseError, match='{0} is not a JSON number'.format(constant.lstrip('-'))):
+        ms.load_config_text('{"a": ' + constant + '}')
+
+
+def test_dump_refuses_nan():
+    with pytest.raises(ValueError):
+        ms.dump_config({'a': float('nan')})
+
+
+def test_non_string_keys_refused(sim):
+    for allow in (False, True):
+        merged, problems = ms.merge_and_check(sim, {'ServerConfig': {1: 2, 'port': 1040}, True: 'x'},
+                                              allow_unknown_keys=allow)
+        assert problems == ['`(top level)`: key True is not a string; config.json keys are strings (quote it in YAML)',
+                            '`ServerConfig`: key 1 is not a string; config.json keys are strings (quote it in YAML)']
+        assert merged == sim
