@@ -209,13 +209,33 @@ def ensure_tarball(mindie_id):
     tarball = CACHE / MINDIE_TARBALL
     stamp = CACHE / (MINDIE_TARBALL + ".id")
     if tarball.exists() and stamp.exists() and stamp.read_text().strip() == mindie_id:
+        write_tarball_checksum(tarball)
         return tarball
     log("saving %s to %s" % (MINDIE_IMAGE, tarball.relative_to(REPO)))
     partial = tarball.with_suffix(".partial")
     docker("save", "-o", str(partial), MINDIE_IMAGE)
     partial.rename(tarball)
+    write_tarball_checksum(tarball, force=True)
     stamp.write_text(mindie_id + "\n")
     return tarball
+
+
+def write_tarball_checksum(tarball, force=False):
+    """<tarball>.sha256 in sha256sum format beside the tarball, as the image role requires (the
+    operator's checksum of the download); rewritten when missing, malformed or the tarball is newer."""
+    sums = tarball.with_name(tarball.name + ".sha256")
+    if not force and sums.exists() and sums.stat().st_mtime >= tarball.stat().st_mtime:
+        parts = sums.read_text(errors="replace").split()
+        if len(parts) == 2 and len(parts[0]) == 64 and parts[1] == tarball.name:
+            return sums
+    digest = hashlib.sha256()
+    with open(tarball, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1024 * 1024), b""):
+            digest.update(chunk)
+    partial = sums.with_name(sums.name + ".partial")
+    partial.write_text("%s  %s\n" % (digest.hexdigest(), tarball.name))
+    partial.rename(sums)
+    return sums
 
 
 def run_generator(script, out_dir):
@@ -267,6 +287,11 @@ def ensure_seed(tarball):
         if linked.exists():
             linked.unlink()
         os.link(tarball, linked)
+    # The checksum beside the tarball on the node, as an operator places it with the download.
+    sums = tarball.with_name(tarball.name + ".sha256")
+    linked_sums = linked.with_name(linked.name + ".sha256")
+    if not linked_sums.exists() or linked_sums.read_bytes() != sums.read_bytes():
+        shutil.copyfile(sums, linked_sums)
     digest = hashlib.sha256()
     for file in sorted(p for p in seed.rglob("*") if p.is_file()):
         stat = file.stat()

@@ -17,10 +17,26 @@ Public API:
       -> ([model_dir_mode, model_config_mode], changed)
          directory must be no looser than 0750, its config.json no looser than 0640
          (symlinks are followed, as MindIE opens the target)
-  verify_manifest(path, manifest_path, cache_path=None)
+  verify_manifest(path, manifest_path, cache_path=None, save_cache=True, mode='cached')
       -> model_checksums check with extra keys 'hashed' (files hashed this run),
-         'cached' (count of files whose cached hash was used) and 'cache_path'.
+         'cached' (count of files whose cached hash was used), 'cache_path' and
+         'cache_changed' (the hash cache was written, or would be with save_cache False).
          A relative manifest_path is taken relative to the model directory.
+         mode 'full' re-hashes every file and ignores the cache (it is refreshed).
+
+The hash cache lives OUTSIDE the weight directory (which may be read-only, shared or not
+ours): DEFAULT_CACHE_DIR (/var/cache/ascend.mindie/sha256, created 0700) when it can be
+written, else ~/.cache/ascend.mindie, one file per model directory named after a hash of
+the directory's real path. An entry is trusted only while the file's device, inode, size,
+mtime and ctime (st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns) are those recorded: a
+content change hidden behind a restored mtime still changes the ctime, a replaced file its
+inode. A cache file not owned by this user (or root), or writable by group or others, is
+ignored.
+
+Every file the checks read (config.json, the safetensors index, the shards, the tokenizer
+files, the files of a manifest) must resolve inside the model directory: the MindIE
+container mounts only that directory, so a symlink leading out of it is refused with the
+path and where it points.
   read_safetensors_header(path) -> (header_len, header_dict); raises SafetensorsError
 """
 
@@ -43,8 +59,12 @@ FAIL = 'fail'
 CONFIG_FILE = 'config.json'
 INDEX_FILE = 'model.safetensors.index.json'
 SINGLE_SHARD = 'model.safetensors'
-CACHE_FILE = '.mindie_sha256_cache.json'
+TOKENIZER_FILES = ('tokenizer_config.json', 'tokenizer.json', 'vocab.json', 'merges.txt')
+DEFAULT_CACHE_DIR = '/var/cache/ascend.mindie/sha256'
 FALLBACK_CACHE_DIR = os.path.join('~', '.cache', 'ascend.mindie')
+CACHE_VERSION = 2
+CACHE_KEY = ('dev', 'ino', 'size', 'mtime_ns', 'ctime_ns')
+VERIFY_MODES = ('cached', 'full')
 
 DIR_MAX_MODE = 0o750
 CONFIG_MAX_MODE = 0o640
@@ -105,7 +125,10 @@ def _guard(name, func, *args):
 def _read_json(path):
     """(value, None) or (None, 'reason'); never raises."""
     try:
-        size = os.path.getsize(path)
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            return None, 'is not a regular file'
+        size = st.st_size
         if size > MAX_JSON_BYTES:
             return None, 'is %d bytes, too large for a JSON configuration file' % size
         with open(path, 'rb') as handle:
@@ -130,6 +153,50 @@ def _inside(base, relative):
     if norm == os.curdir or norm == os.pardir or norm.startswith(os.pardir + os.sep):
         return None
     return os.path.join(base, norm)
+
+
+def _escape(base, relative):
+    """None when ``base``/``relative`` resolves inside ``base``; else 'path points to target'.
+
+    Every symlink on the way is followed (os.path.realpath), so a link of a file or of a
+    directory above it that leads out of the model directory is found, dangling or not.
+    """
+    full = os.path.join(base, relative)
+    root = os.path.realpath(base)
+    real = os.path.realpath(full)
+    if real == root or real.startswith(root.rstrip(os.sep) + os.sep):
+        return None
+    try:
+        link = os.readlink(full)
+    except (EnvironmentError, ValueError):
+        link = None
+    if link is not None and os.path.join(os.path.dirname(full), link) != real:
+        return '%s points to %s (%s)' % (full, link, real)
+    return '%s points to %s' % (full, real)
+
+
+def _escapes(base, relatives):
+    """The _escape descriptions of those of ``relatives`` that leave ``base``."""
+    found = []
+    for rel in relatives:
+        if os.path.lexists(os.path.join(base, rel)):
+            why = _escape(base, rel)
+            if why:
+                found.append(why)
+    return found
+
+
+ESCAPE_HINT = ('the MindIE container mounts only the model directory: replace the link by the file itself '
+               '(cp --remove-destination "$(readlink -f LINK)" LINK) or point the model path at the real directory')
+
+
+def _escape_check(name, base, relatives):
+    """A fail check when any of ``relatives`` leaves ``base``, else None."""
+    found = _escapes(base, relatives)
+    if not found:
+        return None
+    return _check(name, FAIL, 'symlink(s) leading out of the model directory %s: %s'
+                  % (os.path.realpath(base), _names(found)), ESCAPE_HINT)
 
 
 # --------------------------------------------------------------------------------------------
@@ -166,6 +233,9 @@ def _check_exists(path):
 def _check_config(path, model_type):
     name = 'model_config'
     cfg_path = os.path.join(path, CONFIG_FILE)
+    escaped = _escape_check(name, path, [CONFIG_FILE])
+    if escaped:
+        return escaped
     cfg, problem = _read_json(cfg_path)
     if problem:
         return _check(name, FAIL, '%s %s' % (cfg_path, problem),
@@ -201,8 +271,11 @@ def _present(path, fname):
 def _check_tokenizer(path):
     name = 'model_tokenizer'
     hint = 'copy the tokenizer files of the model download into the weight directory'
+    escaped = _escape_check(name, path, TOKENIZER_FILES)
+    if escaped:
+        return escaped
     problems = []
-    state = {f: _present(path, f) for f in ('tokenizer_config.json', 'tokenizer.json', 'vocab.json', 'merges.txt')}
+    state = {f: _present(path, f) for f in TOKENIZER_FILES}
     if state['tokenizer_config.json'] != 'ok':
         problems.append('tokenizer_config.json (%s)' % state['tokenizer_config.json'])
     else:
@@ -291,6 +364,9 @@ def _check_shards(path):
     hint = 're-download the listed files (compare sizes with the model hub)'
     index_path = os.path.join(path, INDEX_FILE)
     total_size = None
+    escaped = _escape_check(name, path, [INDEX_FILE])
+    if escaped:
+        return escaped
     if os.path.exists(index_path) or not os.path.isfile(os.path.join(path, SINGLE_SHARD)):
         index, problem = _read_json(index_path)
         if problem:
@@ -315,6 +391,9 @@ def _check_shards(path):
     else:
         expected = {SINGLE_SHARD: None}
         source = 'single file %s' % SINGLE_SHARD
+    escaped = _escape_check(name, path, sorted(expected))
+    if escaped:
+        return escaped
 
     missing, truncated, corrupt, unreadable, incomplete = [], [], [], [], []
     tensor_bytes = 0
@@ -407,6 +486,11 @@ def check_permissions(path, fix=False, check_mode=False):
     for name, target, max_mode, arg in (('model_dir_mode', path, DIR_MAX_MODE, '750'),
                                         ('model_config_mode', os.path.join(path, CONFIG_FILE),
                                          CONFIG_MAX_MODE, '640')):
+        escaped = _guard(name, _escape_check, name, path, [CONFIG_FILE]) if name == 'model_config_mode' else None
+        if escaped:
+            # Never chmod (nor judge) a file outside the model directory.
+            checks.append(escaped)
+            continue
         try:
             result, did = _mode_check(name, target, max_mode, arg, bool(fix), bool(check_mode))
         except Exception as exc:  # pylint: disable=broad-except
@@ -459,57 +543,100 @@ def _sha256(full_path):
     return digest.hexdigest()
 
 
-def _fallback_cache_path(path):
-    key = hashlib.sha256(os.path.abspath(path).encode('utf-8', 'surrogateescape')).hexdigest()[:16]
-    base = os.path.basename(os.path.normpath(os.path.abspath(path))) or 'model'
-    base = re.sub(r'[^A-Za-z0-9_.-]', '_', base)
-    return os.path.join(os.path.expanduser(FALLBACK_CACHE_DIR), 'sha256-%s-%s.json' % (base, key))
+def _stat_key(st):
+    """What a cache entry is keyed on: a change of content changes at least one of these."""
+    return {'dev': st.st_dev, 'ino': st.st_ino, 'size': st.st_size,
+            'mtime_ns': st.st_mtime_ns, 'ctime_ns': st.st_ctime_ns}
 
 
-def _dir_writable(directory):
+def _cache_name(root):
+    """One cache file per model directory, named after its real path."""
+    key = hashlib.sha256(root.encode('utf-8', 'surrogateescape')).hexdigest()[:32]
+    base = re.sub(r'[^A-Za-z0-9_.-]', '_', os.path.basename(root) or 'model')[:64]
+    return 'sha256-%s-%s.json' % (base, key)
+
+
+def _cache_candidates(path, root, cache_path):
+    """Cache files in order of preference: an explicit cache_path, DEFAULT_CACHE_DIR, the home fallback.
+
+    An explicit cache_path inside the model directory is used only when this user owns that
+    directory and may write it; otherwise the cache stays outside.
+    """
+    name = _cache_name(root)
+    found = []
+    if isinstance(cache_path, str) and cache_path:
+        explicit = os.path.abspath(cache_path)
+        real_parent = os.path.realpath(os.path.dirname(explicit))
+        inside = real_parent == root or real_parent.startswith(root.rstrip(os.sep) + os.sep)
+        if not inside or _owned_and_writable(path):
+            found.append(explicit)
+    found.append(os.path.join(DEFAULT_CACHE_DIR, name))
+    found.append(os.path.join(os.path.expanduser(FALLBACK_CACHE_DIR), name))
+    return found
+
+
+def _owned_and_writable(directory):
+    try:
+        st = os.stat(directory)
+    except (EnvironmentError, ValueError):
+        return False
+    return st.st_uid == os.geteuid() and os.access(directory, os.W_OK | os.X_OK)
+
+
+def _trusted(st):
+    """Owned by this user or root and not writable by group or others."""
+    return st.st_uid in (os.geteuid(), 0) and not st.st_mode & 0o022
+
+
+def _cache_dir_usable(directory, create):
+    """True when ``directory`` can hold the cache (created 0700 when ``create``)."""
     try:
         if not os.path.isdir(directory):
+            if not create:
+                return False
             os.makedirs(directory, 0o700)
-        return os.access(directory, os.W_OK | os.X_OK)
+        return _trusted(os.stat(directory)) and os.access(directory, os.W_OK | os.X_OK)
     except (EnvironmentError, ValueError):
         return False
 
 
-def _load_cache(cache_path):
-    if not cache_path:
-        return {}
+def _load_cache(cache_file, root):
+    """The trusted entries of a cache file, {} when it is missing, foreign, broken or of an older version."""
     try:
-        with open(cache_path, 'rb') as handle:
-            data = json.loads(handle.read().decode('utf-8'))
+        if not _trusted(os.lstat(cache_file)) or not _trusted(os.stat(os.path.dirname(cache_file))):
+            return {}
+        with open(cache_file, 'rb') as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return {}
+            data = json.loads(handle.read(MAX_JSON_BYTES).decode('utf-8'))
     except (EnvironmentError, ValueError):
         return {}
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or data.get('version') != CACHE_VERSION or data.get('path') != root:
         return {}
-    files = data.get('files', data)
+    files = data.get('files')
     if not isinstance(files, dict):
         return {}
     clean = {}
     for rel, entry in files.items():
-        if (isinstance(entry, dict) and isinstance(entry.get('size'), int) and isinstance(entry.get('mtime_ns'), int)
+        if (isinstance(entry, dict)
+                and all(isinstance(entry.get(k), int) and not isinstance(entry.get(k), bool) for k in CACHE_KEY)
                 and isinstance(entry.get('sha256'), str) and _HEX64.match(entry['sha256'])):
-            clean[rel] = entry
+            clean[rel] = dict((k, entry[k]) for k in CACHE_KEY + ('sha256',))
     return clean
 
 
-def _write_cache(cache_path, cache):
-    """Atomic write (temp file in the same directory + rename). Returns None or a reason."""
-    directory = os.path.dirname(cache_path) or '.'
+def _write_cache(cache_file, root, cache):
+    """Atomic write (temp file in the same directory + fsync + rename). Returns None or a reason."""
+    directory = os.path.dirname(cache_file) or '.'
     tmp = None
     try:
-        if not os.path.isdir(directory):
-            os.makedirs(directory, 0o700)
         fd, tmp = tempfile.mkstemp(prefix='.mindie_sha256_', suffix='.tmp', dir=directory)
         with os.fdopen(fd, 'w') as handle:
-            json.dump({'version': 1, 'files': cache}, handle, indent=1, sort_keys=True)
+            json.dump({'version': CACHE_VERSION, 'path': root, 'files': cache}, handle, indent=1, sort_keys=True)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o640)
-        os.replace(tmp, cache_path)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, cache_file)
         tmp = None
         return None
     except (EnvironmentError, ValueError, TypeError) as exc:
@@ -522,82 +649,108 @@ def _write_cache(cache_path, cache):
                 pass
 
 
-def _manifest_result(status, reason, hint='', hashed=None, cached=0, cache_path=None):
+def _manifest_result(status, reason, hint='', hashed=None, cached=0, cache_path=None, cache_changed=False):
     result = _check('model_checksums', status, reason, hint)
     result['hashed'] = list(hashed or [])
     result['cached'] = cached
     result['cache_path'] = cache_path
+    result['cache_changed'] = bool(cache_changed)
     return result
 
 
-def _verify_manifest(path, manifest_path, cache_path, save_cache=True):
+def _read_manifest(path, manifest_path):
+    """(entries, manifest_path, None) or (None, manifest_path, failed result)."""
+    hint = 're-download the files named (or regenerate the manifest if the weights changed on purpose)'
+    if not os.path.isabs(manifest_path):
+        manifest_path = os.path.join(path, manifest_path)
+    try:
+        st = os.stat(manifest_path)
+        if not stat.S_ISREG(st.st_mode):
+            raise IOError(errno.EINVAL, 'not a regular file')
+        with open(manifest_path, 'rb') as handle:
+            raw = handle.read(MAX_JSON_BYTES + 1)
+    except (EnvironmentError, ValueError) as exc:
+        return None, manifest_path, _manifest_result(
+            FAIL, 'manifest %s cannot be read (%s)' % (manifest_path, _err(exc)),
+            'create it with: cd <model dir> && sha256sum * > SHA256SUMS')
+    if len(raw) > MAX_JSON_BYTES:
+        return None, manifest_path, _manifest_result(
+            FAIL, 'manifest %s is too large to be a sha256sum file' % manifest_path, hint)
+    try:
+        text = raw.decode('utf-8')
+    except UnicodeDecodeError:
+        return None, manifest_path, _manifest_result(FAIL, 'manifest %s is not UTF-8 text' % manifest_path,
+                                                     'the manifest must be sha256sum output')
+    entries, bad = parse_manifest(text)
+    if bad:
+        return None, manifest_path, _manifest_result(FAIL, 'manifest %s has %d malformed line(s): %s' % (
+            manifest_path, len(bad), _names(['line %d' % n for n in bad])), 'the manifest must be sha256sum output')
+    if not entries:
+        return None, manifest_path, _manifest_result(FAIL, 'manifest %s lists no files' % manifest_path,
+                                                     'the manifest must be sha256sum output')
+    outside = [rel for rel, _h in entries if _inside(path, rel) is None]
+    if outside:
+        return None, manifest_path, _manifest_result(
+            FAIL, 'manifest %s names paths outside the model directory: %s' % (manifest_path, _names(outside)),
+            'use paths relative to the model directory')
+    return entries, manifest_path, None
+
+
+def _verify_manifest(path, manifest_path, cache_path, save_cache, mode):
     hint = 're-download the files named (or regenerate the manifest if the weights changed on purpose)'
     problem = _dir_problem(path)
     if problem:
         return _manifest_result(FAIL, problem, 'check the model path')
+    if mode not in VERIFY_MODES:
+        return _manifest_result(FAIL, 'checksum verification mode must be one of %s, got %r'
+                                % (', '.join(VERIFY_MODES), mode), 'set mindie_precheck_verify_checksums to cached or full')
     if not isinstance(manifest_path, str) or not manifest_path:
         return _manifest_result(FAIL, 'manifest path must be a non-empty string, got %r' % (manifest_path,),
                                 'set the manifest path to a sha256sum file')
-    if not os.path.isabs(manifest_path):
-        manifest_path = os.path.join(path, manifest_path)
-    try:
-        with open(manifest_path, 'rb') as handle:
-            raw = handle.read(MAX_JSON_BYTES + 1)
-    except (EnvironmentError, ValueError) as exc:
-        return _manifest_result(FAIL, 'manifest %s cannot be read (%s)' % (manifest_path, _err(exc)),
-                                'create it with: cd <model dir> && sha256sum * > SHA256SUMS')
-    if len(raw) > MAX_JSON_BYTES:
-        return _manifest_result(FAIL, 'manifest %s is too large to be a sha256sum file' % manifest_path, hint)
-    try:
-        text = raw.decode('utf-8')
-    except UnicodeDecodeError:
-        return _manifest_result(FAIL, 'manifest %s is not UTF-8 text' % manifest_path,
-                                'the manifest must be sha256sum output')
-    entries, bad = parse_manifest(text)
-    if bad:
-        return _manifest_result(FAIL, 'manifest %s has %d malformed line(s): %s' % (
-            manifest_path, len(bad), _names(['line %d' % n for n in bad])), 'the manifest must be sha256sum output')
-    if not entries:
-        return _manifest_result(FAIL, 'manifest %s lists no files' % manifest_path,
-                                'the manifest must be sha256sum output')
-    outside = [rel for rel, _h in entries if _inside(path, rel) is None]
-    if outside:
-        return _manifest_result(FAIL, 'manifest %s names paths outside the model directory: %s'
-                                % (manifest_path, _names(outside)), 'use paths relative to the model directory')
+    entries, manifest_path, failed = _read_manifest(path, manifest_path)
+    if failed:
+        return failed
 
-    primary = cache_path if isinstance(cache_path, str) and cache_path else os.path.join(path, CACHE_FILE)
-    fallback = _fallback_cache_path(path)
-    use_cache = primary if _dir_writable(os.path.dirname(os.path.abspath(primary))) else fallback
-    cache = _load_cache(primary)
-    if use_cache != primary:
-        cache.update(_load_cache(use_cache))
+    root = os.path.realpath(path)
+    candidates = _cache_candidates(path, root, cache_path)
+    # The first candidate whose directory is there (or, unless in check mode, can be created).
+    cache_file = None
+    for candidate in candidates:
+        if _cache_dir_usable(os.path.dirname(candidate), create=save_cache):
+            cache_file = candidate
+            break
+    cache = _load_cache(cache_file, root) if cache_file else {}
     before = dict(cache)
 
-    hashed, cached, missing, unreadable, mismatched = [], 0, [], [], []
+    hashed, cached, missing, unreadable, mismatched, escaped = [], 0, [], [], [], []
     seen = {}
+    fresh = {}
     for rel, expected in entries:
         key = os.path.normpath(rel)
         full = os.path.join(path, key)
         if key not in seen:
-            seen[key] = None
+            seen[key] = False
             try:
+                why = _escape(path, key) if os.path.lexists(full) else None
+                if why:
+                    escaped.append(why)
+                    continue
                 st = os.stat(full)
                 if not stat.S_ISREG(st.st_mode):
                     raise IOError(errno.EISDIR, 'not a regular file')
+                now = _stat_key(st)
                 entry = cache.get(key)
-                if entry and entry['size'] == st.st_size and entry['mtime_ns'] == st.st_mtime_ns:
+                if mode == 'cached' and entry and all(entry[k] == now[k] for k in CACHE_KEY):
                     seen[key] = entry['sha256'].lower()
+                    fresh[key] = entry
                     cached += 1
                 else:
                     seen[key] = _sha256(full)
                     hashed.append(key)
-                    after = os.stat(full)
-                    if after.st_size == st.st_size and after.st_mtime_ns == st.st_mtime_ns:
-                        cache[key] = {'size': st.st_size, 'mtime_ns': st.st_mtime_ns, 'sha256': seen[key]}
-                    else:
-                        cache.pop(key, None)
+                    # Cached only when the file did not change while it was hashed.
+                    if _stat_key(os.stat(full)) == now:
+                        fresh[key] = dict(now, sha256=seen[key])
             except EnvironmentError as exc:
-                cache.pop(key, None)
                 if exc.errno in (errno.ENOENT, errno.ENOTDIR):
                     missing.append(key)
                 else:
@@ -607,33 +760,43 @@ def _verify_manifest(path, manifest_path, cache_path, save_cache=True):
             mismatched.append(key)
 
     cache_note = ''
-    if save_cache and (cache != before or not os.path.exists(use_cache)):
-        why = _write_cache(use_cache, cache)
-        if why and use_cache != fallback:
-            use_cache = fallback
-            why = _write_cache(use_cache, cache)
+    cache_changed = fresh != before
+    if cache_changed and save_cache:
+        why = 'no cache directory can be written'
+        for candidate in ([cache_file] if cache_file else []) + [c for c in candidates if c != cache_file]:
+            if candidate != cache_file and not _cache_dir_usable(os.path.dirname(candidate), create=True):
+                continue
+            why = _write_cache(candidate, root, fresh)
+            if not why:
+                cache_file = candidate
+                break
         if why:
             cache_note = '; hash cache not saved (%s)' % why
-            use_cache = None
+            cache_file = None
+            cache_changed = False
 
     problems = []
-    for label, items in (('missing', missing), ('unreadable', unreadable), ('checksum mismatch', mismatched)):
+    for label, items in (('symlink leading out of the model directory', escaped), ('missing', missing),
+                         ('unreadable', unreadable), ('checksum mismatch', mismatched)):
         if items:
             problems.append('%s: %s' % (label, _names(items)))
-    counts = '%d hashed, %d from cache' % (len(hashed), cached)
+    counts = '%d hashed, %d from cache%s' % (len(hashed), cached, ', full re-hash' if mode == 'full' else '')
     if problems:
         return _manifest_result(FAIL, '%d of %d file(s) failed verification against %s; %s (%s)%s' % (
-            len(missing) + len(unreadable) + len(mismatched), len(seen), manifest_path, '; '.join(problems),
-            counts, cache_note), hint, hashed, cached, use_cache)
+            len(escaped) + len(missing) + len(unreadable) + len(mismatched), len(seen), manifest_path,
+            '; '.join(problems), counts, cache_note), ESCAPE_HINT if escaped and not (missing or unreadable or mismatched)
+            else hint, hashed, cached, cache_file, cache_changed)
     return _manifest_result(PASS, '%d file(s) match %s (%s)%s' % (len(seen), manifest_path, counts, cache_note),
-                            '', hashed, cached, use_cache)
+                            '', hashed, cached, cache_file, cache_changed)
 
 
-def verify_manifest(path, manifest_path, cache_path=None, save_cache=True):
+def verify_manifest(path, manifest_path, cache_path=None, save_cache=True, mode='cached'):
     """The model_checksums check (see module docstring). With save_cache False (check
-    mode) the hash cache is read but never written."""
+    mode) the hash cache is read but never written (nor its directory created);
+    ``cache_changed`` then says whether a real run would write it. mode 'full' re-hashes
+    every file, ignoring the cache."""
     try:
-        return _verify_manifest(path, manifest_path, cache_path, save_cache)
+        return _verify_manifest(path, manifest_path, cache_path, save_cache, mode)
     except Exception as exc:  # pylint: disable=broad-except
         return _manifest_result(FAIL, 'internal error while verifying checksums: %s' % _err(exc),
                                 'report this as a bug of ascend.mindie')

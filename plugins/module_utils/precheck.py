@@ -12,6 +12,10 @@ of results ``{"name", "category", "status", "reason", "hint"}`` with status
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import difflib
+import math
+
+from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi_exec import HUNG_DRIVER_HINT
 from ansible_collections.ascend.mindie.plugins.module_utils.ascend_versions import (
     compare_versions,
     parse_version_range,
@@ -27,6 +31,115 @@ PROFILE_64G = 'atlas-800i-a2-64g'
 ALLOWED_NPU_COUNTS = {PROFILE_32G: (8,), PROFILE_64G: (4, 8)}
 
 _ARCH_ALIASES = {'amd64': 'x86_64', 'x64': 'x86_64', 'arm64': 'aarch64', 'armv8': 'aarch64'}
+
+# The label the container role puts on every container it creates; only a container with it is ours.
+MANAGED_LABEL = 'ascend.mindie.managed'
+MANAGED_VALUE = 'true'
+# The names of a plan's three service ports, in the order the prechecks role passes them.
+PORT_NAMES = ('business', 'management', 'metrics')
+RECOMMENDED_OS_KEYS = ('distribution', 'version')
+
+
+class PrecheckInputError(ValueError):
+    """The evaluator's inputs are not what it needs; ``problems`` lists every one, each naming its key."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        super(PrecheckInputError, self).__init__('Invalid precheck input: ' + '; '.join(self.problems))
+
+
+def to_number(value, key, minimum=0):
+    """``value`` as an int or float not below ``minimum``; raises PrecheckInputError naming ``key``.
+
+    Numbers given as strings (``"64"``, as ``-e`` and templating give them) are converted; booleans,
+    lists, dicts, NaN and infinities are refused.
+    """
+    number = None
+    if isinstance(value, bool):
+        number = None
+    elif isinstance(value, (int, float)):
+        number = value
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            number = int(text)
+        except ValueError:
+            try:
+                number = float(text)
+            except ValueError:
+                number = None
+    if number is None or (isinstance(number, float) and (math.isnan(number) or math.isinf(number))):
+        raise PrecheckInputError(['%s must be a number, got %r (%s)' % (key, value, type(value).__name__)])
+    if minimum is not None and number < minimum:
+        raise PrecheckInputError(['%s must be at least %s, got %r' % (key, minimum, value)])
+    return number
+
+
+def _suggest(key, known):
+    close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+    return ' (did you mean %s?)' % close[0] if close else ''
+
+
+def validate_inputs(min_memory_gb=None, min_disk_free_gb=None, recommended_os=None, ports=None, master_port=None):
+    """The thresholds and the plan, typed and checked; raises PrecheckInputError listing every problem.
+
+    Returns ``{'min_memory_gb': {profile: number}, 'min_disk_free_gb': number, 'recommended_os': {...},
+    'ports': [int], 'master_port': int or None}``.
+    """
+    problems = []
+    out = {'min_memory_gb': {}, 'min_disk_free_gb': 0, 'recommended_os': {}, 'ports': [], 'master_port': None}
+
+    def attempt(func, *args):
+        try:
+            return func(*args)
+        except PrecheckInputError as exc:
+            problems.extend(exc.problems)
+            return None
+
+    if min_memory_gb is not None and not isinstance(min_memory_gb, dict):
+        problems.append('min_memory_gb must be a dict of profile name to GB, got %r' % (min_memory_gb,))
+    for profile, value in sorted((min_memory_gb or {}).items() if isinstance(min_memory_gb, dict) else [],
+                                 key=lambda item: str(item[0])):
+        known = sorted(ALLOWED_NPU_COUNTS)
+        if profile not in known:
+            problems.append('min_memory_gb has an unknown profile %r%s; known profiles: %s'
+                            % (profile, _suggest(profile, known), ', '.join(known)))
+            continue
+        out['min_memory_gb'][profile] = attempt(to_number, value, 'min_memory_gb.%s' % profile)
+    if min_disk_free_gb is not None:
+        out['min_disk_free_gb'] = attempt(to_number, min_disk_free_gb, 'min_disk_free_gb')
+
+    if recommended_os is not None and not isinstance(recommended_os, dict):
+        problems.append('recommended_os must be a dict with the keys %s, got %r'
+                        % (', '.join(RECOMMENDED_OS_KEYS), recommended_os))
+    for key, value in sorted((recommended_os or {}).items() if isinstance(recommended_os, dict) else [],
+                             key=lambda item: str(item[0])):
+        if key not in RECOMMENDED_OS_KEYS:
+            problems.append('recommended_os has an unknown key %r%s; known keys: %s'
+                            % (key, _suggest(key, RECOMMENDED_OS_KEYS), ', '.join(RECOMMENDED_OS_KEYS)))
+        elif isinstance(value, bool) or not isinstance(value, (str, int, float)) or not str(value).strip():
+            problems.append('recommended_os.%s must be a non-empty string, got %r' % (key, value))
+        else:
+            out['recommended_os'][key] = str(value).strip()
+
+    for index, port in enumerate(ports or []):
+        name = 'ports[%d]%s' % (index, (' (%s)' % PORT_NAMES[index]) if len(ports) == 3 else '')
+        number = attempt(to_number, port, name, 1)
+        if number is None:
+            continue
+        if number != int(number) or number > 65535:
+            problems.append('%s must be a TCP port in [1, 65535], got %r' % (name, port))
+            continue
+        out['ports'].append(int(number))
+    if master_port is not None:
+        number = attempt(to_number, master_port, 'master_port', 1)
+        if number is not None and (number != int(number) or number > 65535):
+            problems.append('master_port must be a TCP port in [1, 65535], got %r' % (master_port,))
+        elif number is not None:
+            out['master_port'] = int(number)
+    if problems:
+        raise PrecheckInputError(problems)
+    return out
 
 
 def result(name, category, status, reason, hint=''):
@@ -66,6 +179,8 @@ def check_npu(npu, npu_error, devices, profile, foreign_action='fail', own_pids=
         hint = 'Run npu-smi info as root on the node.'
         if '-8005' in (npu_error or ''):
             hint = 'Reboot after a driver or firmware upgrade, and run npu-smi as root.'
+        elif 'did not finish within' in (npu_error or ''):
+            hint = HUNG_DRIVER_HINT.replace('Likely cause: ', '')
         elif 'not found' in (npu_error or '') or 'shared libraries' in (npu_error or ''):
             hint = 'Install the Ascend driver (it ships npu-smi) and re-run.'
         return [result('npu_smi', cat, FAIL, 'npu-smi does not answer: %s' % first, hint)]
@@ -183,6 +298,8 @@ def _docker_version(text):
 
 def check_memory(total_mb, profile, min_gb_by_profile):
     need = (min_gb_by_profile or {}).get(profile)
+    if need is not None:
+        need = to_number(need, 'min_memory_gb.%s' % profile)
     have_gb = round((total_mb or 0) / 1024.0, 1)
     if need is None:
         return [result('host_memory', 'host', PASS, '%.1f GB (no minimum for profile %s)' % (have_gb, profile))]
@@ -194,6 +311,7 @@ def check_memory(total_mb, profile, min_gb_by_profile):
 
 
 def check_disk(free_bytes_by_path, min_gb):
+    min_gb = to_number(min_gb, 'min_disk_free_gb')
     out = []
     for path in sorted(free_bytes_by_path):
         free = free_bytes_by_path[path]
@@ -248,3 +366,53 @@ def check_ports(listening, ports, master_port, own_ports=()):
         return [result('ports_free', 'host', FAIL, 'ports already listening: %s' % ', '.join(map(str, busy)),
                        'Stop what listens there (ss -ltnp) or choose other ports in the plan.')]
     return [result('ports_free', 'host', PASS, 'ports %s free' % ', '.join(map(str, wanted)))]
+
+
+def check_planned_ports(ports, master_port, names=PORT_NAMES):
+    """The plan's ports must not collide with each other.
+
+    ``ports`` are the business, management and metrics ports (in that order): all three equal is MindIE's
+    single-port mode and allowed; any other repetition, or MASTER_PORT equal to one of them, fails.
+    """
+    ports = [int(p) for p in ports or ()]
+    labels = ['%s port' % names[i] if len(ports) == len(names) and i < len(names) else 'port #%d' % (i + 1)
+              for i in range(len(ports))]
+    hint = ('Give the business, management and metrics ports either one value for all three (single-port mode) or '
+            'three different values, and MASTER_PORT (mindie_master_port) a port of its own.')
+    single = len(ports) > 1 and len(set(ports)) == 1
+    clashes = []
+    if not single:
+        seen = {}
+        for label, port in zip(labels, ports):
+            seen.setdefault(port, []).append(label)
+        clashes += ['%s are all %d' % (' and '.join(group), port) for port, group in sorted(seen.items()) if len(group) > 1]
+    if master_port is not None:
+        same = [label for label, port in zip(labels, ports) if port == int(master_port)]
+        if same:
+            clashes.append('MASTER_PORT %d is also the %s' % (int(master_port), ' and the '.join(same)))
+    if clashes:
+        return [result('ports_distinct', 'host', FAIL, 'planned ports collide: %s' % '; '.join(clashes), hint)]
+    if single:
+        return [result('ports_distinct', 'host', PASS, 'single-port mode: %s share port %d' % (
+            ', '.join(names[:len(ports)]) if len(ports) == len(names) else 'all service ports', ports[0]))]
+    return [result('ports_distinct', 'host', PASS, 'planned ports are distinct')]
+
+
+def check_own_container(name, info):
+    """Whether the container named like ours is ours: only one labelled ``ascend.mindie.managed=true`` is.
+
+    ``info`` is None when no such container exists, else ``{'id': str, 'labels': dict or None}``.
+    """
+    if not name:
+        return []
+    if info is None:
+        return [result('own_container', 'host', PASS, 'no container named %s yet' % name)]
+    labels = info.get('labels') or {}
+    if labels.get(MANAGED_LABEL) == MANAGED_VALUE:
+        return [result('own_container', 'host', PASS, 'container %s (%s) was created by ascend.mindie' % (
+            name, str(info.get('id'))[:12]))]
+    return [result('own_container', 'host', FAIL,
+                   'container %s (%s) exists but has no label %s=%s: it was not created by this collection, so its '
+                   'processes and ports count as foreign' % (name, str(info.get('id'))[:12], MANAGED_LABEL, MANAGED_VALUE),
+                   'Remove or rename that container (docker rm -f %s) if it is yours to remove, or set '
+                   'mindie_container_name to another name; the container role will not replace it.' % name)]

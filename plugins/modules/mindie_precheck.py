@@ -25,8 +25,17 @@ description:
     every shard named by the safetensors index present with a plausible size), optionally verified against a
     SHA-256 manifest without rehashing unchanged files, and permissions MindIE accepts (directory no looser than
     0750, C(config.json) no looser than 0640), fixed when O(fix_permissions) allows."
+  - C(changed) is true only when permissions were fixed or the weights' hash cache was written (in check mode,
+    would be); a second run on unchanged weights reports no change.
   - Processes and listening sockets that belong to O(own_container) (the MindIE container of an earlier
-    deployment) are not counted as foreign, so a re-run on a serving node passes.
+    deployment) are not counted as foreign, so a re-run on a serving node passes. Only a container with the label
+    C(ascend.mindie.managed=true) (which the C(ascend.mindie.container) role puts on the containers it creates)
+    counts as ours; a container of that name without the label is foreign, and the C(own_container) check fails.
+  - "The plan's ports: O(ports) (business, management, metrics) either all equal (MindIE's single-port mode) or all
+    different, and O(master_port) different from them; otherwise the C(ports_distinct) check fails."
+  - The thresholds are typed before anything is checked or changed. Numbers given as strings (C(\"64\")) are
+    converted; anything else that is not a number, an unknown profile in O(min_memory_gb), an unknown key in
+    O(recommended_os) or a port outside [1, 65535] fails the task with a message naming the key.
 author:
   - ascend.mindie maintainers (@ascend-mindie)
 extends_documentation_fragment:
@@ -34,7 +43,7 @@ extends_documentation_fragment:
   - ascend.mindie.attributes
 attributes:
   check_mode:
-    details: Reports permissions it would fix without changing them.
+    details: Reports permissions it would fix and a hash cache it would write, without changing either.
 options:
   npu:
     description: C(ansible_facts.npu) as returned by M(ascend.mindie.npu_facts).
@@ -79,7 +88,9 @@ options:
     type: str
     default: '18.03'
   min_memory_gb:
-    description: Minimum host memory in GB per profile.
+    description:
+      - Minimum host memory in GB per profile. The keys must be known profiles (C(atlas-800i-a2-32g),
+        C(atlas-800i-a2-64g)); the values numbers (or numeric strings) of at least 0.
     type: dict
     default: {atlas-800i-a2-32g: 64, atlas-800i-a2-64g: 128}
   min_disk_free_gb:
@@ -92,7 +103,7 @@ options:
     elements: path
     default: [/var/lib/docker]
   recommended_os:
-    description: The OS the guide recommends; others give a warning.
+    description: The OS the guide recommends (keys C(distribution) and C(version) only); others give a warning.
     type: dict
     default: {distribution: openEuler, version: '24.03'}
   image_architecture:
@@ -100,12 +111,14 @@ options:
     type: str
     default: aarch64
   ports:
-    description: Service ports the plan gives MindIE on this node.
+    description:
+      - Service ports the plan gives MindIE on this node, in the order business, management, metrics.
+      - All three may be equal (single-port mode); any other repetition fails the C(ports_distinct) check.
     type: list
     elements: int
     default: []
   master_port:
-    description: The MASTER_PORT the plan gives MindIE.
+    description: The MASTER_PORT the plan gives MindIE; it must differ from every port of O(ports).
     type: int
   model_path:
     description: The weight directory; skipped when not given.
@@ -115,8 +128,21 @@ options:
     type: str
     default: qwen2_vl
   model_manifest:
-    description: A C(sha256sum) style manifest of the weight files (relative paths) to verify; unchanged files are not rehashed.
+    description:
+      - A C(sha256sum) style manifest of the weight files (relative paths) to verify; unchanged files are not rehashed.
+      - The hash cache is kept outside the weight directory, in C(/var/cache/ascend.mindie/sha256/) (or
+        C(~/.cache/ascend.mindie/) when that cannot be written), one file per weight directory named after its real
+        path. A cached hash is used only while the file's device, inode, size, mtime and ctime are unchanged.
+      - A listed file that is a symlink leading out of the weight directory fails the check.
     type: path
+  verify_checksums:
+    description:
+      - How O(model_manifest) is verified. V(cached) hashes only files whose device, inode, size, mtime or ctime
+        changed since the cached hash; V(full) re-hashes every file, ignoring the cache (and refreshes it).
+      - Without O(model_manifest) nothing is verified.
+    type: str
+    choices: [cached, full]
+    default: cached
   fix_permissions:
     description: Tighten the weight directory to 0750 and its C(config.json) to 0640 when they are looser.
     type: bool
@@ -281,6 +307,7 @@ class MindiePrecheck(object):
         self.module = module
         self.params = module.params
         self.changed = False
+        self.own_container = None
 
     def docker_engine(self):
         binary = self.module.get_bin_path(self.params['docker_bin'])
@@ -298,12 +325,30 @@ class MindiePrecheck(object):
             'error': (err or out).strip(),
         }
 
-    def container_id(self, binary_docker):
+    def container_info(self, binary_docker):
+        """{'id', 'labels'} of the container named O(own_container); None when there is none (or no Docker)."""
         name = self.params['own_container']
         if not name or not binary_docker:
             return None
-        rc, out, _err = self.module.run_command([binary_docker, 'inspect', '--format', '{{.Id}}', name])
-        return out.strip() if rc == 0 and out.strip() else None
+        # `container inspect` (not `inspect`): an image or volume of that name is not our container.
+        rc, out, _err = self.module.run_command([binary_docker, 'container', 'inspect', '--format',
+                                                 '{{.Id}} {{json .Config.Labels}}', '--', name])
+        if rc != 0 or not out.strip():
+            return None
+        cid, dummy, labels = out.strip().partition(' ')
+        try:
+            labels = json.loads(labels) if labels else None
+        except ValueError:
+            labels = None
+        return {'id': cid, 'labels': labels if isinstance(labels, dict) else None}
+
+    def container_id(self, binary_docker):
+        """The id of our own container: the one named O(own_container) that carries the managed label."""
+        info = self.container_info(binary_docker)
+        self.own_container = info
+        if info and (info['labels'] or {}).get(pc.MANAGED_LABEL) == pc.MANAGED_VALUE:
+            return info['id']
+        return None
 
     def version_file(self, component):
         path = os.path.join(self.params['ascend_home'], component, 'version.info')
@@ -315,8 +360,14 @@ class MindiePrecheck(object):
 
     def run(self):
         p = self.params
+        try:
+            typed = pc.validate_inputs(p['min_memory_gb'], p['min_disk_free_gb'], p['recommended_os'],
+                                       p['ports'], p['master_port'])
+        except pc.PrecheckInputError as exc:
+            self.module.fail_json(msg='%s. Nothing was checked or changed.' % exc, problems=exc.problems)
         checks = []
         own_id = self.container_id(self.module.get_bin_path(p['docker_bin']))
+        checks += pc.check_own_container(p['own_container'], self.own_container)
         npu = p['npu']
         own_pids = []
         if npu and own_id:
@@ -334,15 +385,16 @@ class MindiePrecheck(object):
         except ImportError as exc:
             sdk_error = str(exc)
         checks += pc.check_docker(self.docker_engine(), p['min_docker_version'], sdk_version, sdk_error)
-        checks += pc.check_memory(memory_mb(), p['profile'], p['min_memory_gb'])
-        checks += pc.check_disk(dict((path, free_bytes(path)) for path in p['disk_paths']), p['min_disk_free_gb'])
-        checks += pc.check_os(*(os_release() + (p['recommended_os'],)))
+        checks += pc.check_memory(memory_mb(), p['profile'], typed['min_memory_gb'])
+        checks += pc.check_disk(dict((path, free_bytes(path)) for path in p['disk_paths']), typed['min_disk_free_gb'])
+        checks += pc.check_os(*(os_release() + (typed['recommended_os'],)))
         checks += pc.check_arch(os.uname()[4], p['image_architecture'])
 
         listening = listening_ports()
         wanted = set(p['ports']) | (set([p['master_port']]) if p['master_port'] else set())
         own_ports = [port for port in wanted if port in listening and own_id
                      and pid_in_container(socket_owner(listening[port]), own_id)]
+        checks += pc.check_planned_ports(p['ports'], p['master_port'])
         checks += pc.check_ports(listening, p['ports'], p['master_port'], own_ports)
 
         if p['model_path']:
@@ -353,8 +405,10 @@ class MindiePrecheck(object):
                 self.changed = self.changed or changed
                 model_checks += perm_checks
                 if p['model_manifest']:
-                    model_checks.append(verify_manifest(
-                        p['model_path'], p['model_manifest'], save_cache=not self.module.check_mode))
+                    checksums = verify_manifest(p['model_path'], p['model_manifest'],
+                                                save_cache=not self.module.check_mode, mode=p['verify_checksums'])
+                    self.changed = self.changed or checksums.pop('cache_changed', False)
+                    model_checks.append(checksums)
             for item in model_checks:
                 item.setdefault('category', 'model')
                 item.setdefault('hint', '')
@@ -388,6 +442,7 @@ def main():
             model_path=dict(type='path'),
             model_type=dict(type='str', default='qwen2_vl'),
             model_manifest=dict(type='path'),
+            verify_checksums=dict(type='str', choices=['cached', 'full'], default='cached'),
             fix_permissions=dict(type='bool', default=False),
         ),
         supports_check_mode=True,

@@ -10,10 +10,12 @@ import io
 import json
 import os
 import shutil
+import signal
 import stat
 import struct
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -46,6 +48,16 @@ def model(generated, tmp_path):
     shutil.copytree(generated, dest)
     os.chmod(dest, 0o755)
     return dest
+
+
+@pytest.fixture(autouse=True)
+def cache_dirs(tmp_path, monkeypatch):
+    """Keep the hash caches of every test under tmp_path (never the real /var/cache or ~/.cache)."""
+    home = str(tmp_path / 'home')
+    default = str(tmp_path / 'var-cache' / 'sha256')
+    monkeypatch.setenv('HOME', home)
+    monkeypatch.setattr(md, 'DEFAULT_CACHE_DIR', default)
+    return {'home': home, 'default': default}
 
 
 def by_name(checks):
@@ -421,22 +433,51 @@ def rewrite_keep_size(path, data=None, bump_ns=10 ** 9):
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + bump_ns))
 
 
-def test_manifest_verifies_then_uses_the_cache(model):
+def listing(directory):
+    """Names, sizes, modes and mtimes of everything under ``directory`` (to prove nothing was written)."""
+    found = []
+    for top, dirs, files in os.walk(directory):
+        for name in sorted(dirs + files):
+            st = os.lstat(os.path.join(top, name))
+            found.append((os.path.relpath(os.path.join(top, name), directory), st.st_size, st.st_mode, st.st_mtime_ns))
+    return sorted(found)
+
+
+def cache_file_of(result):
+    with open(result['cache_path']) as handle:
+        return json.load(handle)
+
+
+def edit_cache(result, func):
+    """Edit the cache file in place (its owner and 0600 mode stay, so it is still trusted)."""
+    data = cache_file_of(result)
+    func(data)
+    with open(result['cache_path'], 'w') as handle:
+        json.dump(data, handle)
+
+
+def test_manifest_verifies_then_uses_the_cache(model, cache_dirs):
     manifest, names = write_manifest(model)
+    before = listing(model)
     first = verify_manifest(model, manifest)
     assert_shape(first)
     assert first['name'] == 'model_checksums' and first['status'] == 'pass', first
     assert sorted(first['hashed']) == names and first['cached'] == 0
-    cache = os.path.join(model, '.mindie_sha256_cache.json')
-    assert first['cache_path'] == cache and os.path.isfile(cache)
-    with open(cache) as handle:
-        entry = json.load(handle)['files'][SHARDS[0]]
-    assert entry['sha256'] == sha256_of(os.path.join(model, SHARDS[0]))
-    assert entry['size'] == os.path.getsize(os.path.join(model, SHARDS[0]))
-    assert entry['mtime_ns'] == os.stat(os.path.join(model, SHARDS[0])).st_mtime_ns
+    assert first['cache_changed'] is True
+    # Outside the weight directory, in the default cache directory, named after its real path.
+    assert os.path.dirname(first['cache_path']) == cache_dirs['default']
+    assert os.path.realpath(model) == cache_file_of(first)['path']
+    assert stat.S_IMODE(os.stat(first['cache_path']).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(cache_dirs['default']).st_mode) == 0o700
+    assert listing(model) == before
+    st = os.stat(os.path.join(model, SHARDS[0]))
+    entry = cache_file_of(first)['files'][SHARDS[0]]
+    assert entry == {'sha256': sha256_of(os.path.join(model, SHARDS[0])), 'size': st.st_size,
+                     'mtime_ns': st.st_mtime_ns, 'ctime_ns': st.st_ctime_ns, 'ino': st.st_ino, 'dev': st.st_dev}
 
     second = verify_manifest(model, manifest)
     assert second['status'] == 'pass' and second['hashed'] == [] and second['cached'] == len(names)
+    assert second['cache_changed'] is False and second['cache_path'] == first['cache_path']
 
 
 def test_new_mtime_rehashes_only_that_file(model):
@@ -446,6 +487,7 @@ def test_new_mtime_rehashes_only_that_file(model):
     result = verify_manifest(model, manifest)
     assert result['status'] == 'pass'
     assert result['hashed'] == [SHARDS[2]] and result['cached'] == len(names) - 1
+    assert result['cache_changed'] is True
 
 
 def test_changed_byte_is_a_mismatch(model):
@@ -459,13 +501,94 @@ def test_changed_byte_is_a_mismatch(model):
     assert result['hint']
 
 
-def test_cache_is_trusted_when_size_and_mtime_match(model):
-    """Proves no rehash: a change hidden behind a restored mtime goes unnoticed."""
+def test_changed_content_with_restored_mtime_is_detected(model):
+    """Same size, mtime put back with os.utime: the ctime moved, so the file is hashed again."""
     manifest, names = write_manifest(model)
     verify_manifest(model, manifest)
-    rewrite_keep_size(os.path.join(model, SHARDS[4]), flip, bump_ns=0)
+    shard = os.path.join(model, SHARDS[4])
+    old = os.stat(shard)
+    time.sleep(0.01)
+    rewrite_keep_size(shard, flip, bump_ns=0)
+    new = os.stat(shard)
+    assert (new.st_size, new.st_mtime_ns, new.st_ino) == (old.st_size, old.st_mtime_ns, old.st_ino)
     result = verify_manifest(model, manifest)
-    assert result['status'] == 'pass' and result['hashed'] == []
+    assert result['status'] == 'fail' and 'checksum mismatch: %s' % SHARDS[4] in result['reason'], result
+    assert result['hashed'] == [SHARDS[4]]
+
+
+def test_file_replaced_by_rename_with_same_size_and_mtime_is_detected(model):
+    manifest, names = write_manifest(model)
+    verify_manifest(model, manifest)
+    shard = os.path.join(model, SHARDS[1])
+    old = os.stat(shard)
+    with open(shard, 'rb') as handle:
+        content = handle.read()
+    other = os.path.join(model, '.replacement')
+    with open(other, 'wb') as handle:
+        handle.write(flip(content))
+    os.utime(other, ns=(old.st_atime_ns, old.st_mtime_ns))
+    os.rename(other, shard)
+    new = os.stat(shard)
+    assert (new.st_size, new.st_mtime_ns) == (old.st_size, old.st_mtime_ns) and new.st_ino != old.st_ino
+    result = verify_manifest(model, manifest)
+    assert result['status'] == 'fail' and 'checksum mismatch: %s' % SHARDS[1] in result['reason'], result
+
+
+@pytest.mark.parametrize('field', ['dev', 'ino', 'size', 'mtime_ns', 'ctime_ns'])
+def test_every_key_field_of_a_cache_entry_is_compared(model, field):
+    """A cache entry differing from the file in one of device, inode, size, mtime, ctime is not used."""
+    manifest, names = write_manifest(model)
+    first = verify_manifest(model, manifest)
+
+    def bump(data):
+        data['files'][SHARDS[3]][field] += 1
+    edit_cache(first, bump)
+    result = verify_manifest(model, manifest)
+    assert result['status'] == 'pass'
+    assert result['hashed'] == [SHARDS[3]] and result['cached'] == len(names) - 1
+
+
+def test_cache_of_an_older_version_or_another_directory_is_not_used(model):
+    manifest, names = write_manifest(model)
+    first = verify_manifest(model, manifest)
+    edit_cache(first, lambda data: data.update(version=1))
+    assert sorted(verify_manifest(model, manifest)['hashed']) == names
+    edit_cache(first, lambda data: data.update(path='/elsewhere'))
+    assert sorted(verify_manifest(model, manifest)['hashed']) == names
+    assert verify_manifest(model, manifest)['hashed'] == []
+
+
+def test_group_or_world_writable_cache_file_is_not_trusted(model):
+    manifest, names = write_manifest(model)
+    first = verify_manifest(model, manifest)
+    os.chmod(first['cache_path'], 0o666)
+    result = verify_manifest(model, manifest)
+    assert sorted(result['hashed']) == names and result['cached'] == 0
+    assert stat.S_IMODE(os.stat(result['cache_path']).st_mode) == 0o600
+
+
+def test_full_mode_rehashes_everything_ignoring_the_cache(model):
+    manifest, names = write_manifest(model)
+    first = verify_manifest(model, manifest)
+    full = verify_manifest(model, manifest, mode='full')
+    assert full['status'] == 'pass' and sorted(full['hashed']) == names and full['cached'] == 0
+    assert 'full re-hash' in full['reason']
+    assert full['cache_changed'] is False          # same files, same entries: nothing written
+
+    # A cache entry that lies (right key, wrong hash) fools the cached mode, never the full one.
+    def lie(data):
+        data['files'][SHARDS[0]]['sha256'] = '0' * 64
+    edit_cache(first, lie)
+    assert 'checksum mismatch: %s' % SHARDS[0] in verify_manifest(model, manifest)['reason']
+    again = verify_manifest(model, manifest, mode='full')
+    assert again['status'] == 'pass' and again['cache_changed'] is True
+    assert verify_manifest(model, manifest)['status'] == 'pass'
+
+
+def test_unknown_mode_is_refused(model):
+    manifest, names = write_manifest(model)
+    result = verify_manifest(model, manifest, mode='fast')
+    assert result['status'] == 'fail' and 'cached, full' in result['reason'] and result['hashed'] == []
 
 
 def test_missing_listed_file(model):
@@ -493,52 +616,78 @@ def test_relative_manifest_path_and_cache_path(model, tmp_path):
     result = verify_manifest(model, 'SHA256SUMS', cache_path=cache)
     assert result['status'] == 'pass' and result['hashed'] == ['config.json']
     assert result['cache_path'] == cache and os.path.isfile(cache)
-    assert not os.path.exists(os.path.join(model, '.mindie_sha256_cache.json'))
     assert verify_manifest(model, 'SHA256SUMS', cache_path=cache)['hashed'] == []
 
 
-def test_unwritable_cache_dir_falls_back_to_home(model, tmp_path, monkeypatch):
-    home = tmp_path / 'home'
-    home.mkdir()
-    monkeypatch.setenv('HOME', str(home))
+def test_read_only_model_dir_gets_no_cache_file(model):
+    manifest, names = write_manifest(model)
+    os.chmod(model, 0o555)
+    try:
+        before = listing(model)
+        result = verify_manifest(model, manifest)
+        again = verify_manifest(model, manifest)
+        after = listing(model)
+    finally:
+        os.chmod(model, 0o755)
+    assert result['status'] == 'pass' and again['hashed'] == []
+    assert after == before
+    assert not result['cache_path'].startswith(os.path.realpath(model) + os.sep)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason='chown to another user needs root')
+def test_cache_path_inside_a_model_dir_of_another_user_is_not_used(model, cache_dirs):
+    manifest, names = write_manifest(model, ['config.json'])
+    os.chown(model, 4242, 4242)
+    before = listing(model)
+    result = verify_manifest(model, manifest, cache_path=os.path.join(model, 'cache.json'))
+    assert result['status'] == 'pass'
+    assert os.path.dirname(result['cache_path']) == cache_dirs['default']
+    assert listing(model) == before
+
+
+def test_unwritable_cache_path_falls_back_to_default_then_home(model, tmp_path, cache_dirs, monkeypatch):
     blocker = tmp_path / 'not-a-dir'
     blocker.write_text(u'x')
     manifest, names = write_manifest(model, ['config.json', SHARDS[0]])
     result = verify_manifest(model, manifest, cache_path=str(blocker / 'cache.json'))
     assert result['status'] == 'pass', result
-    fallback = os.path.join(str(home), '.cache', 'ascend.mindie')
+    assert os.path.dirname(result['cache_path']) == cache_dirs['default']
+    monkeypatch.setattr(md, 'DEFAULT_CACHE_DIR', str(blocker / 'sha256'))
+    result = verify_manifest(model, manifest, cache_path=str(blocker / 'cache.json'))
+    assert result['status'] == 'pass', result
+    fallback = os.path.join(cache_dirs['home'], '.cache', 'ascend.mindie')
     assert result['cache_path'].startswith(fallback + os.sep) and os.path.isfile(result['cache_path'])
     again = verify_manifest(model, manifest, cache_path=str(blocker / 'cache.json'))
     assert again['hashed'] == [] and again['cached'] == 2
 
 
-def test_unwritable_default_dir_falls_back(model, tmp_path, monkeypatch):
-    home = tmp_path / 'home'
-    monkeypatch.setenv('HOME', str(home))
-    monkeypatch.setattr(md, '_dir_writable', lambda d: os.path.abspath(d).startswith(str(home)) and
-                        (os.makedirs(d, exist_ok=True) or True))
+def test_no_cache_anywhere_still_verifies(model, tmp_path, monkeypatch):
+    blocker = tmp_path / 'not-a-dir'
+    blocker.write_text(u'x')
+    monkeypatch.setattr(md, 'DEFAULT_CACHE_DIR', str(blocker / 'a'))
+    monkeypatch.setattr(md, 'FALLBACK_CACHE_DIR', str(blocker / 'b'))
     manifest, names = write_manifest(model, ['config.json'])
     result = verify_manifest(model, manifest)
-    assert result['status'] == 'pass'
-    assert result['cache_path'].startswith(str(home))
-    assert not os.path.exists(os.path.join(model, '.mindie_sha256_cache.json'))
+    assert result['status'] == 'pass' and 'hash cache not saved' in result['reason']
+    assert result['cache_path'] is None and result['cache_changed'] is False
 
 
 def test_broken_cache_is_ignored(model):
     manifest, names = write_manifest(model)
-    with open(os.path.join(model, '.mindie_sha256_cache.json'), 'wb') as handle:
+    first = verify_manifest(model, manifest)
+    with open(first['cache_path'], 'wb') as handle:
         handle.write(b'\x00{not json')
     result = verify_manifest(model, manifest)
     assert result['status'] == 'pass' and sorted(result['hashed']) == names
     assert verify_manifest(model, manifest)['hashed'] == []
 
 
-def test_no_temp_files_left_behind(model):
+def test_no_temp_files_left_behind(model, cache_dirs):
     manifest, names = write_manifest(model)
-    verify_manifest(model, manifest)
-    leftovers = [n for n in os.listdir(model) if n.endswith('.tmp')]
-    assert leftovers == []
-    assert sorted(os.listdir(model)) == sorted(names + ['.mindie_sha256_cache.json'])
+    before = listing(model)
+    result = verify_manifest(model, manifest)
+    assert listing(model) == before
+    assert os.listdir(cache_dirs['default']) == [os.path.basename(result['cache_path'])]
 
 
 def test_hashing_reads_in_one_mib_chunks(tmp_path, monkeypatch):
@@ -605,7 +754,114 @@ def test_check_mode_reads_but_never_writes_the_hash_cache(model, tmp_path):
     cache = tmp_path / 'cache.json'
     first = verify_manifest(model, str(manifest), str(cache), save_cache=False)
     assert first['status'] == 'pass' and not cache.exists()
+    assert first['cache_changed'] is True            # a real run would write it
     verify_manifest(model, str(manifest), str(cache))
     assert cache.exists()
     again = verify_manifest(model, str(manifest), str(cache), save_cache=False)
     assert again['hashed'] == [] and again['cached'] == len(lines)
+    assert again['cache_changed'] is False
+
+
+def test_check_mode_creates_no_cache_directory(model, cache_dirs):
+    manifest, names = write_manifest(model)
+    result = verify_manifest(model, manifest, save_cache=False)
+    assert result['status'] == 'pass' and result['cache_changed'] is True
+    assert not os.path.exists(cache_dirs['default'])
+    assert not os.path.exists(os.path.join(cache_dirs['home'], '.cache'))
+
+
+# ----------------------------------------------------------------------------- symlinks out of the directory
+
+@pytest.fixture
+def outside(tmp_path):
+    path = tmp_path / 'outside'
+    path.mkdir()
+    return str(path)
+
+
+def move_out(model, name, outside, relative=False):
+    """Move ``name`` out of the model directory and leave a symlink to it."""
+    target = os.path.join(outside, os.path.basename(name))
+    shutil.move(os.path.join(model, name), target)
+    link = os.path.relpath(target, os.path.dirname(os.path.join(model, name))) if relative else target
+    os.symlink(link, os.path.join(model, name))
+    return target
+
+
+@pytest.mark.parametrize('name, check', [
+    ('config.json', 'model_config'),
+    ('tokenizer_config.json', 'model_tokenizer'),
+    ('tokenizer.json', 'model_tokenizer'),
+    ('model.safetensors.index.json', 'model_shards'),
+    (SHARDS[2], 'model_shards'),
+])
+def test_symlink_leaving_the_model_dir_is_refused(model, outside, name, check):
+    target = move_out(model, name, outside)
+    result = by_name(check_model_dir(model))[check]
+    assert result['status'] == 'fail', result
+    assert os.path.join(model, name) in result['reason'] and target in result['reason']
+    assert 'out of the model directory' in result['reason'] and result['hint']
+
+
+def test_relative_symlink_out_shows_link_and_target(model, outside):
+    target = move_out(model, SHARDS[0], outside, relative=True)
+    result = shard_check(model)
+    assert result['status'] == 'fail' and '../outside/%s (%s)' % (SHARDS[0], target) in result['reason']
+
+
+def test_symlinked_subdirectory_leaving_the_model_dir_is_refused(model, outside):
+    os.symlink(outside, os.path.join(model, 'sub'))
+    shutil.move(os.path.join(model, SHARDS[1]), os.path.join(outside, SHARDS[1]))
+    edit_json(os.path.join(model, 'model.safetensors.index.json'),
+              lambda d: d['weight_map'].update((k, 'sub/' + SHARDS[1]) for k, v in list(d['weight_map'].items())
+                                               if v == SHARDS[1]))
+    result = shard_check(model)
+    assert result['status'] == 'fail' and os.path.join(outside, SHARDS[1]) in result['reason']
+
+
+def test_symlinks_inside_the_model_dir_are_fine(model):
+    os.mkdir(os.path.join(model, 'blobs'))
+    for name in (SHARDS[0], 'config.json', 'tokenizer.json'):
+        shutil.move(os.path.join(model, name), os.path.join(model, 'blobs', name))
+        os.symlink(os.path.join('blobs', name), os.path.join(model, name))
+    assert [c['status'] for c in check_model_dir(model)] == ['pass'] * 4
+
+
+def test_model_dir_itself_may_be_a_symlink(model, tmp_path):
+    link = str(tmp_path / 'current')
+    os.symlink(model, link)
+    assert [c['status'] for c in check_model_dir(link)] == ['pass'] * 4
+
+
+def test_manifest_file_leaving_the_model_dir_is_refused(model, outside):
+    manifest, names = write_manifest(model)
+    target = move_out(model, SHARDS[3], outside)
+    result = verify_manifest(model, manifest)
+    assert result['status'] == 'fail', result
+    assert 'symlink leading out of the model directory' in result['reason'] and target in result['reason']
+    assert SHARDS[3] not in result['hashed']
+
+
+def test_fix_permissions_never_chmods_a_file_outside(model, outside):
+    target = move_out(model, 'config.json', outside)
+    os.chmod(target, 0o644)
+    checks, changed = check_permissions(model, fix=True)
+    result = by_name(checks)['model_config_mode']
+    assert result['status'] == 'fail' and target in result['reason']
+    assert mode(target) == 0o644
+
+
+def test_fifo_config_json_is_an_error_not_a_hang(model):
+    os.remove(os.path.join(model, 'config.json'))
+    os.mkfifo(os.path.join(model, 'config.json'))
+
+    def hung(signum, frame):
+        raise AssertionError('check_model_dir hangs on a FIFO config.json')
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(5)
+    try:
+        result = by_name(check_model_dir(model))['model_config']
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert result['status'] == 'fail' and 'not a regular file' in result['reason']

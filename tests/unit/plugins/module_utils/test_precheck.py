@@ -157,3 +157,61 @@ def test_worst():
     assert pc.worst(results) == 'warn'
     assert pc.worst(results + [pc.result('c', 'x', 'fail', '')]) == 'fail'
     assert pc.worst([]) == 'pass'
+
+
+# ---------------------------------------------------------------------- typed inputs and planned ports
+
+def test_memory_and_disk_thresholds_given_as_strings():
+    """'64' * 1024 once raised "can't multiply sequence by non-int of type 'float'"."""
+    assert pc.check_memory(128 * 1024, 'atlas-800i-a2-32g', {'atlas-800i-a2-32g': '64'})[0]['status'] == 'pass'
+    assert pc.check_memory(32 * 1024, 'atlas-800i-a2-32g', {'atlas-800i-a2-32g': '64'})[0]['status'] == 'fail'
+    assert pc.check_disk({'/d': 10 * 1024 ** 3}, '50')[0]['status'] == 'fail'
+    with pytest.raises(pc.PrecheckInputError) as info:
+        pc.check_memory(1, 'atlas-800i-a2-32g', {'atlas-800i-a2-32g': 'sixty-four'})
+    assert 'min_memory_gb.atlas-800i-a2-32g must be a number' in str(info.value)
+
+
+def test_validate_inputs_lists_every_problem():
+    with pytest.raises(pc.PrecheckInputError) as info:
+        pc.validate_inputs({'atlas-800i-a2-32g': 'x', 'atlas-800i-a2-64gb': 128}, 'nan', {'os': 'x'},
+                           [1040, True, 99999], 'abc')
+    problems = info.value.problems
+    assert len(problems) == 7, problems
+    assert any(p.startswith('master_port must be a number') for p in problems)
+    assert any(p.startswith('min_memory_gb.atlas-800i-a2-32g must be a number') for p in problems)
+    assert any('did you mean atlas-800i-a2-64g' in p for p in problems)
+    assert any(p.startswith('min_disk_free_gb must be a number') for p in problems)
+    assert any("recommended_os has an unknown key 'os'" in p for p in problems)
+    assert any(p.startswith('ports[1] (management) must be a number') for p in problems)
+    assert any(p.startswith('ports[2] (metrics) must be a TCP port') for p in problems)
+    typed = pc.validate_inputs({'atlas-800i-a2-64g': '128'}, 50, {'version': 24.03}, ['1040'], '7896')
+    assert typed == {'min_memory_gb': {'atlas-800i-a2-64g': 128}, 'min_disk_free_gb': 50,
+                     'recommended_os': {'version': '24.03'}, 'ports': [1040], 'master_port': 7896}
+
+
+def test_planned_ports():
+    assert pc.check_planned_ports([1040, 1041, 1042], 7896)[0]['status'] == 'pass'
+    single = pc.check_planned_ports([1040, 1040, 1040], 7896)[0]
+    assert single['status'] == 'pass' and 'single-port mode' in single['reason']
+    partial = pc.check_planned_ports([1040, 1042, 1042], 7896)[0]
+    assert partial['status'] == 'fail' and 'management port and metrics port are all 1042' in partial['reason']
+    master = pc.check_planned_ports([1040, 1041, 1042], 1042)[0]
+    assert master['status'] == 'fail' and 'MASTER_PORT 1042 is also the metrics port' in master['reason']
+    assert pc.check_planned_ports([], None)[0]['status'] == 'pass'
+
+
+def test_own_container_needs_the_label():
+    assert pc.check_own_container('mindie', None)[0]['status'] == 'pass'
+    ours = {'id': 'abc', 'labels': {'ascend.mindie.managed': 'true'}}
+    assert pc.check_own_container('mindie', ours)[0]['status'] == 'pass'
+    for labels in (None, {}, {'ascend.mindie.managed': 'yes'}):
+        foreign = pc.check_own_container('mindie', {'id': 'abc', 'labels': labels})[0]
+        assert foreign['status'] == 'fail' and 'not created by this collection' in foreign['reason']
+        assert 'docker rm -f mindie' in foreign['hint']
+    assert pc.check_own_container(None, None) == []
+
+
+def test_npu_smi_timeout_gets_the_hung_driver_hint():
+    out = pc.check_npu(None, "'npu-smi info' did not finish within 30 s and was killed (it printed nothing). "
+                             "Likely cause: ...", [0], 'atlas-800i-a2-32g')
+    assert out[0]['status'] == 'fail' and 'dmesg' in out[0]['hint'] and 'reload the driver' in out[0]['hint']

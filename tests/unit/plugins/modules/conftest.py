@@ -1,14 +1,21 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Run a module's main() in-process and catch what it exits with."""
+"""Run a module's main() in-process and catch what it exits with; small generated weights."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
+
+import os
+import subprocess
+import sys
 
 import pytest
 
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
+
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
 
 
 class AnsibleExitJson(Exception):
@@ -42,3 +49,12 @@ def run_module(monkeypatch):
         return info.value.args[0]
 
     return run
+
+
+@pytest.fixture(scope='module')
+def weights(tmp_path_factory):
+    """A small real-format Qwen2-VL-7B-Instruct directory (1 MB in two shards), one per test module."""
+    out = str(tmp_path_factory.mktemp('w') / 'Qwen2-VL-7B-Instruct')
+    subprocess.check_call([sys.executable, os.path.join(REPO, 'sandbox', 'weights', 'generate_weights.py'),
+                           out, '--total-mb', '1', '--shards', '2'], stdout=subprocess.DEVNULL)
+    return out

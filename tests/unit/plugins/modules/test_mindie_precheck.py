@@ -6,12 +6,11 @@ version files, npu facts parsed from a capture, a fake docker CLI and a real soc
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import json
 import os
 import shutil
 import socket
 import stat
-import subprocess
-import sys
 
 import pytest
 
@@ -19,20 +18,11 @@ from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi import class
 from ansible_collections.ascend.mindie.plugins.modules import mindie_precheck
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures')
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
 
 
 def fixture(*parts):
     with open(os.path.join(FIXTURES, *parts)) as handle:
         return handle.read()
-
-
-@pytest.fixture(scope='module')
-def weights(tmp_path_factory):
-    out = str(tmp_path_factory.mktemp('w') / 'Qwen2-VL-7B-Instruct')
-    subprocess.check_call([sys.executable, os.path.join(REPO, 'sandbox', 'weights', 'generate_weights.py'),
-                           out, '--total-mb', '1', '--shards', '2'], stdout=subprocess.DEVNULL)
-    return out
 
 
 @pytest.fixture
@@ -76,7 +66,7 @@ def test_healthy_node_passes_and_permissions_are_fixed_once(run_module, node):
     got = statuses(first)
     expected = ['npu_smi', 'npu_health', 'npu_count', 'npu_processes', 'driver_version', 'firmware_version',
                 'firmware_compatible', 'docker_daemon', 'docker_sdk', 'host_memory', 'disk_free', 'os',
-                'architecture', 'ports_free', 'model_dir_exists', 'model_config', 'model_tokenizer',
+                'architecture', 'ports_distinct', 'ports_free', 'model_dir_exists', 'model_config', 'model_tokenizer',
                 'model_shards', 'model_dir_mode', 'model_config_mode']
     assert [c['name'] for c in first['checks']] == expected
     assert [name for name, status in got.items() if status != 'pass' and name != 'os'] == []
@@ -136,3 +126,107 @@ def test_listening_ports_and_socket_owner_read_proc():
         listener.close()
     assert port not in mindie_precheck.listening_ports()
     assert mindie_precheck.pid_in_container(os.getpid(), '') is False
+
+
+# ---------------------------------------------------------------------- typed inputs, planned ports, our container
+
+@pytest.mark.parametrize('bad,key', [
+    ({'min_memory_gb': {'atlas-800i-a2-32g': 'lots'}}, 'min_memory_gb.atlas-800i-a2-32g'),
+    ({'min_memory_gb': {'atlas-800i-a2-32g': [64]}}, 'min_memory_gb.atlas-800i-a2-32g'),
+    ({'min_memory_gb': {'atlas-800i-a2-32g': True}}, 'min_memory_gb.atlas-800i-a2-32g'),
+    ({'min_memory_gb': {'atlas-800i-a2-32g': -1}}, 'min_memory_gb.atlas-800i-a2-32g must be at least 0'),
+    ({'min_memory_gb': {'atlas-800i-a2-32G': 64}}, "unknown profile 'atlas-800i-a2-32G' (did you mean atlas-800i-a2-32g?)"),
+    ({'min_disk_free_gb': -3}, 'min_disk_free_gb must be at least 0'),
+    ({'recommended_os': {'distribution': 'openEuler', 'versoin': '24.03'}}, "unknown key 'versoin' (did you mean version?)"),
+    ({'recommended_os': {'distribution': ['openEuler']}}, 'recommended_os.distribution must be a non-empty string'),
+    ({'ports': [1040, 70000, 1042]}, 'ports[1] (management) must be a TCP port in [1, 65535]'),
+    ({'master_port': 0}, 'master_port must be at least 1'),
+])
+def test_bad_thresholds_fail_naming_the_key_before_anything_changes(run_module, node, bad, key):
+    node.update(bad)
+    result = run_module(mindie_precheck.main, node, expect_fail=True)
+    assert key in result['msg'], result['msg']
+    assert 'Nothing was checked or changed' in result['msg']
+    assert stat.S_IMODE(os.stat(node['model_path']).st_mode) == 0o755     # fix_permissions did not run
+
+
+def test_thresholds_given_as_strings_are_converted(run_module, node):
+    """An untyped dict of thresholds (from -e or a template) once gave "can't multiply sequence by non-int"."""
+    node.update(min_memory_gb={'atlas-800i-a2-32g': '1', 'atlas-800i-a2-64g': '2.5'}, min_disk_free_gb='0.01',
+                recommended_os={'distribution': 'openEuler', 'version': 24.03})
+    result = run_module(mindie_precheck.main, node)
+    got = statuses(result)
+    assert got['host_memory'] == 'pass' and got['disk_free'] == 'pass'
+
+
+@pytest.mark.parametrize('ports,master,status,text', [
+    ([1040, 1041, 1042], 7896, 'pass', 'distinct'),
+    ([1040, 1040, 1040], 7896, 'pass', 'single-port mode: business, management, metrics share port 1040'),
+    ([1040, 1040, 1042], 7896, 'fail', 'business port and management port are all 1040'),
+    ([1040, 1041, 1040], 7896, 'fail', 'business port and metrics port are all 1040'),
+    ([1040, 1041, 1042], 1041, 'fail', 'MASTER_PORT 1041 is also the management port'),
+    ([1040, 1040, 1040], 1040, 'fail', 'MASTER_PORT 1040 is also the business port and the management port'),
+])
+def test_duplicate_planned_ports(run_module, node, ports, master, status, text):
+    node.update(ports=ports, master_port=master)
+    result = run_module(mindie_precheck.main, node)
+    check = [c for c in result['checks'] if c['name'] == 'ports_distinct'][0]
+    assert check['status'] == status and text in check['reason'], check
+    if status == 'fail':
+        assert 'single-port mode' in check['hint'] and 'ports_distinct' in result['failed_checks']
+
+
+def fake_docker(tmp_path, labels, generic_inspect=False):
+    """A docker CLI that knows one container `mindie` (id c0ffee...) with ``labels`` (None: no such container)."""
+    docker = tmp_path / 'docker-labels'
+    lines = ['#!/bin/sh', 'echo "$@" >> "%s"' % (tmp_path / 'docker.calls'),
+             '[ "$1" = version ] && echo \'{"Client":{"Version":"24.0.7"},"Server":{"Version":"24.0.7"}}\' && exit 0']
+    if labels is not None:
+        lines.append('[ "$1 $2" = "container inspect" ] && [ "$6" = mindie ] && echo \'c0ffee0123456789 %s\' && exit 0'
+                     % json.dumps(labels))
+    if generic_inspect:     # an image called mindie answers a bare `docker inspect mindie`
+        lines.append('[ "$1" = inspect ] && echo "c0ffee0123456789" && exit 0')
+    lines.append('echo "Error: No such container" >&2; exit 1')
+    docker.write_text('\n'.join(lines) + '\n')
+    docker.chmod(0o755)
+    return str(docker)
+
+
+@pytest.fixture
+def held_port(monkeypatch):
+    """A port this process listens on, and pid_in_container saying this process runs in container c0ffee..."""
+    listener = socket.socket()
+    listener.bind(('127.0.0.1', 0))
+    listener.listen(1)
+    monkeypatch.setattr(mindie_precheck, 'pid_in_container',
+                        lambda pid, cid, proc='/proc': pid == os.getpid() and cid == 'c0ffee0123456789')
+    yield listener.getsockname()[1]
+    listener.close()
+
+
+def test_labelled_container_is_ours(run_module, node, tmp_path, held_port):
+    node.update(own_container='mindie', ports=[held_port], fix_permissions=False,
+                docker_bin=fake_docker(tmp_path, {'ascend.mindie.managed': 'true', 'other': 'x'}))
+    result = run_module(mindie_precheck.main, node)
+    got = statuses(result)
+    assert got['own_container'] == 'pass' and got['ports_free'] == 'pass'
+    assert 'container inspect --format {{.Id}} {{json .Config.Labels}} -- mindie' in (tmp_path / 'docker.calls').read_text()
+
+
+@pytest.mark.parametrize('labels', [{}, {'ascend.mindie.managed': 'false'}, {'ascend.mindie.managed': 'True'}])
+def test_same_named_container_without_the_label_is_foreign(run_module, node, tmp_path, held_port, labels):
+    node.update(own_container='mindie', ports=[held_port], fix_permissions=False,
+                docker_bin=fake_docker(tmp_path, labels))
+    result = run_module(mindie_precheck.main, node)
+    got = statuses(result)
+    assert got['own_container'] == 'fail' and got['ports_free'] == 'fail'
+    reason = [c for c in result['checks'] if c['name'] == 'own_container'][0]['reason']
+    assert 'has no label ascend.mindie.managed=true' in reason and 'count as foreign' in reason
+
+
+def test_an_image_named_like_our_container_is_not_our_container(run_module, node, tmp_path, held_port):
+    node.update(own_container='mindie', ports=[held_port], fix_permissions=False,
+                docker_bin=fake_docker(tmp_path, None, generic_inspect=True))
+    result = run_module(mindie_precheck.main, node)
+    got = statuses(result)
+    assert got['own_container'] == 'pass' and got['ports_free'] == 'fail'
