@@ -18,6 +18,7 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi_exec import HUNG_DRIVER_HINT
 from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi import (
     NpuSmiParseError,
     PROFILE_32G,
@@ -117,6 +118,9 @@ def check_npu(info_text, info_error=None):
     Returns ``(findings, parsed or None, profile or None)``.
     """
     text = info_text or ''
+    if info_error and 'did not finish within' in info_error:
+        return [finding(ERROR, 'npu', 'npu-smi hangs: %s' % info_error.split('. Likely cause:', 1)[0].split(': ', 1)[-1],
+                        HUNG_DRIVER_HINT.replace('Likely cause: ', ''))], None, None
     if '-8005' in text or '-8005' in (info_error or '') or 'dcmi module initialize failed' in text:
         return [finding(ERROR, 'npu', 'npu-smi info fails: dcmi module initialize failed (ret -8005)',
                         'The driver or firmware was upgraded without a reboot (reboot the node), or npu-smi ran as '

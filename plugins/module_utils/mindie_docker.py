@@ -47,7 +47,7 @@ class MindieDockerError(Exception):
 def _text(data):
     if data is None:
         return u''
-    return to_text(data, errors='surrogate_or_replace')
+    return to_text(data, errors='replace')      # lone surrogates would make the module's JSON result undeliverable
 
 
 class MindieDockerClient(object):
@@ -116,9 +116,13 @@ class MindieDockerClient(object):
         out, err = result.output if result.output is not None else (None, None)
         return result.exit_code, _text(out), _text(err)
 
-    def exec_shell(self, script, environment=None):
-        """Run a /bin/sh script; return (exit code, stdout, stderr)."""
-        return self.exec_run(['/bin/sh', '-c', script], environment=environment)
+    def exec_shell(self, script, environment=None, args=None):
+        """Run a /bin/sh script; return (exit code, stdout, stderr).
+
+        ``args`` become the script's positional parameters (``"$1"``, ``"$2"``, ...): pass every value
+        that is not a constant of the collection that way (or shlex.quote it), never inside ``script``.
+        """
+        return self.exec_run(['/bin/sh', '-c', script, 'sh'] + [str(a) for a in args or ()], environment=environment)
 
     def exec_detached(self, cmd, environment=None, workdir=None, user=None):
         """Start ``cmd`` in the container without waiting for it (it outlives this client)."""

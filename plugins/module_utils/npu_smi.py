@@ -30,6 +30,7 @@ _SEPARATOR = re.compile(r'^\s*\+[-=+]*\+\s*$')
 _VERSION = re.compile(r'npu-smi\s+v?([0-9][0-9A-Za-z.\-]*)')
 _VERSION_ALT = re.compile(r'Version:\s*([0-9][0-9A-Za-z.\-]*)')
 _MAX_QUOTED_LINES = 10
+_MAX_QUOTED_CHARS = 1000
 
 CHIP_KEYS = ('npu_id', 'chip_id', 'name', 'health', 'power_w', 'temp_c', 'bus_id', 'aicore_percent',
              'memory_used_mb', 'memory_total_mb', 'hbm_used_mb', 'hbm_total_mb',
@@ -44,7 +45,10 @@ class NpuSmiParseError(ValueError):
         self.reason = reason
         self.first_lines = lines[:_MAX_QUOTED_LINES]
         if self.first_lines:
-            shown = '; first lines: ' + ' / '.join(line.strip() for line in self.first_lines if line.strip())
+            shown = ' / '.join(line.strip() for line in self.first_lines if line.strip())
+            if len(shown) > _MAX_QUOTED_CHARS:      # one huge line must not make a huge message
+                shown = shown[:_MAX_QUOTED_CHARS] + '... (%d characters in all)' % len(shown)
+            shown = '; first lines: ' + shown
         else:
             shown = ' (the output was empty)'
         super(NpuSmiParseError, self).__init__(reason + shown)

@@ -33,7 +33,7 @@ extends_documentation_fragment:
 options:
   container:
     description:
-      - Name or id of the MindIE container.
+      - Name or id of the MindIE container (letters, digits, C(_), C(.) and C(-), as Docker allows).
     type: str
     default: mindie
   config_path:
@@ -44,7 +44,9 @@ options:
   service_dir:
     description:
       - The MindIE Service directory inside the container (holds C(logs/mindservice.log), C(logs/console.log) and
-        the daemon's pid file).
+        the daemon's pid file). An absolute path.
+      - This path and C(LogConfig.logPath) from C(config.json) reach the commands run in the container only as
+        arguments, never as shell code.
     type: str
     default: /usr/local/Ascend/mindie/latest/mindie-service
   npu_smi:
@@ -52,6 +54,15 @@ options:
       - The C(npu-smi) command (name on the PATH or full path).
     type: str
     default: npu-smi
+  npu_smi_timeout:
+    description:
+      - Seconds each C(npu-smi) call may take; one that takes longer is killed with its process group and recorded in
+        RV(errors) with the likely cause (a hung driver), and the other C(npu-smi) calls are skipped.
+      - At most 1 MiB of each output is kept (marked as truncated); bytes that are not UTF-8 are replaced and
+        reported in RV(errors).
+      - Must be at least 1.
+    type: int
+    default: 30
   ascend_home:
     description:
       - Where the driver and firmware are installed on the node (C(<ascend_home>/driver/version.info)).
@@ -173,15 +184,20 @@ import grp
 import json
 import os
 import pwd
+import re
 import stat as stat_mod
 import traceback
-from shlex import quote
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_text
 
 from ansible_collections.ascend.mindie.plugins.module_utils import diagnose
 from ansible_collections.ascend.mindie.plugins.module_utils import model_dir
+from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi_exec import (
+    DEFAULT_TIMEOUT as NPU_SMI_TIMEOUT,
+    NpuSmiTimeout,
+    run_npu_smi,
+)
 from ansible_collections.ascend.mindie.plugins.module_utils.procfs import parse_proc_net_tcp
 from ansible_collections.ascend.mindie.plugins.module_utils.mindie_docker import (
     HAS_DOCKER,
@@ -193,7 +209,36 @@ DEFAULT_SERVICE_DIR = '/usr/local/Ascend/mindie/latest/mindie-service'
 PID_FILE = 'logs/mindieservice_daemon.pid'
 CONSOLE_LOG = 'logs/console.log'
 MAX_FILE_BYTES = 1024 * 1024
+# Scripts run in the container. They are constants: every value (a path from config.json or an option)
+# reaches them as a positional parameter ("$1", ...), so no value is ever parsed as shell code.
+LOG_TAIL_SCRIPT = (
+    'if [ ! -f "$1" ]; then printf \'%s: no such regular file\\n\' "$1" >&2; exit 3; fi\n'
+    'if [ ! -r "$1" ]; then printf \'%s: not readable\\n\' "$1" >&2; exit 4; fi\n'
+    'tail -n "$2" -- "$1" | head -c "$3"\n'
+)
+DAEMON_SCRIPT = (
+    'pid=$(cat -- "$1" 2>/dev/null); case "$pid" in ""|*[!0-9]*) pid="";; esac\n'
+    'echo "pid=$pid"\n'
+    'if [ -n "$pid" ] && [ -e /proc/$pid/cmdline ]; then echo "cmdline=$(tr \'\\0\' \' \' < /proc/$pid/cmdline)";'
+    ' echo "state=$(sed -e \'s/.*) //\' /proc/$pid/stat | cut -c1)"; fi\n'
+)
 DOCKER_TIMEOUT = 30
+
+
+CONTAINER_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
+
+
+def validate_names(params):
+    """Problems with the options that reach a command line or a script in the container (a list of messages)."""
+    problems = []
+    if not CONTAINER_NAME.match(params['container'] or ''):
+        problems.append('container %r is not a Docker container name or id (letters, digits, _ . -, not starting '
+                        'with - or .).' % (params['container'],))
+    service_dir = params['service_dir'] or ''
+    if not service_dir.startswith('/') or any(ord(c) < 32 or ord(c) == 127 for c in service_dir):
+        problems.append('service_dir %r must be an absolute path in the container without control characters '
+                        '(newlines, NUL).' % (service_dir,))
+    return problems
 
 
 class _RaisingModule(object):
@@ -240,8 +285,8 @@ class SdkBackend(object):
                          'Status': (attrs.get('State') or {}).get('Status'), 'Created': attrs.get('Created')})
         return rows
 
-    def exec_shell(self, script):
-        return self.client.exec_shell(script)
+    def exec_shell(self, script, args=()):
+        return self.client.exec_shell(script, args=args)
 
 
 class CliBackend(object):
@@ -281,13 +326,31 @@ class CliBackend(object):
             raise MindieDockerError('docker ps -a: %s' % err.strip())
         return [json.loads(line) for line in out.splitlines() if line.strip()]
 
-    def exec_shell(self, script):
-        return self.run(['exec', self.name, '/bin/sh', '-c', script])
+    def exec_shell(self, script, args=()):
+        return self.run(['exec', self.name, '/bin/sh', '-c', script, 'sh'] + [str(a) for a in args])
 
 
-def _read(path, limit=MAX_FILE_BYTES):
-    with open(path, 'rb') as handle:
-        return to_text(handle.read(limit), errors='surrogate_or_replace')
+def _read(path, limit=MAX_FILE_BYTES, text=True):
+    # O_NONBLOCK and the S_ISREG check: a FIFO or a device at a configured path is reported, never waited on.
+    fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NONBLOCK', 0) | getattr(os, 'O_NOCTTY', 0))
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        os.close(fd)
+        raise
+    if not stat_mod.S_ISREG(mode):
+        os.close(fd)
+        raise IOError('%s is not a regular file (%s)' % (path, stat_mod.filemode(mode)))
+    with os.fdopen(fd, 'rb') as handle:
+        data = handle.read(limit)
+    if not text:
+        return data
+    return to_text(data, errors='replace')     # never lone surrogates: they break the result
+
+
+def _read_head(path, size):
+    """The first ``size`` bytes of a regular file (a FIFO or a device raises IOError instead of blocking)."""
+    return _read(path, size, text=False)
 
 
 def _owner(uid):
@@ -323,6 +386,7 @@ class MindieDiagnoser(object):
         self.docker_error = None
         self.container_attrs = None
         self.config = None
+        self.npu_smi_hung = None
 
     def collect(self, label, func, *args):
         """Run one collector; record its exception as an error string and return None."""
@@ -344,9 +408,20 @@ class MindieDiagnoser(object):
             if not binary:
                 raise RuntimeError('%s is not on the PATH' % self.p['npu_smi'])
         cmd = [binary, 'info'] + args
-        rc, out, err = self.module.run_command(cmd)
+        name = 'npu-smi-info%s.txt' % suffix
+        if self.npu_smi_hung:
+            self.files[name] = 'not run: %s\n' % self.npu_smi_hung
+            raise RuntimeError('not run because an earlier npu-smi call timed out')
+        try:
+            result = run_npu_smi(cmd, timeout=self.p['npu_smi_timeout'], max_bytes=MAX_FILE_BYTES)
+        except NpuSmiTimeout as exc:
+            self.npu_smi_hung = "'%s' timed out" % exc.command
+            self.files[name] = exc.stdout + (('\n' + exc.stderr) if exc.stderr.strip() else '') + '\n[%s]\n' % exc.msg
+            raise RuntimeError(exc.msg)
+        rc, out, err = result.rc, result.marked('stdout'), result.marked('stderr')
+        self.errors.extend('%s: %s' % (' '.join(cmd[1:]), note) for note in result.notes())
         text = out + (('\n' + err) if err.strip() else '')
-        self.files['npu-smi-info%s.txt' % suffix] = text
+        self.files[name] = text
         if rc != 0:
             raise RuntimeError('%s exited with %d: %s' % (' '.join(cmd), rc, (err.strip() or out.strip())[:300]))
         return text
@@ -407,20 +482,15 @@ class MindieDiagnoser(object):
         self.files['docker-ps.json'] = json.dumps(self.docker.ps_all(), indent=2, default=str) + '\n'
 
     def log_tail(self, name, path):
-        rc, out, err = self.docker.exec_shell('if [ -f %s ]; then tail -n %d %s; else echo "%s: no such file" >&2; '
-                                              'exit 3; fi' % (quote(path), self.p['log_lines'], quote(path), path))
+        # The path comes from config.json (LogConfig.logPath): it is passed as "$1", never put in the script.
+        rc, out, err = self.docker.exec_shell(LOG_TAIL_SCRIPT, args=[path, self.p['log_lines'], MAX_FILE_BYTES])
         if rc != 0:
             raise MindieDockerError('cannot read %s in the container: %s' % (path, (err or out).strip()))
         self.files[name] = out
         return out
 
     def daemon(self):
-        pid_file = quote(self.service_dir + '/' + PID_FILE)
-        rc, out, err = self.docker.exec_shell(
-            'pid=$(cat %s 2>/dev/null); case "$pid" in ""|*[!0-9]*) pid="";; esac\n'
-            'echo "pid=$pid"\n'
-            'if [ -n "$pid" ] && [ -e /proc/$pid/cmdline ]; then echo "cmdline=$(tr \'\\0\' \' \' < /proc/$pid/cmdline)";'
-            ' echo "state=$(sed -e \'s/.*) //\' /proc/$pid/stat | cut -c1)"; fi\n' % pid_file)
+        rc, out, err = self.docker.exec_shell(DAEMON_SCRIPT, args=[self.service_dir + '/' + PID_FILE])
         if rc != 0:
             raise MindieDockerError('cannot look for the daemon: %s' % err.strip())
         info = dict(line.split('=', 1) for line in out.splitlines() if '=' in line)
@@ -503,8 +573,7 @@ class MindieDiagnoser(object):
                      'readable': os.access(path, os.R_OK), 'format': None, 'head_read': False})
         if info['readable'] and not info['is_dir']:
             try:
-                with open(path, 'rb') as handle:
-                    info['format'] = diagnose.image_format(handle.read(16))
+                info['format'] = diagnose.image_format(_read_head(path, 16))
                 info['head_read'] = True
             except (IOError, OSError) as exc:
                 info['readable'] = False
@@ -589,6 +658,7 @@ def main():
             config_path=dict(type='path', default='/etc/mindie/config.json'),
             service_dir=dict(type='str', default=DEFAULT_SERVICE_DIR),
             npu_smi=dict(type='str', default='npu-smi'),
+            npu_smi_timeout=dict(type='int', default=NPU_SMI_TIMEOUT),
             ascend_home=dict(type='path', default='/usr/local/Ascend'),
             model_path=dict(type='path', default='/data/Qwen2-VL-7B-Instruct'),
             test_image=dict(type='path', default='/data/test_images/sample.jpg'),
@@ -599,6 +669,11 @@ def main():
     )
     if module.params['log_lines'] < 1:
         module.fail_json(msg='log_lines must be at least 1, got %d.' % module.params['log_lines'])
+    problems = validate_names(module.params)
+    if problems:
+        module.fail_json(msg=' '.join(problems))
+    if module.params['npu_smi_timeout'] < 1:
+        module.fail_json(msg='npu_smi_timeout must be at least 1 (seconds), got %d.' % module.params['npu_smi_timeout'])
     module.exit_json(**MindieDiagnoser(module).run())
 
 

@@ -47,7 +47,7 @@ options:
     required: true
   script:
     description:
-      - Path of the atb-models C(run_pa.sh) inside the container.
+      - Path of the atb-models C(run_pa.sh) inside the container (absolute, without control characters).
     type: str
     default: /usr/local/Ascend/atb-models/examples/models/qwen2_vl/run_pa.sh
   visible_devices:
@@ -60,6 +60,10 @@ options:
   model_path:
     description:
       - Directory of the Qwen2-VL weights inside the container.
+      - The real C(run_pa.sh) passes this path, O(input_image), O(dataset_path) and O(shm_name_save_path) unquoted
+        through C(eval), so a path with white space, a quote, a backquote, a backslash, a control character,
+        parentheses, braces, brackets or one of C($), C(;), C(&), C(|), C(<), C(>), C(*), C(?), C(!), C(#), C(~) is
+        refused before anything runs.
     type: str
     required: true
   max_batch_size:
@@ -86,7 +90,9 @@ options:
   input_text:
     description:
       - The prompt, placed after the image.
-      - The real script passes it inside single quotes through C(eval), so it should not contain a single quote.
+      - The real script passes it inside single quotes through C(eval). When the script evals, a prompt with a
+        quote (C(') or C(")), C($), a backquote, a backslash or a control character (a newline) is refused before
+        anything is written or run.
     type: str
     default: Explain the details in the image.
   dataset_path:
@@ -109,11 +115,13 @@ options:
   env:
     description:
       - Extra environment variables for the run, exported after the module's own (so they win).
+      - Names must be valid shell variable names; values are shell-quoted (a NUL character is refused).
     type: dict
     default: {}
   set_env_scripts:
     description:
       - Scripts sourced before the run, in order. run_pa needs the CANN toolkit, NNAL ATB and atb-models ones.
+      - Absolute paths in the container, without control characters (newlines, NUL); they are shell-quoted.
     type: list
     elements: str
     default:
@@ -334,6 +342,15 @@ TAIL_LINES = 40
 TIMEOUT_RC = 124
 SET_ENV_MISSING_RC = 98
 ENV_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
+CONTAINER_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
+CONTROL = re.compile(r'[\x00-\x1f\x7f]')
+# The real run_pa.sh builds base_cmd as one string with the paths unquoted and evals it, so these characters in a
+# path would be run as shell code (or split the path): refused in model_path, input_image, dataset_path and
+# shm_name_save_path.
+UNSAFE_IN_PATH = re.compile(r'[\x00-\x1f\x7f\s\'"`$\\;&|<>(){}\[\]*?!#~]')
+# input_text goes into that string inside single quotes: refused with these when the script evals.
+UNSAFE_IN_EVAL_TEXT = re.compile(r'[\x00-\x1f\x7f\'"`$\\]')
+PATH_OPTIONS = ('model_path', 'input_image', 'dataset_path', 'shm_name_save_path')
 
 HINTS = (
     (('No module named', 'ModuleNotFoundError'),
@@ -400,7 +417,46 @@ def validate(params):
             errors.append('env: %r is not a valid environment variable name.' % (name,))
     if not params['script'].startswith('/'):
         errors.append('script must be an absolute path in the container, not %s.' % params['script'])
+    errors += validate_shell_inputs(params)
     return errors
+
+
+def _chars(text, pattern):
+    return ' '.join(sorted(set(repr(c)[1:-1] if c != ' ' else 'space' for c in pattern.findall(text))))
+
+
+def validate_shell_inputs(params):
+    """Problems with the options that reach a shell script (run_pa.sh, the module's own command)."""
+    errors = []
+    if not CONTAINER_NAME.match(params['container'] or ''):
+        errors.append('container %r is not a Docker container name or id (letters, digits, _ . -).'
+                      % (params['container'],))
+    if CONTROL.search(params['script'] or ''):
+        errors.append('script %r contains control characters (%s).' % (params['script'], _chars(params['script'], CONTROL)))
+    scripts = params['set_env_scripts'] or []
+    for path in scripts:
+        if not path or not path.startswith('/'):
+            errors.append('set_env_scripts: %r is not an absolute path in the container.' % (path,))
+        elif CONTROL.search(path):
+            errors.append('set_env_scripts: %r contains control characters (%s); give a plain absolute path.'
+                          % (path, _chars(path, CONTROL)))
+    for name in PATH_OPTIONS:
+        value = params[name]
+        if value is not None and UNSAFE_IN_PATH.search(value):
+            errors.append('%s %r contains %s: run_pa.sh passes it unquoted through eval, where these characters are run '
+                          'as shell code or split the path; rename the file or directory.'
+                          % (name, value, _chars(value, UNSAFE_IN_PATH)))
+    if '\x00' in (params['input_text'] or ''):
+        errors.append('input_text contains a NUL character, which cannot be passed to the script.')
+    for name, value in (params['env'] or {}).items():
+        if isinstance(value, str) and '\x00' in value:
+            errors.append('env: the value of %s contains a NUL character, which cannot be passed to the script.' % name)
+    return errors
+
+
+def script_evals(text):
+    """Whether a non-comment line of the script runs eval (as the real run_pa.sh does with base_cmd)."""
+    return any(re.search(r'(^|[\s;&|(])eval\b', line) for line in text.splitlines() if not line.lstrip().startswith('#'))
 
 
 def atb_models_root(script):
@@ -415,8 +471,8 @@ def run_command(root, set_env_scripts, copy, exports, timeout):
     """The bash script that runs the copy: cd, source the set_env scripts, export, run with a time limit."""
     lines = ['exec 2>&1', 'cd %s || exit 1' % quote(root)]
     for path in set_env_scripts:
-        lines.append('[ -f %s ] || { echo "set_env script %s not found in the container" >&2; exit %d; }'
-                     % (quote(path), path.replace('"', ''), SET_ENV_MISSING_RC))
+        lines.append('[ -f %s ] || { echo %s >&2; exit %d; }'
+                     % (quote(path), quote('set_env script %s not found in the container' % path), SET_ENV_MISSING_RC))
         lines.append('source %s' % quote(path))
     lines += ['export %s=%s' % (name, quote(value)) for name, value in exports]
     lines += ['if command -v timeout >/dev/null 2>&1; then',
@@ -517,8 +573,10 @@ class MindieInferenceManager(object):
         details = rewrite_script_details(original, dict(variables))
         for warning in details['warnings']:
             self.module.warn(warning)
-        if "'" in self.p['input_text'] and re.search(r'\beval\b', original):
-            self.module.warn("input_text contains a single quote, which breaks the script's eval of base_cmd.")
+        if script_evals(original) and UNSAFE_IN_EVAL_TEXT.search(self.p['input_text']):
+            self.fail('input_text %r contains %s: %s passes it to eval inside single quotes, where these characters '
+                      'end the quoting or run as shell code; rephrase the prompt without them. Nothing was written or run.'
+                      % (self.p['input_text'], _chars(self.p['input_text'], UNSAFE_IN_EVAL_TEXT), self.script))
         self.result['rewritten_lines'] = ['%s: %s' % (c['line'] if c['line'] is not None else '-', c['new'])
                                           for c in details['lines']]
         self.result['inserted_variables'] = details['missing']

@@ -17,6 +17,10 @@ description:
     (Atlas 800I A2 32 GB or 64 GB).
   - Fails with the tool's own message when C(npu-smi) is missing, exits non-zero (for example
     C(dcmi module initialize failed. ret is -8005)) or prints something that is not a device table.
+  - Every C(npu-smi) call has a timeout (O(npu_smi_timeout)); one that does not finish in time is killed with its
+    whole process group and the module fails naming the command and the likely cause (a hung driver).
+    At most 1 MiB of each output stream is read; longer output is reported as truncated, and bytes that are not
+    UTF-8 are replaced (with a warning) rather than breaking the result.
   - The module only reads; it never changes the host.
 author:
   - ascend.mindie maintainers (@ascend-mindie)
@@ -42,6 +46,12 @@ options:
       - Directory the Ascend driver, firmware and CANN toolkit are installed under.
     type: path
     default: /usr/local/Ascend
+  npu_smi_timeout:
+    description:
+      - Seconds each C(npu-smi) call may take before it is killed (a hung driver blocks it forever).
+      - Must be at least 1.
+    type: int
+    default: 30
 notes:
   - C(logical_id) in RV(ansible_facts.npu.chips) is the id MindIE's C(npuDeviceIds) expects. It comes from
     C(npu-smi info -m) and is V(null) when that command does not answer.
@@ -204,6 +214,12 @@ from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi import (
     parse_npu_smi_mapping,
 )
 from ansible_collections.ascend.mindie.plugins.module_utils.ascend_versions import parse_key_value
+from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi_exec import (
+    DEFAULT_TIMEOUT,
+    MAX_OUTPUT_BYTES,
+    NpuSmiExecError,
+    run_npu_smi,
+)
 
 EXTRA_SEARCH_DIRS = ['/usr/local/sbin', '/usr/local/bin']
 INSTALL_INFO_PATH = '/etc/ascend_install.info'
@@ -221,6 +237,7 @@ class NpuFactsManager(object):
         self.module = module
         self.npu_smi = module.params['npu_smi']
         self.ascend_home = module.params['ascend_home']
+        self.timeout = module.params['npu_smi_timeout']
         self.install_info_path = INSTALL_INFO_PATH
 
     # -- npu-smi -----------------------------------------------------------------
@@ -248,9 +265,23 @@ class NpuFactsManager(object):
                                   .format(self.npu_smi, ', '.join(dirs)),
                               searched=dirs)
 
-    def run(self, binary, args):
-        rc, out, err = self.module.run_command([binary] + args, environ_update={'LANG': 'C', 'LC_ALL': 'C'})
-        return rc, to_native(out), to_native(err)
+    def run(self, binary, args, required=True):
+        """(rc, stdout, stderr, result) of one bounded npu-smi call.
+
+        A call that cannot be run or times out fails the module when ``required``, else it is a warning and
+        (None, '', '', None) is returned.
+        """
+        try:
+            result = run_npu_smi([binary] + args, timeout=self.timeout, max_bytes=MAX_OUTPUT_BYTES)
+        except NpuSmiExecError as exc:
+            if not required:
+                self.module.warn(exc.msg)
+                return None, '', '', None
+            self.module.fail_json(msg=exc.msg, cmd=exc.command, stdout=exc.stdout, stderr=exc.stderr,
+                                  timeout=self.timeout)
+        for note in result.notes():
+            self.module.warn(note)
+        return result.rc, result.marked('stdout'), result.marked('stderr'), result
 
     @staticmethod
     def quote(out, err):
@@ -276,9 +307,15 @@ class NpuFactsManager(object):
         return msg + ('' if msg.endswith('.') else '.') + ' ' + hint
 
     def device_table(self, binary):
-        rc, out, err = self.run(binary, ['info'])
+        rc, out, err, result = self.run(binary, ['info'])
         if rc != 0:
             self.fail_command(binary, rc, out, err)
+        if 'stdout' in result.truncated:
+            self.module.fail_json(
+                msg="'{0} info' printed {1} bytes, more than the {2} this module reads, so its output was truncated: "
+                    "that is not an npu-smi device table (a few KB). Run '{0} info' by hand to see what it prints."
+                    .format(binary, result.stdout_bytes, MAX_OUTPUT_BYTES),
+                rc=rc, stdout=out, stderr=err, truncated=True)
         try:
             return parse_npu_smi_info(out)
         except NpuSmiParseError as exc:
@@ -286,8 +323,8 @@ class NpuFactsManager(object):
             self.module.fail_json(msg=self.with_hint(msg, self.quote(out, err), rc), rc=rc, stdout=out, stderr=err)
 
     def logical_mapping(self, binary):
-        rc, out, dummy = self.run(binary, ['info', '-m'])
-        if rc != 0:
+        rc, out, dummy, result = self.run(binary, ['info', '-m'], required=False)
+        if rc != 0 or 'stdout' in result.truncated:
             return None
         try:
             return parse_npu_smi_mapping(out)
@@ -301,7 +338,8 @@ class NpuFactsManager(object):
             return None
         try:
             with open(path, 'rb') as handle:
-                return parse_key_value(to_native(handle.read(), errors='surrogate_or_replace'))
+                # errors='replace': a lone surrogate would make the module's JSON result undeliverable.
+                return parse_key_value(handle.read().decode('utf-8', errors='replace'))
         except (IOError, OSError) as exc:
             self.module.warn('Cannot read {0}: {1}'.format(path, to_native(exc)))
             return None
@@ -352,9 +390,12 @@ def main():
         argument_spec=dict(
             npu_smi=dict(type='str', default='npu-smi'),
             ascend_home=dict(type='path', default='/usr/local/Ascend'),
+            npu_smi_timeout=dict(type='int', default=DEFAULT_TIMEOUT),
         ),
         supports_check_mode=True,
     )
+    if module.params['npu_smi_timeout'] < 1:
+        module.fail_json(msg='npu_smi_timeout must be at least 1 (seconds), got {0}.'.format(module.params['npu_smi_timeout']))
     facts = NpuFactsManager(module).gather()
     module.exit_json(changed=False, ansible_facts={'npu': facts})
 

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -61,16 +62,15 @@ class FakeDocker(object):
     def ps_all(self):
         return [{'Names': self.name, 'Status': 'running'}]
 
-    def exec_shell(self, script):
-        FakeDocker.calls.append(script)
-        if 'mindieservice_daemon.pid' in script:
+    def exec_shell(self, script, args=()):
+        FakeDocker.calls.append((script, list(args)))
+        if args and args[0].endswith('mindieservice_daemon.pid'):
             if self.daemon_pid is None:
                 return 0, 'pid=\n', ''
             return 0, ('pid=%d\ncmdline=python3 %s/bin/mindieservice_daemon \nstate=S\n'
                        % (self.daemon_pid, SERVICE_DIR)), ''
-        for path, text in self.logs.items():
-            if path in script:
-                return 0, text, ''
+        if args and args[0] in self.logs:
+            return 0, self.logs[args[0]], ''
         return 3, '', 'no such file'
 
 
@@ -161,7 +161,7 @@ def test_healthy_node(run_module, node):
     assert 'Version=25.0.rc1.1' in files['driver-version.info']
     assert json.loads(files['docker-inspect-container.json'])['Id'] == 'abc'
     assert 'format: jpeg' in files['test-image.txt']
-    assert any('tail -n 50' in call for call in FakeDocker.calls)
+    assert any(script == mindie_diagnose.LOG_TAIL_SCRIPT and args[1:] == [50, 1024 * 1024] for script, args in FakeDocker.calls)
 
 
 def test_errors_txt_lists_what_was_not_collected(run_module, node):
@@ -305,7 +305,8 @@ def test_documentation_parses():
         assert yaml.safe_load(block)
     doc = yaml.safe_load(mindie_diagnose.DOCUMENTATION)
     assert set(doc['options']) == {'container', 'config_path', 'service_dir', 'npu_smi', 'ascend_home', 'model_path',
-                                   'test_image', 'log_lines', 'daemon_uid'}
+                                   'test_image', 'log_lines', 'daemon_uid', 'npu_smi_timeout'}
+    assert doc['options']['npu_smi_timeout']['type'] == 'int' and doc['options']['npu_smi_timeout']['default'] == 30
 
 
 def test_port_held_by_a_foreign_process(run_module, node, monkeypatch):
@@ -326,7 +327,7 @@ case "$1" in
       else echo "Error: No such container: $3" >&2; exit 1; fi;;
   image) echo '[{"Id": "sha256:2"}]';;
   ps) echo '{"Names": "mindie", "Status": "Up 1 hour"}';;
-  exec) case "$5" in
+  exec) case "$*" in
       *mindieservice_daemon.pid*) echo "pid=";;
       *mindservice.log*) echo "[ERROR] Socket bind failed on 127.0.0.1:1040: the listen port is occupied.";;
       *) echo "console line";;
@@ -350,3 +351,172 @@ def test_docker_cli_when_the_sdk_is_missing(run_module, node, monkeypatch):
 
     result = run_module(mindie_diagnose.main, dict(node['args'], container='other'))
     assert any('does not exist' in f['message'] for f in result['findings'] if f['problem'] == 'container')
+
+
+# ---------------------------------------------------------------------- a hung, chatty or garbled npu-smi
+
+def replace_npu_smi(node, body):
+    script = node['tmp'] / 'bin' / 'npu-smi'
+    script.write_text('#!/bin/sh\n' + body + '\n')
+    script.chmod(0o755)
+    return script
+
+
+def test_hung_npu_smi_is_bounded_and_the_rest_is_collected(run_module, node):
+    replace_npu_smi(node, 'echo "$@" >> "%s"\nsleep 20' % (node['tmp'] / 'calls.log'))
+    started = time.time()
+    result = run_module(mindie_diagnose.main, dict(node['args'], npu_smi_timeout=1))
+    assert time.time() - started < 10
+    assert (node['tmp'] / 'calls.log').read_text().split('\n')[:1] == ['info']      # -m and -l were not tried
+    npu = [f for f in result['findings'] if f['problem'] == 'npu']
+    assert len(npu) == 1 and 'npu-smi hangs' in npu[0]['message'] and 'within 1 s' in npu[0]['message']
+    assert 'dmesg' in npu[0]['hint'] and 'reload the driver' in npu[0]['hint']
+    assert any('did not finish within 1 s' in e for e in result['errors'])
+    assert 'not run' in result['files']['npu-smi-info-m.txt']
+    assert 'config.json' in result['files'] and 'docker-inspect-container.json' in result['files']
+
+
+def test_huge_npu_smi_output_is_capped(run_module, node):
+    replace_npu_smi(node, 'if [ -n "$2" ]; then echo "no $2 here"; exit 0; fi\n'
+                          '%s -c "import sys; sys.stdout.write(\'y\' * (10 * 1024 * 1024))"' % sys.executable)
+    result = run_module(mindie_diagnose.main, node['args'])
+    text = result['files']['npu-smi-info.txt']
+    assert len(text) < 1024 * 1024 + 200 and 'truncated' in text
+    assert any('printed 10485760 bytes' in e and 'truncated' in e for e in result['errors'])
+    assert len(json.dumps(result)) < 2 * 1024 * 1024
+
+
+def test_non_utf8_npu_smi_output_does_not_destroy_the_result(run_module, node):
+    table = (node['npu'] / 'info.txt').read_bytes().replace(b'910B4', b'910B4\xff', 1)
+    (node['npu'] / 'info.bin').write_bytes(table)
+    replace_npu_smi(node, 'cat "%s"' % (node['npu'] / 'info.bin'))
+    result = run_module(mindie_diagnose.main, node['args'])
+    assert '\ufffd' in result['files']['npu-smi-info.txt']
+    assert any('not valid UTF-8' in e for e in result['errors'])
+    assert result['profile'] == 'atlas-800i-a2-32g'
+    json.dumps(result, ensure_ascii=False).encode('utf-8')     # what the controller must be able to read
+
+
+def test_npu_smi_timeout_below_one_is_refused(run_module, node):
+    result = run_module(mindie_diagnose.main, dict(node['args'], npu_smi_timeout=0), expect_fail=True)
+    assert 'npu_smi_timeout must be at least 1' in result['msg']
+
+
+# ---------------------------------------------------------------------- no injection through config.json or options
+
+HOSTILE = ['$(touch PWNED)', '`touch PWNED`', 'x; touch PWNED', "x'; touch PWNED; '", 'x"; touch PWNED; "',
+           'x\ntouch PWNED', "x' \"$(touch PWNED)\" '", 'x$(touch PWNED)`touch PWNED`;touch PWNED']
+
+
+class LocalShellDocker(FakeDocker):
+    """FakeDocker whose exec_shell really runs the module's script with /bin/sh here, in ``cwd``."""
+
+    cwd = None
+
+    def exec_shell(self, script, args=()):
+        FakeDocker.calls.append((script, list(args)))
+        proc = subprocess.run(['/bin/sh', '-c', script, 'sh'] + [str(a) for a in args], cwd=self.cwd,
+                              capture_output=True, text=True, timeout=30)
+        return proc.returncode, proc.stdout, proc.stderr
+
+
+LOCAL_DOCKER_CLI = '''#!/bin/sh
+case "$1" in
+  info) echo 20.10.24;;
+  container) echo '[{"Id": "cli1", "RestartCount": 0, "Image": "sha256:2",
+      "State": {"Running": true, "Status": "running"}, "Config": {"Image": "mindie:cli"}}]';;
+  image) echo '[{"Id": "sha256:2"}]';;
+  ps) echo '{"Names": "mindie", "Status": "Up 1 hour"}';;
+  exec) shift 2; cd "%s" && exec "$@";;
+esac
+'''
+
+
+@pytest.fixture(params=['sdk', 'cli'])
+def shell_node(request, node, monkeypatch):
+    """The node, with the container commands really run by /bin/sh in node['tmp'] (SDK or CLI backend)."""
+    if request.param == 'sdk':
+        LocalShellDocker.cwd = str(node['tmp'])
+        monkeypatch.setattr(mindie_diagnose, 'SdkBackend', LocalShellDocker)
+    else:
+        script = node['tmp'] / 'bin' / 'docker'
+        script.write_text(LOCAL_DOCKER_CLI % node['tmp'])
+        script.chmod(0o755)
+        monkeypatch.setattr(mindie_diagnose, 'HAS_DOCKER', False)
+    service = node['tmp'] / 'svc'
+    (service / 'logs').mkdir(parents=True)
+    (service / 'logs' / 'console.log').write_text('console line\n')
+    node['args'] = dict(node['args'], service_dir=str(service))
+    node['service'] = service
+    return node
+
+
+def set_log_path(node, value):
+    config = json.loads(node['config'].read_text())
+    config['LogConfig'] = {'logPath': value}
+    node['config'].write_text(json.dumps(config))
+
+
+def markers(node):
+    return sorted(str(p) for p in node['tmp'].rglob('PWNED*'))
+
+
+@pytest.mark.parametrize('log_path', HOSTILE + ['/nonexistent/' + h for h in HOSTILE])
+def test_hostile_log_path_runs_nothing_when_the_log_is_missing(run_module, shell_node, log_path):
+    set_log_path(shell_node, log_path)
+    result = run_module(mindie_diagnose.main, shell_node['args'])
+    assert markers(shell_node) == []
+    expected = log_path if log_path.startswith('/') else str(shell_node['service']) + '/' + log_path
+    assert any(e.startswith('mindservice.log.tail: cannot read %s in the container: ' % expected)
+               and 'no such regular file' in e for e in result['errors']), result['errors']
+    assert result['files']['console.log.tail'] == 'console line\n'
+
+
+@pytest.mark.parametrize('log_name', HOSTILE)
+def test_hostile_log_path_is_read_as_a_file_name(run_module, shell_node, log_name):
+    (shell_node['service'] / log_name).write_text('[ERROR] Socket bind failed: port is occupied\n')
+    set_log_path(shell_node, log_name)
+    result = run_module(mindie_diagnose.main, shell_node['args'])
+    assert markers(shell_node) == []
+    assert result['files']['mindservice.log.tail'] == '[ERROR] Socket bind failed: port is occupied\n'
+    assert any('Socket bind failed' in f['message'] for f in result['findings'])
+
+
+def test_log_that_is_a_fifo_or_huge_is_not_waited_on_nor_returned_whole(run_module, shell_node):
+    os.mkfifo(str(shell_node['service'] / 'fifo.log'))
+    set_log_path(shell_node, 'fifo.log')
+    result = run_module(mindie_diagnose.main, shell_node['args'])
+    assert any('fifo.log: no such regular file' in e for e in result['errors'])
+    (shell_node['service'] / 'huge.log').write_text('z' * (3 * 1024 * 1024) + '\n')
+    set_log_path(shell_node, 'huge.log')
+    result = run_module(mindie_diagnose.main, shell_node['args'])
+    assert len(result['files']['mindservice.log.tail']) == 1024 * 1024
+
+
+@pytest.mark.parametrize('service_dir', ['/nonexistent/' + h for h in HOSTILE if '\n' not in h])
+def test_hostile_service_dir_runs_nothing(run_module, shell_node, service_dir):
+    run_module(mindie_diagnose.main, dict(shell_node['args'], service_dir=service_dir))
+    assert markers(shell_node) == []
+
+
+@pytest.mark.parametrize('override, message', [
+    ({'service_dir': 'relative/svc'}, 'service_dir'),
+    ({'service_dir': '/svc\n$(touch PWNED)'}, 'control characters'),
+    ({'container': '--privileged'}, 'not a Docker container name'),
+    ({'container': 'x;touch PWNED'}, 'not a Docker container name'),
+])
+def test_bad_names_are_refused_before_anything_runs(run_module, shell_node, override, message):
+    result = run_module(mindie_diagnose.main, dict(shell_node['args'], **override), expect_fail=True)
+    assert message in result['msg']
+    assert FakeDocker.calls == [] and markers(shell_node) == []
+
+
+@pytest.mark.parametrize('kind', ['config', 'image'])
+def test_special_files_are_reported_not_waited_on(run_module, node, kind):
+    fifo = node['tmp'] / ('fifo-' + kind)
+    os.mkfifo(str(fifo))
+    key = 'config_path' if kind == 'config' else 'test_image'
+    started = time.time()
+    result = run_module(mindie_diagnose.main, dict(node['args'], **{key: str(fifo)}))
+    assert time.time() - started < 10
+    assert any('is not a regular file' in e for e in result['errors'])

@@ -330,12 +330,117 @@ def test_real_format_script_in_check_mode(run_module, local_client, node, monkey
     monkeypatch.setattr(mindie_inference.AnsibleModule, 'warn', lambda self, msg: warnings.append(msg))
     from ansible_collections.ascend.mindie.tests.unit.plugins.module_utils.test_run_pa import REAL_RUN_PA
     (node['qwen'] / 'run_pa.sh').write_text(REAL_RUN_PA)
-    args = dict(node['args'], dataset_path='/data/ds', input_text="What's in it?")
+    args = dict(node['args'], dataset_path='/data/ds', input_text="What is in it?")
     result = run_module(mindie_inference.main, args, check_mode=True)
     lines = result['rewritten_lines']
     assert any(l.endswith('benchmark_options="ATB_LLM_BENCHMARK_ENABLE=0"') for l in lines)
     assert any('--dataset_path "$dataset_path" added to base_cmd (string)' in l for l in lines)
     assert any(l.endswith('dataset_path="/data/ds"') for l in lines)
-    assert any('single quote' in w for w in warnings)
+    assert warnings == []
+    # a single quote would end the quoting of the eval'd base_cmd: refused, not just warned about
+    result = run_module(mindie_inference.main, dict(args, input_text="What's in it?"), check_mode=True, expect_fail=True)
+    assert "input_text \"What's in it?\" contains '" in result['msg'] and 'eval' in result['msg']
     result = run_module(mindie_inference.main, dict(node['args'], benchmark=True), check_mode=True)
     assert not any(l.endswith('benchmark_options="ATB_LLM_BENCHMARK_ENABLE=0"') for l in result['rewritten_lines'])
+
+
+# ---------------------------------------------------------------------- no injection through the options
+
+HOSTILE = ['$(touch {m})', '`touch {m}`', 'x; touch {m}', "x'; touch {m}; '", 'x"; touch {m}; "',
+           "x' \"$(touch {m})\" '", 'x\\"$(touch {m})\\"']
+
+
+def markers(node):
+    return sorted(str(p) for p in node['tmp'].rglob('PWNED*'))
+
+
+def hostile(node, newline=False):
+    values = [h.format(m=node['tmp'] / 'PWNED') for h in HOSTILE]
+    if newline:
+        values.append('x\ntouch %s' % (node['tmp'] / 'PWNED'))
+    return values
+
+
+def run_generated(node, set_env_scripts, exports, copy_body='echo ran\n'):
+    """Write a harmless copy, build the module's command and really run it with bash."""
+    copy = node['tmp'] / 'copy.sh'
+    copy.write_text(copy_body)
+    command = mindie_inference.run_command(str(node['tmp']), set_env_scripts, str(copy), exports, 60)
+    assert subprocess.run(['bash', '-n', '-c', command]).returncode == 0
+    return subprocess.run(['bash', '-c', command], capture_output=True, text=True, timeout=60)
+
+
+def test_missing_hostile_set_env_script_runs_nothing(node):
+    for value in hostile(node):
+        path = '/nonexistent/' + value
+        proc = run_generated(node, [path], [])
+        assert proc.returncode == mindie_inference.SET_ENV_MISSING_RC
+        assert proc.stdout == 'set_env script %s not found in the container\n' % path
+        assert markers(node) == [], value
+
+
+def test_hostile_set_env_script_names_and_values_are_literal(node):
+    names = [n for n in (h.format(m='PWNED') for h in HOSTILE) if '/' not in n]
+    scripts = []
+    for index, name in enumerate(names):
+        path = node['tmp'] / ('%s.sh' % name)
+        path.write_text('export SOURCED_%d=yes\n' % index)
+        scripts.append(str(path))
+    values = hostile(node, newline=True)
+    exports = [('V%d' % i, v) for i, v in enumerate(values)] + [('input_text', values[0])]
+    body = ''.join('printf "%%s\\0" "$V%d"\n' % i for i in range(len(values)))
+    body += ''.join('echo "sourced $SOURCED_%d"\n' % i for i in range(len(names)))
+    proc = run_generated(node, scripts, exports, copy_body=body)
+    assert proc.returncode == 0, proc.stdout
+    assert markers(node) == []
+    printed = proc.stdout.split('\0')
+    assert printed[:len(values)] == values
+    assert proc.stdout.count('sourced yes') == len(names)
+
+
+@pytest.mark.parametrize('override, message', [
+    ({'set_env_scripts': ['relative/set_env.sh']}, 'is not an absolute path'),
+    ({'set_env_scripts': ['']}, 'is not an absolute path'),
+    ({'set_env_scripts': ['/a.sh\ntouch PWNED']}, 'contains control characters (\\n)'),
+    ({'set_env_scripts': ['/a.sh\x00']}, 'contains control characters (\\x00)'),
+    ({'script': '/x/examples/run_pa.sh\n$(touch PWNED)'}, 'script'),
+    ({'container': '-it'}, 'not a Docker container name'),
+    ({'container': 'mindie;touch PWNED'}, 'not a Docker container name'),
+    ({'model_path': '/data/$(touch PWNED)'}, "model_path '/data/$(touch PWNED)' contains $ ( ) space"),
+    ({'model_path': '/data/`id`'}, 'contains `'),
+    ({'model_path': '/data/x;id'}, 'contains ;'),
+    ({'model_path': "/data/it's"}, "contains '"),
+    ({'model_path': '/data/a"b'}, 'contains "'),
+    ({'model_path': '/data/a\nb'}, 'contains \\n'),
+    ({'input_image': '/data/$(id).jpg'}, 'input_image'),
+    ({'dataset_path': '/data/a b'}, 'dataset_path'),
+    ({'shm_name_save_path': './shm|id'}, 'shm_name_save_path'),
+    ({'input_text': 'a\x00b'}, 'NUL'),
+    ({'env': {'X': 'a\x00b'}}, 'NUL'),
+])
+def test_values_that_would_reach_a_shell_are_refused_before_docker(run_module, local_client, node, override, message):
+    result = run_module(mindie_inference.main, dict(node['args'], **override), expect_fail=True)
+    assert message in result['msg']
+    assert local_client.instances == []
+    assert markers(node) == []
+
+
+def test_hostile_prompt_and_env_through_the_sandbox_run_pa(run_module, local_client, node):
+    """The sandbox script does not eval: any prompt is passed literally, and nothing is run from it."""
+    for value in hostile(node, newline=True):
+        env = dict(node['args']['env'], EXTRA=value)
+        result = run_module(mindie_inference.main, dict(node['args'], input_text=value, env=env))
+        assert result['rc'] == 0
+        assert markers(node) == [], value
+        if '\n' not in value:
+            assert repr(value) in result["answers"][0]["question"]
+
+
+@pytest.mark.parametrize('text', ["What's this", 'say "hi"', '$(id)', '`id`', 'a\\b', 'two\nlines'])
+def test_hostile_prompt_refused_for_a_script_that_evals(run_module, local_client, node, text):
+    from ansible_collections.ascend.mindie.tests.unit.plugins.module_utils.test_run_pa import REAL_RUN_PA
+    (node['qwen'] / 'run_pa.sh').write_text(REAL_RUN_PA)
+    result = run_module(mindie_inference.main, dict(node['args'], input_text=text), expect_fail=True)
+    assert 'passes it to eval inside single quotes' in result['msg'] and 'Nothing was written or run' in result['msg']
+    assert not (node['qwen'] / mindie_inference.COPY_NAME).exists()
+    assert all(run['cmd'][:2] == ['cat', '--'] for c in local_client.instances for run in c.runs)

@@ -5,11 +5,16 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import json
 import os
 import shutil
 import stat
+import sys
+import time
 
 import pytest
+
+from ansible.module_utils import basic
 
 
 from ansible_collections.ascend.mindie.plugins.modules import npu_facts
@@ -214,8 +219,10 @@ def test_not_a_table(tmp_path, output, expected, run):
 def test_documentation_matches_argument_spec(run):
     import yaml
     doc = yaml.safe_load(npu_facts.DOCUMENTATION)
-    assert set(doc['options']) == {'npu_smi', 'ascend_home'}
+    assert set(doc['options']) == {'npu_smi', 'ascend_home', 'npu_smi_timeout'}
     assert doc['options']['npu_smi']['default'] == 'npu-smi'
+    assert doc['options']['npu_smi_timeout'] == {
+        'description': doc['options']['npu_smi_timeout']['description'], 'type': 'int', 'default': 30}
     # check_mode support comes from the collection's attributes doc fragment
     assert 'ascend.mindie.attributes' in doc['extends_documentation_fragment']
     from ansible_collections.ascend.mindie.plugins.doc_fragments.attributes import ModuleDocFragment
@@ -226,3 +233,91 @@ def test_documentation_matches_argument_spec(run):
     assert set(ret['ansible_facts']['contains']['npu']['contains']) == {
         'npu_smi_version', 'count', 'healthy', 'profile', 'chips', 'processes', 'driver', 'firmware', 'cann',
         'install_info'}
+
+
+# ---------------------------------------------------------------------- a hung, chatty or garbled npu-smi
+
+@pytest.fixture
+def warnings(monkeypatch):
+    """The warnings the module gives, in this test only."""
+    seen = []
+    monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda self, warning: seen.append(warning))
+    return seen
+
+
+def write_script(directory, body, name='npu-smi'):
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    path.write_text('#!/bin/sh\n' + body + '\n')
+    path.chmod(0o755)
+    return path
+
+
+def pid_gone(pid):
+    try:
+        with open('/proc/%d/stat' % pid) as handle:
+            return handle.read().rsplit(')', 1)[-1].split()[0] in ('Z', 'X')
+    except (IOError, OSError):
+        return True
+
+
+def test_hung_npu_smi_is_killed_and_named(tmp_path, run):
+    """A driver that hangs makes npu-smi block: the call is bounded and the message names it and the cause."""
+    binary = write_script(tmp_path / 'bin', 'echo "npu-smi 25.0.rc1.1"\nsleep 20 &\necho $! > "%s"\nwait'
+                          % (tmp_path / 'child.pid'))
+    started = time.time()
+    result = run({'npu_smi': str(binary), 'npu_smi_timeout': 1}, expect_fail=True)
+    assert time.time() - started < 10
+    assert "'%s info' did not finish within 1 s and was killed" % binary in result['msg']
+    assert 'dmesg' in result['msg'] and 'reload the driver' in result['msg']
+    assert 'npu-smi 25.0.rc1.1' in result['stdout']
+    child = int((tmp_path / 'child.pid').read_text())
+    deadline = time.time() + 5
+    while not pid_gone(child) and time.time() < deadline:
+        time.sleep(0.05)
+    assert pid_gone(child), 'the hung child of npu-smi was left running'
+
+
+def test_hung_mapping_is_a_warning_not_a_failure(tmp_path, install_info, run, warnings):
+    table = fixture('npu-smi', 'atlas800ia2_910b4x8_32g_idle_25.0.rc1.1.txt')
+    (tmp_path / 'info.txt').write_text(table)
+    binary = write_script(tmp_path / 'bin', 'if [ "$2" = "-m" ]; then sleep 20; fi\ncat "%s"' % (tmp_path / 'info.txt'))
+    started = time.time()
+    result = run({'npu_smi': str(binary), 'npu_smi_timeout': 1, 'ascend_home': str(ascend_home(tmp_path))})
+    assert time.time() - started < 10
+    assert [c['logical_id'] for c in result['ansible_facts']['npu']['chips']] == [None] * 8
+    assert any("info -m' did not finish within 1 s" in w for w in warnings)
+
+
+def test_huge_output_is_capped_and_said_so(tmp_path, run):
+    binary = write_script(tmp_path / 'bin', '%s -c "import sys; sys.stdout.write(\'x\' * (10 * 1024 * 1024))"'
+                          % sys.executable)
+    result = run({'npu_smi': str(binary)}, expect_fail=True)
+    assert 'printed 10485760 bytes' in result['msg'] and 'truncated' in result['msg']
+    assert len(result['stdout']) < 1024 * 1024 + 200
+    assert len(json.dumps(result)) < 2 * 1024 * 1024
+
+
+def test_invalid_utf8_is_replaced_and_reported(tmp_path, install_info, run, warnings):
+    table = fixture('npu-smi', 'atlas800ia2_910b4x8_32g_idle_25.0.rc1.1.txt').encode('utf-8')
+    table = table.replace(b'910B4', b'910B4\xff\xfe', 1)
+    (tmp_path / 'info.bin').write_bytes(table)
+    binary = write_script(tmp_path / 'bin', 'cat "%s"' % (tmp_path / 'info.bin'))
+    home = ascend_home(tmp_path)
+    with open(str(home / 'driver' / 'version.info'), 'ab') as handle:
+        handle.write(b'Note=caf\xe9\n')
+    result = run({'npu_smi': str(binary), 'ascend_home': str(home)})
+    npu = result['ansible_facts']['npu']
+    assert npu['count'] == 8
+    assert '\ufffd' in npu['chips'][0]['name']
+    assert any('not valid UTF-8' in w for w in warnings)
+    # What the controller receives must be encodable: lone surrogates make it throw the whole result away.
+    json.dumps(result, ensure_ascii=False).encode('utf-8')
+
+
+@pytest.mark.parametrize('value', [0, -5])
+def test_timeout_below_one_is_refused(tmp_path, value, run):
+    binary = write_fake_npu_smi(tmp_path / 'bin', 'x')
+    result = run({'npu_smi': str(binary), 'npu_smi_timeout': value}, expect_fail=True)
+    assert 'npu_smi_timeout must be at least 1' in result['msg']
+    assert not (tmp_path / 'bin' / 'calls.log').exists()
