@@ -19,14 +19,18 @@ ANSWER_LIMIT = 300
 DETAIL_LIMIT = 200
 PASSED_SCHEMES = ('file://', 'http://', 'https://', 'data:')
 
-# Management port endpoints and business port endpoints per test.
-TESTS = ('health', 'ready', 'chat', 'generate', 'stream')
+# Management port endpoints and business port endpoints per test. ``models`` (GET /v1/models
+# on the business port) is the check a client can make when the management port listens on
+# loopback only; it is not in the default set.
+TESTS = ('health', 'ready', 'chat', 'generate', 'stream', 'models')
+DEFAULT_TESTS = ('health', 'ready', 'chat', 'generate', 'stream')
 TEST_ENDPOINTS = {
     'health': ('management', 'GET', '/health'),
     'ready': ('management', 'GET', '/v2/health/ready'),
     'chat': ('business', 'POST', '/v1/chat/completions'),
     'generate': ('business', 'POST', '/generate'),
     'stream': ('business', 'POST', '/v1/chat/completions'),
+    'models': ('business', 'GET', '/v1/models'),
 }
 
 
@@ -197,6 +201,14 @@ def generate_answer(payload):
         if isinstance(choice.get('message'), dict):
             return _text(choice['message'].get('content'))
     return ''
+
+
+def served_models(payload):
+    """The model ids of an OpenAI style ``GET /v1/models`` answer (``data[].id``); None when it is not one."""
+    data = payload.get('data') if isinstance(payload, dict) else None
+    if not isinstance(data, list):
+        return None
+    return [str(item['id']) for item in data if isinstance(item, dict) and item.get('id') is not None]
 
 
 def usage_tokens(payload):

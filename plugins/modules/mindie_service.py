@@ -50,16 +50,32 @@ options:
     description:
       - Path of the MindIE C(config.json) inside the container. The module reads the addresses and ports from it.
       - When it is not the default, it is passed to the daemon as E(MIES_CONFIG_JSON_PATH).
+      - "Must be an absolute path without C(..) components or control characters. Before a running daemon is
+        stopped the file must be readable and valid: a JSON object whose C(ServerConfig) ports C(port),
+        C(managementPort), C(metricsPort) are integers in [1024, 65535], either all equal (single-port mode) or all
+        different; C(ipAddress) and C(managementIpAddress) literal IP addresses; booleans such as C(httpsEnabled)
+        JSON booleans (a string C(\"false\") is refused, not guessed)."
     type: str
     default: /usr/local/Ascend/mindie/latest/mindie-service/conf/config.json
   service_dir:
     description:
       - The MindIE Service directory inside the container (holds C(bin/mindieservice_daemon) and C(logs/)).
+      - Must be an absolute path, not C(/), without C(..) components or control characters; its
+        C(bin/mindieservice_daemon) must be executable before a running daemon is stopped.
     type: str
     default: /usr/local/Ascend/mindie/latest/mindie-service
   env:
     description:
-      - Extra environment variables for the daemon, added to (and overriding) the ones the module sets.
+      - Extra environment variables for the daemon, exported after the C(set_env.sh) scripts were sourced.
+      - Names must be shell identifiers (C([A-Za-z_][A-Za-z0-9_]*)). The variables the module sets itself
+        (E(MASTER_ADDR), E(MASTER_PORT), E(MIES_CONFIG_JSON_PATH), E(MIES_SERVICE_MONITOR_MODE)) are refused; use
+        O(master_addr), O(master_port), O(config_path) and O(monitor), so that what the module checks and probes is
+        what the daemon uses. Shell variables that change how the start script itself runs (E(IFS), E(BASH_ENV),
+        E(ENV), E(SHELLOPTS), E(BASHOPTS), E(CDPATH), E(PS4), ...) are refused too.
+      - E(PATH), E(LD_LIBRARY_PATH), E(LD_PRELOAD), E(PYTHONPATH) and E(PYTHONHOME) replace what the C(set_env.sh)
+        scripts set (values are taken literally, C($VAR) is not expanded); they are allowed, with a warning.
+      - Values must be strings (integers are converted); booleans, floats, null, lists and dicts are refused,
+        so that V(yes) or V(1.10) never become something else silently. Quote them in YAML.
     type: dict
     default: {}
   master_addr:
@@ -70,6 +86,7 @@ options:
   master_port:
     description:
       - Value of E(MASTER_PORT) for the daemon. Two instances on one node need different ports.
+      - Must be in [1024, 65535] and differ from the service ports of the config.
     type: int
     default: 7896
   monitor:
@@ -80,13 +97,35 @@ options:
   ready_timeout:
     description:
       - Seconds to wait for the daemon to become ready after it was started (or while it is still loading).
+      - At least 1.
     type: int
     default: 600
   stop_timeout:
     description:
       - Seconds to wait after SIGTERM before SIGKILL, and then for the ports to be released.
+      - At least 1.
     type: int
     default: 30
+  ca_path:
+    description:
+      - PEM file of the CA (or CAs) that signed MindIE's server certificates, on the node, used when C(httpsEnabled)
+        is true. The readiness probe verifies the certificate chain and the host name (see O(server_name)), with
+        TLS 1.3 at least, as MindIE serves it. The system's CAs are used when not set.
+    type: path
+  client_cert:
+    description:
+      - PEM client certificate the readiness probe presents, on the node; MindIE with C(httpsEnabled) refuses
+        clients without one (mutual TLS). May also hold the key.
+    type: path
+  client_key:
+    description:
+      - PEM private key of O(client_cert), on the node, when that file does not hold it. It must not be encrypted.
+    type: path
+  server_name:
+    description:
+      - Name the server certificate must carry (subject alternative name) for the readiness probe, and the SNI sent.
+      - Default the address probed (C(managementIpAddress), V(127.0.0.1) for V(0.0.0.0)).
+    type: str
   docker_host:
     description:
       - URL of the Docker engine, for example V(unix:///var/run/docker.sock) or V(tcp://127.0.0.1:2375).
@@ -96,6 +135,12 @@ notes:
   - The daemon counts as running when the pid in its pid file exists in the container and its command line is
     C(mindieservice_daemon). After the container was restarted the daemon is gone and V(started) starts it again.
   - An IP of V(0.0.0.0) in the config is probed as V(127.0.0.1).
+  - "When C(port), C(managementPort) and C(metricsPort) are equal, MindIE serves everything on that one port of
+    C(ipAddress): RV(urls) then name that one address and port, the readiness probe goes there, and the port is
+    checked once."
+  - Every option and the config are checked before anything is stopped or started; a refusal leaves a running
+    daemon running. With O(state=stopped) a config that cannot be read or is invalid only gives a warning (the
+    ports are then not checked after the stop).
 seealso:
   - module: ascend.mindie.mindie_precheck
 '''
@@ -209,7 +254,14 @@ import http.client as http_client
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.ascend.mindie.plugins.module_utils import mindie_schema as schema
 from ansible_collections.ascend.mindie.plugins.module_utils.procfs import parse_proc_net_tcp
+from ansible_collections.ascend.mindie.plugins.module_utils.mindie_http import (
+    TLSSetupError,
+    connection,
+    describe_tls_error,
+    tls_client_context,
+)
 from ansible_collections.ascend.mindie.plugins.module_utils.mindie_docker import (
     SET_ENV_SCRIPTS,
     MindieDockerClient,
@@ -250,7 +302,97 @@ HINTS = (
 )
 
 
+# Set by the module itself from its options; env must not override them (use the options).
+MODULE_ENV = {'MASTER_ADDR': 'master_addr', 'MASTER_PORT': 'master_port', 'MIES_CONFIG_JSON_PATH': 'config_path',
+              'MIES_SERVICE_MONITOR_MODE': 'monitor'}
+# Shell variables that change how the start script runs (or are read-only in bash).
+SHELL_ENV = ('IFS', 'BASH_ENV', 'ENV', 'SHELLOPTS', 'BASHOPTS', 'CDPATH', 'GLOBIGNORE', 'PS4', 'BASH_XTRACEFD',
+             'POSIXLY_CORRECT', 'BASHPID', 'PPID', 'UID', 'EUID', 'BASH_ARGV0', 'PWD', 'OLDPWD')
+# Replace what the set_env.sh scripts set: allowed, with a warning.
+REPLACING_ENV = ('PATH', 'LD_LIBRARY_PATH', 'LD_PRELOAD', 'PYTHONPATH', 'PYTHONHOME')
+PORT_KEYS = ('port', 'managementPort', 'metricsPort')
+PORT_MIN, PORT_MAX = 1024, 65535
+
+
 # ---------------------------------------------------------------------- pure helpers
+
+def _has_control(text):
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
+
+
+def _path_problem(name, value, allow_root=False):
+    if not isinstance(value, str) or not value.startswith('/'):
+        return '%s must be an absolute path in the container, got %r.' % (name, value)
+    if _has_control(value):
+        return '%s must not contain control characters (newline, NUL, ...), got %r.' % (name, value)
+    if '..' in value.split('/'):
+        return '%s must not contain .. components, got %r.' % (name, value)
+    if not allow_root and value.strip('/') == '':
+        return '%s must not be /.' % name
+    return None
+
+
+def validate_params(params):
+    """(problems, warnings) of the module options, before anything is touched."""
+    problems, warnings = [], []
+    env = params.get('env') or {}
+    for name in sorted(env, key=str):
+        value = env[name]
+        if not isinstance(name, str) or not ENV_NAME.match(name):
+            problems.append('env: %r is not a valid environment variable name (letters, digits and _, not starting '
+                            'with a digit).' % (name,))
+            continue
+        if name in MODULE_ENV:
+            problems.append('env: %s is set by the module; use the %s option instead.' % (name, MODULE_ENV[name]))
+            continue
+        if name in SHELL_ENV:
+            problems.append('env: %s changes how the start script itself runs (a shell variable); it cannot be set '
+                            'for the daemon.' % name)
+            continue
+        if isinstance(value, bool) or value is None or not isinstance(value, (str, int)):
+            problems.append('env: the value of %s must be a string, got %r (%s); quote it in YAML (for example "1" '
+                            'or "true").' % (name, value, type(value).__name__))
+            continue
+        if '\x00' in str(value):
+            problems.append('env: the value of %s contains a NUL byte, which no environment variable can hold.' % name)
+            continue
+        if name in REPLACING_ENV:
+            warnings.append('env: %s replaces the value the set_env.sh scripts set (taken literally; $%s is not '
+                            'expanded).' % (name, name))
+    port = params.get('master_port')
+    if not isinstance(port, int) or isinstance(port, bool) or not PORT_MIN <= port <= PORT_MAX:
+        problems.append('master_port must be in [%d, %d], got %r.' % (PORT_MIN, PORT_MAX, port))
+    addr = params.get('master_addr')
+    if not isinstance(addr, str) or not addr.strip() or _has_control(addr) or ' ' in addr:
+        problems.append('master_addr must be a host name or address without spaces or control characters, got %r.'
+                        % (addr,))
+    for key in ('ready_timeout', 'stop_timeout'):
+        if not isinstance(params.get(key), int) or params.get(key) < 1:
+            problems.append('%s must be at least 1 (seconds), got %r.' % (key, params.get(key)))
+    for key, allow_root in (('service_dir', False), ('config_path', False)):
+        problem = _path_problem(key, params.get(key), allow_root)
+        if problem:
+            problems.append(problem)
+    return problems, warnings
+
+
+def validate_config(config):
+    """Problems with config.json (a list of messages naming the key), by the same rules as mindie_config.
+
+    The rules live once, in module_utils/mindie_schema; this module only adds what it reads itself.
+    """
+    if not isinstance(config, dict):
+        return ['the top level must be a JSON object, got %s.' % type(config).__name__]
+    if not isinstance(config.get('ServerConfig'), dict):
+        return ['ServerConfig must be a JSON object, got %s.' % json.dumps(config.get('ServerConfig'))]
+    problems = list(schema.validate_config(config))
+    log_cfg = config.get('LogConfig')
+    if isinstance(log_cfg, dict) and 'logPath' in log_cfg:
+        value = log_cfg['logPath']
+        if not isinstance(value, str) or _has_control(value):
+            problems.append('LogConfig.logPath must be a path without control characters, got %s.' % json.dumps(value))
+    return problems
+
 
 def endpoints_from_config(config):
     """Addresses, ports and URLs the daemon serves, from a parsed config.json."""
@@ -268,6 +410,10 @@ def endpoints_from_config(config):
     if isinstance(log_cfg, dict) and log_cfg.get('logPath'):
         log_path = str(log_cfg['logPath'])
     scheme = 'https' if https else 'http'
+    # All three ports equal: MindIE serves everything on that one port of ipAddress.
+    single_port = port == mgmt_port == metrics_port
+    if single_port:
+        mgmt_ip = ip
 
     def url(host, p):
         if ':' in host and not host.startswith('['):
@@ -275,7 +421,8 @@ def endpoints_from_config(config):
         return '%s://%s:%d' % (scheme, host, p)
     return {
         'ip': ip, 'mgmt_ip': mgmt_ip, 'port': port, 'mgmt_port': mgmt_port, 'metrics_port': metrics_port,
-        'https': https, 'log_path': log_path,
+        'https': https, 'log_path': log_path, 'single_port': single_port,
+        'ports': sorted(set([port, mgmt_port, metrics_port])),
         'probe_ip': '127.0.0.1' if mgmt_ip == '0.0.0.0' else ('::1' if mgmt_ip == '::' else mgmt_ip),
         'urls': {'business': url(ip, port), 'management': url(mgmt_ip, mgmt_port),
                  'metrics': url(mgmt_ip, metrics_port)},
@@ -385,6 +532,7 @@ class MindieServiceManager(object):
         self.result = {'changed': False, 'pid': None, 'ready': False, 'startup_seconds': None, 'restarted': False}
         self.endpoints = None
         self.log_offsets = None
+        self.ssl_context = None
 
     def path(self, rel):
         return self.service_dir + '/' + rel
@@ -404,15 +552,41 @@ class MindieServiceManager(object):
             return None
         try:
             config = json.loads(text)
-        except ValueError as exc:
-            self.fail('The MindIE config %s in container %s is not valid JSON: %s'
-                      % (self.p['config_path'], self.p['container'], exc))
+        except (ValueError, RecursionError) as exc:
+            return self._config_refused('is not valid JSON: %s' % (exc if isinstance(exc, ValueError) else
+                                                                   'nested too deeply'), required)
+        problems = validate_config(config)
+        if problems:
+            return self._config_refused('is not usable: %s' % ' '.join(problems), required, problems=problems)
         try:
             self.endpoints = endpoints_from_config(config)
         except (TypeError, ValueError) as exc:
             self.fail('Cannot read the ports of %s: %s' % (self.p['config_path'], exc))
         self.result['urls'] = self.endpoints['urls']
+        if self.endpoints['https'] and self.ssl_context is None:
+            # Mutual TLS as MindIE serves it; checked before anything is stopped or started.
+            try:
+                self.ssl_context = tls_client_context(self.p['ca_path'], self.p['client_cert'], self.p['client_key'])
+            except TLSSetupError as exc:
+                self.fail('httpsEnabled is true in %s, but the readiness probe cannot set up TLS: %s'
+                          % (self.p['config_path'], exc))
         return self.endpoints
+
+    def _config_refused(self, why, required, **extra):
+        """Fail (a start needs the config) or, when stopping, warn and go on without it."""
+        msg = 'The MindIE config %s in container %s %s' % (self.p['config_path'], self.p['container'], why)
+        if required:
+            self.fail(msg + ' Nothing was stopped or started.', **extra)
+        self.module.warn(msg)
+        return None
+
+    def require_daemon_binary(self):
+        """Fail unless bin/mindieservice_daemon is executable: a start could not even be attempted."""
+        binary = self.path('bin/' + DAEMON)
+        rc, dummy, dummy2 = self.client.exec_shell('test -f %s && test -x %s' % (quote(binary), quote(binary)))
+        if rc != 0:
+            self.fail('%s is not an executable file in container %s: check service_dir (%s). Nothing was stopped or '
+                      'started.' % (binary, self.p['container'], self.service_dir))
 
     def probe(self):
         script = (
@@ -448,6 +622,10 @@ class MindieServiceManager(object):
         ep = self.endpoints
         for path in self._ready_paths:
             status = self._http_status(ep['probe_ip'], ep['mgmt_port'], path, ep['https'])
+            if isinstance(status, ssl.SSLCertVerificationError):
+                # MindIE answers, but with a certificate we do not accept: waiting will not change that.
+                self.fail('The readiness probe of %s refused the server: %s'
+                          % (ep['urls']['management'], describe_tls_error(status)))
             if status == 404 and path != '/health':
                 self._ready_paths = ['/health']
                 continue
@@ -456,20 +634,17 @@ class MindieServiceManager(object):
 
     _ready_paths = ['/v2/health/ready', '/health']
 
-    @staticmethod
-    def _http_status(host, port, path, https):
-        if https:
-            context = ssl.create_default_context()
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-            conn = http_client.HTTPSConnection(host, port, timeout=1.0, context=context)
-        else:
-            conn = http_client.HTTPConnection(host, port, timeout=1.0)
+    def _http_status(self, host, port, path, https):
+        """The HTTP status, None when nothing answered, or the ssl.SSLCertVerificationError."""
+        conn = connection('https' if https else 'http', host, port, 1.0, context=self.ssl_context,
+                          server_name=self.p['server_name'])
         try:
             conn.request('GET', path, headers={'Connection': 'close'})
             response = conn.getresponse()
             response.read()     # closing with unread data would reset the daemon's side of the connection
             return response.status
+        except ssl.SSLCertVerificationError as exc:
+            return exc
         except (socket.error, http_client.HTTPException, ssl.SSLError):
             return None
         finally:
@@ -627,6 +802,8 @@ class MindieServiceManager(object):
         except MindieDockerError as exc:
             self.fail(str(exc))
         self.load_config(required=state != 'stopped')
+        if state != 'stopped':
+            self.require_daemon_binary()
         pid = self.running_pid()
 
         if state == 'stopped':
@@ -672,10 +849,19 @@ def main():
             monitor=dict(type='bool', default=False),
             ready_timeout=dict(type='int', default=600),
             stop_timeout=dict(type='int', default=30),
+            ca_path=dict(type='path'),
+            client_cert=dict(type='path'),
+            client_key=dict(type='path', no_log=False),
+            server_name=dict(type='str'),
             docker_host=dict(type='str'),
         ),
         supports_check_mode=True,
     )
+    problems, warnings = validate_params(module.params)
+    if problems:
+        module.fail_json(msg='Invalid options, nothing was stopped or started: ' + ' '.join(problems), problems=problems)
+    for warning in warnings:
+        module.warn(warning)
     client = MindieDockerClient(module, module.params['container'], docker_host=module.params['docker_host'])
     manager = MindieServiceManager(module, client)
     try:

@@ -19,6 +19,9 @@ description:
   - >-
     V(generate) sends the guide's 6.3.1 request to C(/generate); it passes on HTTP 200 with a non-empty generated
     text (MindIE answers with a JSON object whose C(text) is a list holding the generated text).
+  - V(models) sends C(GET /v1/models) to O(business_url); it passes on HTTP 200 when the answer lists O(model). It
+    checks a client's view of the service through the business port alone, for when the management port listens
+    on loopback only. It is not in the default set.
   - V(stream) sends the guide's 6.3.3 request (C(stream) true) to C(/v1/chat/completions) and reads the answer
     incrementally as Server-Sent Events, counting the C(data:) events that carry content (not C([DONE])); it passes
     on HTTP 200 when more than one such chunk arrived.
@@ -54,7 +57,7 @@ options:
       - The tests to run, in this order. A test named twice runs once.
     type: list
     elements: str
-    choices: [health, ready, chat, generate, stream]
+    choices: [health, ready, chat, generate, stream, models]
     default: [health, ready, chat, generate, stream]
   model:
     description:
@@ -94,8 +97,15 @@ options:
   validate_certs:
     description:
       - Verify the server's certificate and host name for C(https://) URLs.
+      - Whatever this says, C(https://) uses TLS 1.3 at least, the only version MindIE serves.
     type: bool
     default: true
+  server_name:
+    description:
+      - Name the server certificate must carry (a subject alternative name) and the SNI sent, when it differs from
+        the host of the URLs (for example a node reached by address whose certificate names it by DNS name).
+      - Default the host of each URL.
+    type: str
   ca_path:
     description:
       - PEM file of the CA (or CAs) that signed MindIE's server certificate. The system's CAs are used when
@@ -103,7 +113,8 @@ options:
     type: path
   client_cert:
     description:
-      - PEM client certificate, for MindIE with mutual TLS. May also hold the key.
+      - PEM client certificate, for MindIE with C(httpsEnabled), which requires one (mutual TLS). May also hold
+        the key.
     type: path
   client_key:
     description:
@@ -229,7 +240,6 @@ msg:
 '''
 
 import json
-import os
 import socket
 import ssl
 import time
@@ -239,7 +249,14 @@ import http.client as http_client
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
+from ansible_collections.ascend.mindie.plugins.module_utils.mindie_http import (
+    TLSSetupError,
+    connection,
+    describe_tls_error,
+    tls_client_context,
+)
 from ansible_collections.ascend.mindie.plugins.module_utils.mindie_api import (
+    DEFAULT_TESTS,
     TESTS,
     TEST_ENDPOINTS,
     SSEParser,
@@ -251,6 +268,7 @@ from ansible_collections.ascend.mindie.plugins.module_utils.mindie_api import (
     image_url,
     join_url,
     request_body,
+    served_models,
     short,
     split_base_url,
     stream_event,
@@ -303,23 +321,14 @@ class MindieSmokeTester(object):
         if any(t[0] == 'https' for t in self.targets.values()):
             try:
                 self.ssl_context = self.make_ssl_context()
-            except (OSError, ssl.SSLError, ValueError) as exc:
+            except TLSSetupError as exc:
                 return 'cannot set up TLS: %s' % to_native(exc)
         return None
 
     def make_ssl_context(self):
-        for key in ('ca_path', 'client_cert', 'client_key'):
-            if self.p[key] and not os.path.isfile(self.p[key]):
-                raise ValueError('%s %s is not a file' % (key, self.p[key]))
-        if self.p['validate_certs']:
-            context = ssl.create_default_context(cafile=self.p['ca_path'])
-        else:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        if self.p['client_cert']:
-            context.load_cert_chain(self.p['client_cert'], self.p['client_key'])
-        return context
+        """Mutual TLS as MindIE serves it: TLS 1.3 at least, server verified, client certificate presented."""
+        return tls_client_context(self.p['ca_path'], self.p['client_cert'], self.p['client_key'],
+                                  validate_certs=self.p['validate_certs'])
 
     # ------------------------------------------------------------------ HTTP
     def exchange(self, kind, method, path, body, on_data):
@@ -338,10 +347,7 @@ class MindieSmokeTester(object):
                 raise AnswerTimeout()
             return left
 
-        if scheme == 'https':
-            conn = http_client.HTTPSConnection(host, port, timeout=remaining(), context=self.ssl_context)
-        else:
-            conn = http_client.HTTPConnection(host, port, timeout=remaining())
+        conn = connection(scheme, host, port, remaining(), context=self.ssl_context, server_name=self.p['server_name'])
         headers = {'Connection': 'close', 'Accept': '*/*', 'User-Agent': 'ascend.mindie.mindie_smoke_test'}
         data = None
         if body is not None:
@@ -393,7 +399,7 @@ class MindieSmokeTester(object):
         except ConnectionRefusedError as exc:
             error = 'connection refused by %s (%s)' % (self.netloc(kind), to_native(exc))
         except ssl.SSLError as exc:
-            error = 'TLS error with %s: %s' % (self.netloc(kind), to_native(exc))
+            error = 'TLS error with %s: %s' % (self.netloc(kind), to_native(describe_tls_error(exc)))
         except (http_client.HTTPException, OSError) as exc:
             error = 'request to %s failed: %s: %s' % (self.netloc(kind), type(exc).__name__, to_native(exc))
         result['latency_s'] = _seconds(time.monotonic() - start)
@@ -452,6 +458,14 @@ class MindieSmokeTester(object):
         if name in ('health', 'ready'):
             result['answer'] = short(text)
             return None
+        if name == 'models':
+            result['answer'] = short(text)
+            served = served_models(payload)
+            if served is None:
+                return 'the answer is not a model list%s' % self.raw_hint(state['raw'])
+            if self.p['model'] not in served:
+                return 'the service does not serve model %s (it serves: %s)' % (self.p['model'], ', '.join(served) or 'none')
+            return None
         result['prompt_tokens'], result['completion_tokens'] = usage_tokens(payload)
         answer = chat_answer(payload) if name == 'chat' else generate_answer(payload)
         result['answer'] = short(answer if answer else text)
@@ -486,7 +500,7 @@ def main():
         argument_spec=dict(
             business_url=dict(type='str', required=True),
             management_url=dict(type='str', required=True),
-            tests=dict(type='list', elements='str', choices=list(TESTS), default=list(TESTS)),
+            tests=dict(type='list', elements='str', choices=list(TESTS), default=list(DEFAULT_TESTS)),
             model=dict(type='str', default='qwen2_vl'),
             image=dict(type='str', default='/data/test_images/sample.jpg'),
             prompt=dict(type='str', default='Explain the details in the image.'),
@@ -497,6 +511,7 @@ def main():
             ca_path=dict(type='path'),
             client_cert=dict(type='path'),
             client_key=dict(type='path', no_log=False),
+            server_name=dict(type='str'),
         ),
         supports_check_mode=True,
     )

@@ -4,11 +4,13 @@ The real daemon script runs as a subprocess on 127.0.0.1 with temporary director
 small MINDIE_SIM_TIME_SCALE; no Docker is needed.
 """
 import base64
+import http.client as http_client
 import json
 import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -739,3 +741,146 @@ def test_measured_latency_matches_model_and_batching(sim):
     assert max(max(r["decode_time_arr"]) for r in results) > max(single["decode_time_arr"])
     assert all(r["choices"][0]["message"]["content"] == single["choices"][0]["message"]["content"] for r in results)
     assert sim.stop(proc) == 0
+
+
+# ------------------------------------------------------------------ HTTPS (mutual TLS, TLS 1.3, RSA >= 3072)
+
+sys.path.insert(0, os.path.join(ROOT, "sandbox"))
+import make_test_certs  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    """CA, client, and server sets per family (3072-bit) plus a 2048-bit server set, made once."""
+    base = tmp_path_factory.mktemp("tls")
+    out = {}
+    for name, bits in (("business", 3072), ("management", 3072), ("metrics", 3072), ("weak", 2048)):
+        out[name] = make_test_certs.make(str(base), bits=bits, sans=("127.0.0.1", "localhost"), prefix=name + "-")
+    return out
+
+
+TLS_LAYOUT = {  # family -> (CA file key, cert key, key key, pwd key, crl files key, file stem in security/)
+    "business": ("tlsCaFile", "tlsCert", "tlsPk", "tlsPkPwd", "tlsCrlFiles", ""),
+    "management": ("managementTlsCaFile", "managementTlsCert", "managementTlsPk", "managementTlsPkPwd",
+                   "managementTlsCrlFiles", "management/"),
+    "metrics": ("metricsTlsCaFile", "metricsTlsCert", "metricsTlsPk", "metricsTlsPkPwd",
+                "metricsTlsCrlFiles", "metrics/"),
+}
+
+
+def install_tls(sim, certs, weak=()):
+    """Certificates below the service home with MindIE's recommended modes, and the config keys."""
+    server = _server(sim.config)
+    server.update(httpsEnabled=True, tlsCaPath="security/ca/")
+    ca_dir = sim.service / "security" / "ca"
+    ca_dir.mkdir(parents=True, exist_ok=True)
+    for family, (ca_key, cert_key, pk_key, pwd_key, crl_key, stem) in TLS_LAYOUT.items():
+        source = certs["weak" if family in weak else family]
+        prefix = ("weak" if family in weak else family) + "-"
+        ca_name = family + "_ca.pem"
+        shutil.copy(source["ca.pem"], ca_dir / ca_name)
+        os.chmod(ca_dir / ca_name, 0o600)
+        for src, rel, mode in ((source[prefix + "server.pem"], "security/certs/%sserver.pem" % stem, 0o600),
+                               (source[prefix + "server.key.pem"], "security/keys/%sserver.key.pem" % stem, 0o400)):
+            dest = sim.service / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if dest.exists():
+                os.chmod(dest, 0o600)
+                dest.unlink()
+            shutil.copy(src, dest)
+            os.chmod(dest, mode)
+        server.update({ca_key: [ca_name], cert_key: "security/certs/%sserver.pem" % stem,
+                       pk_key: "security/keys/%sserver.key.pem" % stem, pwd_key: "", crl_key: []})
+
+
+def tls_client(certs, cert=True, tls12=False):
+    ctx = ssl.create_default_context(cafile=certs["business"]["ca.pem"])
+    if tls12:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    if cert:
+        ctx.load_cert_chain(certs["business"]["client.pem"], certs["business"]["client.key.pem"])
+    return ctx
+
+
+def https_get(port, path, ctx, host="127.0.0.1"):
+    conn = http_client.HTTPSConnection(host, port, timeout=10, context=ctx)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def peer_cn(port, ctx):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            der = tls.getpeercert(binary_form=True)
+            version = tls.version()
+    from cryptography import x509
+    cert = x509.load_der_x509_certificate(der)
+    return cert.public_key().key_size, cert.fingerprint(__import__("cryptography.hazmat.primitives.hashes",
+                                                                    fromlist=["SHA256"]).SHA256()), version
+
+
+def test_https_mutual_tls_13_per_family(sim, certs):
+    install_tls(sim, certs)
+    proc = sim.start()
+    ctx = tls_client(certs)
+    assert https_get(sim.mport, "/v2/health/ready", ctx)[0] == 200
+    assert https_get(sim.port, "/v1/models", ctx)[0] == 200
+    with pytest.raises((ssl.SSLError, ConnectionError)):        # no client certificate: refused
+        https_get(sim.mport, "/v2/health/ready", tls_client(certs, cert=False))
+    with pytest.raises(ssl.SSLError):                           # TLS 1.2 client: refused
+        https_get(sim.port, "/v1/models", tls_client(certs, tls12=True))
+    with pytest.raises(OSError):                                # plain HTTP is no way round
+        http("GET", sim.port, "/v1/models", timeout=5)
+    assert https_get(sim.mport, "/v2/health/ready", ctx)[0] == 200   # still serving after the refusals
+    seen = {}
+    for family, port in (("business", sim.port), ("management", sim.mport), ("metrics", sim.xport)):
+        bits, fingerprint, version = peer_cn(port, ctx)
+        assert bits == 3072 and version == "TLSv1.3"
+        seen[family] = fingerprint
+    assert len(set(seen.values())) == 3                         # one certificate per port family
+    log = (sim.service / "logs" / "mindservice.log").read_text()
+    assert "TLS handshake with 127.0.0.1" in log
+    assert sim.stop(proc) == 0
+
+
+@pytest.mark.parametrize("family", ["business", "management", "metrics"])
+def test_https_refuses_2048_bit_key(sim, certs, family):
+    install_tls(sim, certs, weak=(family,))
+    rc, out, _ = sim.run_fail()
+    assert rc != 0
+    assert "[%s] Certificate key length is too short, key length < 3072" % family in out
+    assert "2048-bit RSA key" in out
+    assert FAILED in out
+
+
+def test_https_one_port_checks_business_set_only(sim, certs):
+    install_tls(sim, certs, weak=("management", "metrics"))
+    server = _server(sim.config)
+    server.update(managementPort=sim.port, metricsPort=sim.port, ipAddress="127.0.0.1",
+                  managementIpAddress="127.0.0.1", managementTlsCert="security/certs/missing.pem")
+    proc = sim.start()
+    assert https_get(sim.port, "/v2/health/ready", tls_client(certs))[0] == 200
+    assert sim.stop(proc) == 0
+
+
+def test_https_file_checks(sim, certs):
+    install_tls(sim, certs)
+    os.chmod(sim.service / "security/keys/server.key.pem", 0o644)
+    outside = sim.tmp / "outside.pem"
+    shutil.copy(certs["business"]["business-server.pem"], outside)
+    os.chmod(outside, 0o600)
+    os.symlink(str(outside), str(sim.service / "security/certs/management/link.pem"))
+    server = _server(sim.config)
+    server["managementTlsCert"] = "security/certs/management/link.pem"
+    server["metricsTlsCert"] = str(outside)             # absolute: MindIE reads it below its home
+    server["tlsCaFile"] = "ca.pem"                      # a string, not a list
+    rc, out, _ = sim.run_fail()
+    assert rc != 0
+    assert "server.key.pem current permission is 644, but required no greater than 640" in out
+    assert "The ServerConfig.managementTlsCert path is invalid by: The file: link.pem is a link." in out
+    assert "%s/%s (ServerConfig.metricsTlsCert) does not exist" % (sim.service, outside) in out
+    assert "ServerConfig.tlsCaFile should be a json array of strings" in out

@@ -421,3 +421,30 @@ def test_mutual_tls(run_module, tls_fake, pki):
     # a missing certificate file is an option error
     result = run_module(main, fake_args(tls_fake, ['health'], client_cert=str(pki / 'nope.pem')), expect_fail=True)
     assert result['msg'].startswith('cannot set up TLS: client_cert') and result['results'] == []
+
+
+# ---------------------------------------------------------------------- models: the business-port client check
+
+def test_models_checks_the_business_port_alone(run_module, running):
+    result = run_module(main, sim_args(running, tests=['models'],
+                                       management_url='http://127.0.0.1:%d' % free_port()))
+    assert result['passed'] is True and [r['name'] for r in result['results']] == ['models']
+    models = result['results'][0]
+    assert models['url'] == 'http://127.0.0.1:%d/v1/models' % running.port and models['status'] == 200
+    # a model the service does not serve
+    result = run_module(main, sim_args(running, tests=['models'], model='llama'), expect_fail=True)
+    assert result['results'][0]['error'] == 'the service does not serve model llama (it serves: qwen2_vl)'
+    assert metric(running.xport, 'request_received_total') == 0     # no inference request was sent
+
+
+def test_models_is_not_a_default_test(run_module, running):
+    result = run_module(main, sim_args(running))
+    assert [r['name'] for r in result['results']] == ALL
+
+
+def test_models_refuses_an_answer_that_is_no_model_list(run_module, fake):
+    fake.routes[('GET', '/v1/models')] = lambda h: h.send_plain(200, b'{"object": "list"}')
+    result = run_module(main, fake_args(fake, ['models']), expect_fail=True)
+    assert result['results'][0]['error'] == 'the answer is not a model list: {"object": "list"}'
+    fake.routes[('GET', '/v1/models')] = lambda h: h.send_plain(200, b'{"data": [{"id": "qwen2_vl"}, {"id": "x"}]}')
+    assert run_module(main, fake_args(fake, ['models']))['passed']

@@ -7,6 +7,8 @@ import os
 import re
 import stat
 
+from . import tls as tlsmod
+
 MODEL_NAME_RE = re.compile(r"^[a-zA-Z0-9_.-]{1,256}$")
 
 
@@ -99,22 +101,8 @@ def validate(raw, service_dir):
         s["https"] = True
     s["tls"] = {}
     if s["https"]:
-        def resolve(p):
-            return p if os.path.isabs(p) else os.path.join(service_dir, p)
-        files = []
-        for key in ("tlsCert", "tlsPk", "tlsPkPwd"):
-            files.append((key, resolve(str(server.get(key, "")))))
-        ca_path = str(server.get("tlsCaPath", "security/ca/"))
-        ca_files = server.get("tlsCaFile", ["ca.pem"])
-        if isinstance(ca_files, str):
-            ca_files = [ca_files]
-        for name in ca_files or []:
-            files.append(("tlsCaFile", resolve(os.path.join(ca_path, str(name)))))
-        for key, path in files:
-            if not server.get(key, "x") or not os.path.isfile(path):
-                errors.append("httpsEnabled is true, but the file %s (ServerConfig.%s) does not exist. "
-                              "Please prepare the certificates or set httpsEnabled to false." % (path, key))
-        s["tls"] = dict(files)
+        # Checked once the addresses and ports are known (which families need certificates).
+        s["tls_pending"] = server
 
     # ---- BackendConfig
     ids = backend.get("npuDeviceIds")
@@ -177,6 +165,10 @@ def validate(raw, service_dir):
         errors.append("ScheduleConfig.maxPrefillTokens (%d) should be greater than or equal to "
                       "ModelDeployConfig.maxInputTokenLen (%d)." % (s["max_prefill_tokens"], s["max_input_len"]))
     s["max_iter"] = _int(schedule, "ScheduleConfig", "maxIterTimes", 512, errors, 1, 2 ** 31 - 1)
+    pending = s.pop("tls_pending", None)
+    if pending is not None:
+        s["tls"], tls_errors = tlsmod.validate(pending, s, service_dir)
+        errors += tls_errors
     if errors:
         raise ConfigError(errors, s)
     return s

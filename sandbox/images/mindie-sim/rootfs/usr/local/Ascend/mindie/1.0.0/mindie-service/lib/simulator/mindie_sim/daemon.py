@@ -14,7 +14,7 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from . import common, config as cfgmod, model as modelmod, perf, textgen
+from . import common, config as cfgmod, model as modelmod, perf, textgen, tls as tlsmod
 
 FAILED_INIT = "Failed to init endpoint! Please check the service log or console output."
 PROG = "mindieservice_daemon"
@@ -158,6 +158,30 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+    tls_context = None
+    logger = None
+    handshake_timeout = 10.0
+
+    def finish_request(self, request, client_address):
+        """With TLS, the handshake runs in the connection's own thread (a slow client blocks nobody)."""
+        if self.tls_context is None:
+            return super().finish_request(request, client_address)
+        request.settimeout(self.handshake_timeout)
+        try:
+            conn = self.tls_context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as exc:
+            if self.logger is not None:
+                self.logger.warning("TLS handshake with %s:%d failed: %s" % (client_address[0], client_address[1], exc))
+            return None
+        conn.settimeout(None)
+        try:
+            return super().finish_request(conn, client_address)
+        finally:
+            try:
+                conn.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            conn.close()
 
 
 def make_handler(engine, roles, logger):
@@ -448,7 +472,7 @@ def fail(logger, errors, code=1):
     return code
 
 
-def bind_servers(settings, handler_factory, tls_context):
+def bind_servers(settings, handler_factory, tls_contexts, logger=None):
     """Bind one server per distinct (ip, port); roles are merged when ports are equal."""
     wanted = [("business", settings["ip"], settings["port"]),
               ("management", settings["mgmt_ip"], settings["mgmt_port"]),
@@ -464,8 +488,9 @@ def bind_servers(settings, handler_factory, tls_context):
             errors.append("Socket bind failed on %s:%d (%s): the %s listen port is occupied."
                           % (ip, port, exc.strerror or exc, "/".join(sorted(roles))))
             continue
-        if tls_context is not None:
-            srv.socket = tls_context.wrap_socket(srv.socket, server_side=True)
+        if tls_contexts:
+            srv.tls_context = tlsmod.context_for(roles, tls_contexts)
+            srv.logger = logger
         servers.append((srv, roles))
     if errors:
         for srv, _ in servers:
@@ -615,16 +640,13 @@ def main(argv):
     if errors:
         return fail(logger, errors)
 
-    # TLS
-    tls_context = None
+    # TLS: one context per port family (mutual TLS, TLS 1.3, keys >= 3072 bits)
+    tls_contexts = {}
     if settings["https"]:
         try:
-            tls_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            with open(settings["tls"]["tlsPkPwd"], "r", encoding="utf-8") as handle:
-                password = handle.read().strip() or None
-            tls_context.load_cert_chain(settings["tls"]["tlsCert"], settings["tls"]["tlsPk"], password=password)
-        except (OSError, ssl.SSLError, ValueError) as exc:
-            return fail(logger, ["Failed to load the https certificate %s: %s" % (settings["tls"]["tlsCert"], exc)])
+            tls_contexts = tlsmod.contexts(settings["tls"])
+        except tlsmod.TlsError as exc:
+            return fail(logger, [str(exc), "Load init ssl failed"])
 
     master_sock, master_err = bind_master()
     if master_err:
@@ -635,7 +657,8 @@ def main(argv):
                                        settings["max_prefill_tokens"]) for dev, chip in chips.items()}
     engine = Engine(settings, first_chip, model_config, plans[settings["groups"][0][0]]["kv"], logger)
     engine.started = time.time()
-    servers, bind_errors = bind_servers(settings, lambda roles: make_handler(engine, roles, logger), tls_context)
+    servers, bind_errors = bind_servers(settings, lambda roles: make_handler(engine, roles, logger), tls_contexts,
+                                        logger)
     errors += bind_errors
     if errors:
         for srv, _ in servers:
@@ -659,7 +682,7 @@ def main(argv):
         thread.start()
         threads.append(thread)
         logger.info("Listening on %s:%d for %s (%s)" % (srv.server_address[0], srv.server_address[1],
-                                                      "/".join(sorted(roles)), "https" if tls_context else "http"))
+                                                      "/".join(sorted(roles)), "https" if tls_contexts else "http"))
 
     def shutdown(code):
         engine.state = "stopping"
