@@ -310,8 +310,8 @@ SHELL_ENV = ('IFS', 'BASH_ENV', 'ENV', 'SHELLOPTS', 'BASHOPTS', 'CDPATH', 'GLOBI
              'POSIXLY_CORRECT', 'BASHPID', 'PPID', 'UID', 'EUID', 'BASH_ARGV0', 'PWD', 'OLDPWD')
 # Replace what the set_env.sh scripts set: allowed, with a warning.
 REPLACING_ENV = ('PATH', 'LD_LIBRARY_PATH', 'LD_PRELOAD', 'PYTHONPATH', 'PYTHONHOME')
-PORT_KEYS = ('port', 'managementPort', 'metricsPort')
-PORT_MIN, PORT_MAX = 1024, 65535
+PORT_MIN = schema.PORT_MIN
+PORT_MAX = schema.PORT_MAX
 
 
 # ---------------------------------------------------------------------- pure helpers
