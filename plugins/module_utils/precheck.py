@@ -371,17 +371,26 @@ def check_ports(listening, ports, master_port, own_ports=()):
 def check_planned_ports(ports, master_port, names=PORT_NAMES):
     """The plan's ports must not collide with each other.
 
-    ``ports`` are the business, management and metrics ports (in that order): all three equal is MindIE's
-    single-port mode and allowed; any other repetition, or MASTER_PORT equal to one of them, fails.
+    ``ports`` are the business, management and metrics ports (in that order). MindIE shares a listener between
+    ports that are equal (MindIE-LLM http_server.cpp, as mindie_schema applies it): all three equal, business =
+    management, or management = metrics are its layouts and pass; business = metrics with another management
+    port is refused by MindIE when business and management share an address, so it is a warning here (the
+    addresses are not part of the plan). MASTER_PORT equal to any of them fails.
     """
     ports = [int(p) for p in ports or ()]
     labels = ['%s port' % names[i] if len(ports) == len(names) and i < len(names) else 'port #%d' % (i + 1)
               for i in range(len(ports))]
-    hint = ('Give the business, management and metrics ports either one value for all three (single-port mode) or '
-            'three different values, and MASTER_PORT (mindie_master_port) a port of its own.')
-    single = len(ports) > 1 and len(set(ports)) == 1
+    hint = ('Give the business, management and metrics ports one value for all three (single-port mode), three '
+            'different values, or business = management / management = metrics; and MASTER_PORT '
+            '(mindie_master_port) a port of its own.')
     clashes = []
-    if not single:
+    warning = None
+    if len(ports) == 3:
+        business, management, metrics = ports
+        if business == metrics != management:
+            warning = ('business and metrics port are both %d while the management port is %d: MindIE refuses this '
+                       'layout when business and management listen on the same address' % (business, management))
+    elif len(set(ports)) != len(ports):
         seen = {}
         for label, port in zip(labels, ports):
             seen.setdefault(port, []).append(label)
@@ -392,9 +401,15 @@ def check_planned_ports(ports, master_port, names=PORT_NAMES):
             clashes.append('MASTER_PORT %d is also the %s' % (int(master_port), ' and the '.join(same)))
     if clashes:
         return [result('ports_distinct', 'host', FAIL, 'planned ports collide: %s' % '; '.join(clashes), hint)]
-    if single:
+    if warning:
+        return [result('ports_distinct', 'host', WARN, warning, hint)]
+    if len(ports) > 1 and len(set(ports)) == 1:
         return [result('ports_distinct', 'host', PASS, 'single-port mode: %s share port %d' % (
             ', '.join(names[:len(ports)]) if len(ports) == len(names) else 'all service ports', ports[0]))]
+    if len(ports) > 1 and len(set(ports)) < len(ports):
+        shared = sorted(set(p for p in ports if ports.count(p) > 1))
+        return [result('ports_distinct', 'host', PASS, 'shared listener: %s' % ', '.join(
+            '%s on %d' % (' and '.join(l for l, p in zip(labels, ports) if p == port), port) for port in shared))]
     return [result('ports_distinct', 'host', PASS, 'planned ports are distinct')]
 
 

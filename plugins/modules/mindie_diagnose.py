@@ -225,7 +225,7 @@ DAEMON_SCRIPT = (
 DOCKER_TIMEOUT = 30
 
 
-CONTAINER_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
+CONTAINER_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]*\Z')
 
 
 def validate_names(params):

@@ -341,8 +341,8 @@ FAIL_LINES = 30
 TAIL_LINES = 40
 TIMEOUT_RC = 124
 SET_ENV_MISSING_RC = 98
-ENV_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
-CONTAINER_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
+ENV_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_]*\Z')
+CONTAINER_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]*\Z')
 CONTROL = re.compile(r'[\x00-\x1f\x7f]')
 # The real run_pa.sh builds base_cmd as one string with the paths unquoted and evals it, so these characters in a
 # path would be run as shell code (or split the path): refused in model_path, input_image, dataset_path and

@@ -97,13 +97,13 @@ options:
   ready_timeout:
     description:
       - Seconds to wait for the daemon to become ready after it was started (or while it is still loading).
-      - At least 1.
+      - Between 1 and 86400 (a day).
     type: int
     default: 600
   stop_timeout:
     description:
       - Seconds to wait after SIGTERM before SIGKILL, and then for the ports to be released.
-      - At least 1.
+      - Between 1 and 86400 (a day).
     type: int
     default: 30
   ca_path:
@@ -278,7 +278,7 @@ DEFAULT_SERVICE_LOG = 'logs/mindservice.log'
 POLL_INTERVAL = 0.1
 ALIVE_CHECK_INTERVAL = 0.5
 TAIL_LINES = 30
-ENV_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
+ENV_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_]*\Z')
 LOG_PREFIX = re.compile(r'^(\[[^\]]*\]\s*)+')
 ERROR_LINE = re.compile(r'error|fail|refuse|denied|occupied|not visible|out of memory|not found|exit with code|'
                         r'Check path|permission|Traceback|Exception', re.IGNORECASE)
@@ -311,6 +311,8 @@ SHELL_ENV = ('IFS', 'BASH_ENV', 'ENV', 'SHELLOPTS', 'BASHOPTS', 'CDPATH', 'GLOBI
 # Replace what the set_env.sh scripts set: allowed, with a warning.
 REPLACING_ENV = ('PATH', 'LD_LIBRARY_PATH', 'LD_PRELOAD', 'PYTHONPATH', 'PYTHONHOME')
 PORT_MIN = schema.PORT_MIN
+# ready_timeout and stop_timeout: a wait longer than a day is a typo, not a plan.
+MAX_TIMEOUT = 86400
 PORT_MAX = schema.PORT_MAX
 
 
@@ -367,8 +369,8 @@ def validate_params(params):
         problems.append('master_addr must be a host name or address without spaces or control characters, got %r.'
                         % (addr,))
     for key in ('ready_timeout', 'stop_timeout'):
-        if not isinstance(params.get(key), int) or params.get(key) < 1:
-            problems.append('%s must be at least 1 (seconds), got %r.' % (key, params.get(key)))
+        if not isinstance(params.get(key), int) or not 1 <= params.get(key) <= MAX_TIMEOUT:
+            problems.append('%s must be between 1 and %d seconds (a day), got %r.' % (key, MAX_TIMEOUT, params.get(key)))
     for key, allow_root in (('service_dir', False), ('config_path', False)):
         problem = _path_problem(key, params.get(key), allow_root)
         if problem:

@@ -193,8 +193,13 @@ def test_planned_ports():
     assert pc.check_planned_ports([1040, 1041, 1042], 7896)[0]['status'] == 'pass'
     single = pc.check_planned_ports([1040, 1040, 1040], 7896)[0]
     assert single['status'] == 'pass' and 'single-port mode' in single['reason']
-    partial = pc.check_planned_ports([1040, 1042, 1042], 7896)[0]
-    assert partial['status'] == 'fail' and 'management port and metrics port are all 1042' in partial['reason']
+    # MindIE's shared listeners (http_server.cpp): management = metrics, business = management
+    shared = pc.check_planned_ports([1040, 1042, 1042], 7896)[0]
+    assert shared['status'] == 'pass' and 'management port and metrics port on 1042' in shared['reason']
+    assert pc.check_planned_ports([1040, 1040, 1042], 7896)[0]['status'] == 'pass'
+    # business = metrics with another management port: refused by MindIE on one address
+    odd = pc.check_planned_ports([1040, 1041, 1040], 7896)[0]
+    assert odd['status'] == 'warn' and 'business and metrics port are both 1040' in odd['reason']
     master = pc.check_planned_ports([1040, 1041, 1042], 1042)[0]
     assert master['status'] == 'fail' and 'MASTER_PORT 1042 is also the metrics port' in master['reason']
     assert pc.check_planned_ports([], None)[0]['status'] == 'pass'

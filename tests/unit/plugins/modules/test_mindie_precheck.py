@@ -162,8 +162,8 @@ def test_thresholds_given_as_strings_are_converted(run_module, node):
 @pytest.mark.parametrize('ports,master,status,text', [
     ([1040, 1041, 1042], 7896, 'pass', 'distinct'),
     ([1040, 1040, 1040], 7896, 'pass', 'single-port mode: business, management, metrics share port 1040'),
-    ([1040, 1040, 1042], 7896, 'fail', 'business port and management port are all 1040'),
-    ([1040, 1041, 1040], 7896, 'fail', 'business port and metrics port are all 1040'),
+    ([1040, 1040, 1042], 7896, 'pass', 'shared listener: business port and management port on 1040'),
+    ([1040, 1041, 1040], 7896, 'warn', 'business and metrics port are both 1040'),
     ([1040, 1041, 1042], 1041, 'fail', 'MASTER_PORT 1041 is also the management port'),
     ([1040, 1040, 1040], 1040, 'fail', 'MASTER_PORT 1040 is also the business port and the management port'),
 ])
