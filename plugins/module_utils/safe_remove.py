@@ -14,15 +14,22 @@ path (symlinks, ``.``, ``..``, ``//``) and refuses
   exactly one of the explicitly allowed paths; an allowed root or path that is itself a
   system directory is refused as a setting error;
 - a path that is a symlink, or that goes through a symlink leading out of the allowed root;
-- a directory that is, or contains, a mount point (deleting it would delete another file system).
+- a path with a component that is not a directory before its last one (``model/f/..`` with ``f`` a file:
+  the kernel says ENOTDIR where realpath would quietly give ``model``), or a missing component before ``..``;
+- a path that is, or contains, a mount point (deleting it would delete another file system, or with a bind
+  mount from the same file system, files outside the root): the mount points of ``/proc/self/mountinfo``,
+  and a device change seen by lstat (the only check when /proc cannot be read).
 
-It reads the file system (lstat, realpath, a walk for mount points) but changes nothing.
+It reads the file system (stat, lstat, realpath, /proc/self/mountinfo, a walk for mount points) but changes
+nothing.
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import errno
 import os
+import re
 import stat as stat_mod
 
 # Refused as such, and so is every directory that contains one of them (a prefix).
@@ -39,6 +46,8 @@ PROTECTED_TREES = ('/bin', '/boot', '/dev', '/lib', '/lib32', '/lib64', '/libx32
                    '/usr', '/var/lib/containerd', '/var/lib/docker', '/var/lib/kubelet', '/var/run')
 # How many entries the mount point scan looks at before it gives up (and refuses).
 MAX_SCAN_ENTRIES = 1000000
+MOUNTINFO = '/proc/self/mountinfo'
+_OCTAL = re.compile(r'\\([0-7]{3})')
 
 
 class RemovalRefused(Exception):
@@ -131,6 +140,72 @@ def _lstat(path):
         raise RemovalRefused('Cannot inspect %s: %s.' % (path, exc.strerror or exc))
 
 
+def parse_mountinfo(text):
+    """The mount points (field 5, octal escapes such as ``\\040`` decoded, normalised) of a mountinfo text."""
+    points = set()
+    for line in text.splitlines():
+        fields = line.split(' ')
+        if len(fields) < 5 or not fields[4].startswith('/'):
+            continue
+        point = _OCTAL.sub(lambda match: chr(int(match.group(1), 8)), fields[4])
+        points.add(os.path.normpath(point) if point != '/' else '/')
+    return points
+
+
+def read_mount_points(path=None):
+    """The mount points of this process's mount namespace (``path``: MOUNTINFO), or None when it cannot be read."""
+    try:
+        with open(path or MOUNTINFO, 'rb') as handle:
+            data = handle.read()
+    except (IOError, OSError):
+        return None
+    return parse_mountinfo(data.decode('utf-8', 'surrogateescape'))
+
+
+def _check_mount_points(real, shown, points):
+    """Refuse ``real`` when it is, or contains, one of ``points`` (None: not known, nothing checked)."""
+    if not points:
+        return
+    if real in points:
+        raise RemovalRefused('Refusing to delete %s: it is a mount point; unmount it first.' % shown)
+    inside = sorted(p for p in points if _below(p, real))
+    if inside:
+        raise RemovalRefused('Refusing to delete %s: it contains the mount point%s %s; deleting it would delete files '
+                             'of another file system or of a bind-mounted directory; unmount %s first.'
+                             % (shown, 's' if len(inside) > 1 else '', ', '.join(inside[:4]),
+                                'them' if len(inside) > 1 else 'it'))
+
+
+def _check_components(value, shown):
+    """Refuse a path whose component before the last is not a directory, as the kernel would (ENOTDIR).
+
+    ``value`` is the path as given: ``f/..`` and ``f/.`` with ``f`` a file do not exist for the kernel, though
+    realpath makes them the parent (or ``f``). A missing component followed by ``..`` is refused too (ENOENT).
+    A trailing ``/`` (or ``/.``) asks for a directory: an existing non-directory there is refused.
+    """
+    parts = [p for p in value.split('/') if p]
+    if value.endswith('/') and parts:
+        parts.append('.')
+    for index in range(len(parts) - 1):
+        prefix = '/' + '/'.join(parts[:index + 1])
+        try:
+            st = os.stat(prefix)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                if '..' in parts[index + 1:]:
+                    raise RemovalRefused('Refusing to delete %s: its component %s does not exist, so %s cannot be '
+                                         'resolved (no such directory); give the path without "..".'
+                                         % (shown, prefix, value))
+                return
+            if exc.errno == errno.ENOTDIR:
+                raise RemovalRefused('Refusing to delete %s: a component of %s is not a directory; give the real path.'
+                                     % (shown, prefix))
+            raise RemovalRefused('Cannot inspect %s: %s.' % (prefix, exc.strerror or exc))
+        if not stat_mod.S_ISDIR(st.st_mode):
+            raise RemovalRefused('Refusing to delete %s: its component %s is a %s, not a directory, so the node cannot '
+                                 'resolve %s (not a directory); give the real path.' % (shown, prefix, _kind(st), value))
+
+
 def _scan_mounts(real, top):
     """Refuse when a directory inside ``real`` is on another device (a mount point)."""
     seen = 0
@@ -196,6 +271,8 @@ def check_removal(path, allowed_roots, allowed_paths=(), scan_mounts=True):
                              'variable at the directory itself, or add its data root to the allowed roots.'
                              % (shown, ', '.join(allowed) or 'nothing'))
 
+    _check_components(path, shown)
+
     # Every component of the given path: a symlink may only lead within the matched root.
     # The components of the allowed root's own path are the operator's choice and trusted.
     trusted = set()
@@ -221,6 +298,9 @@ def check_removal(path, allowed_roots, allowed_paths=(), scan_mounts=True):
     state = _kind(st)
     if state == 'link':  # a symlink raced in after realpath
         raise RemovalRefused('Refusing to delete %s: it changed into a symlink while being checked.' % shown)
+    if st is not None:
+        # mountinfo knows bind mounts from the same file system, which st_dev (ismount, the scan) does not see.
+        _check_mount_points(real, shown, read_mount_points())
     if st is not None and os.path.ismount(real):
         raise RemovalRefused('Refusing to delete %s: it is a mount point; unmount it first.' % shown)
     if state == 'directory' and scan_mounts:

@@ -22,8 +22,10 @@ description:
     C(/boot), C(/run), C(/var/lib/docker) and the like."
   - Refused too is anything that is not strictly below one of O(allowed_roots) (a root itself is never deleted)
     and not one of O(allowed_paths); an allowed root or path that is a system directory; a path that is a
-    symlink or that goes through a symlink leading out of its allowed root; a directory that is or contains a
-    mount point.
+    symlink or that goes through a symlink leading out of its allowed root; a path with a component before the
+    last that is not a directory (C(model/f/..) with C(f) a file), or a missing component followed by C(..);
+    a path that is or contains a mount point, bind mounts from the same file system included (read from
+    C(/proc/self/mountinfo); where it cannot be read, only mount points on another device are seen).
   - A path that does not exist is reported unchanged (after the same checks, so a bad value is refused even then).
 author:
   - ascend.mindie maintainers (@ascend-mindie)

@@ -6,6 +6,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import subprocess
 
 import pytest
 
@@ -188,3 +189,100 @@ def test_nothing_is_changed_by_the_checks(tree):
         except RemovalRefused:
             pass
     assert sorted(os.walk(str(tree['tmp']))) == before
+
+
+# A bind mount of a directory from the same file system has the same st_dev as its parent: ismount and the
+# st_dev scan do not see it, /proc/self/mountinfo does.
+MOUNTINFO = '''\
+22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+25 22 0:5 / /proc rw,nosuid,nodev,noexec,relatime shared:12 - proc proc rw
+31 22 8:1 /srv/victim {sub} rw,relatime shared:1 - ext4 /dev/sda1 rw
+32 22 8:1 /srv/other {spaced} rw,relatime shared:1 - ext4 /dev/sda1 rw
+'''
+
+
+def test_parse_mountinfo_decodes_octal_escapes():
+    text = MOUNTINFO.format(sub='/data/model\\0402/sub', spaced='/data/tab\\011and\\134back\\012nl')
+    assert safe_remove.parse_mountinfo(text + 'garbage\n\n') == {
+        '/', '/proc', '/data/model 2/sub', '/data/tab\tand\\back\nnl'}
+
+
+def test_mountinfo_unreadable_is_none(tmp_path):
+    assert safe_remove.read_mount_points(str(tmp_path / 'missing')) is None
+    assert '/' in safe_remove.read_mount_points()
+
+
+@pytest.fixture
+def fake_mountinfo(tree, monkeypatch):
+    """tmp/mountinfo with data/v2/sub and 'data/with space/in' as bind mounts from the root's device."""
+    os.makedirs(tree['data'] + '/with space/in')
+    text = MOUNTINFO.format(sub=tree['data'] + '/v2/sub', spaced=tree['data'].replace(' ', '\\040') + '/with\\040space/in')
+    (tree['tmp'] / 'mountinfo').write_text(text)
+    monkeypatch.setattr(safe_remove, 'MOUNTINFO', str(tree['tmp'] / 'mountinfo'))
+    return tree
+
+
+def test_bind_mount_from_the_same_device_is_refused(fake_mountinfo):
+    data = fake_mountinfo['data']
+    message = refused(data + '/v2', roots=[data])
+    assert 'contains the mount point %s/v2/sub' % data in message and 'unmount it first' in message
+    assert 'it is a mount point' in refused(data + '/v2/sub', roots=[data])
+    assert 'it is a mount point' in refused(data + '/v2/./sub/', roots=[data])
+    assert 'contains the mount point %s/with space/in' % data in refused(data + '/with space', roots=[data])
+    # next to a mount point, and inside the same root, is fine
+    assert check_removal(data + '/model', [data])['state'] == 'directory'
+
+
+def test_without_mountinfo_the_device_checks_remain(tree, monkeypatch):
+    monkeypatch.setattr(safe_remove, 'MOUNTINFO', str(tree['tmp'] / 'missing'))
+    assert check_removal(tree['data'] + '/v2', [tree['data']])['state'] == 'directory'
+    test_nested_mount_point_is_refused(tree, monkeypatch)
+
+
+def test_real_bind_mount_is_refused(tree):
+    if os.geteuid() != 0:
+        pytest.skip('mount --bind needs root')
+    target = tree['data'] + '/v2/sub'
+    try:
+        done = subprocess.run(['mount', '--bind', tree['outside'], target], capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        pytest.skip('mount --bind failed: %s' % exc)
+    if done.returncode != 0:
+        pytest.skip('mount --bind failed: %s' % done.stderr.decode(errors='replace').strip())
+    try:
+        assert os.path.exists(target + '/precious')
+        assert 'contains the mount point %s' % target in refused(tree['data'] + '/v2', roots=[tree['data']])
+        assert 'is a mount point' in refused(target, roots=[tree['data']])
+        assert 'is a mount point' in refused(tree['data'] + '/model/../v2/sub/', roots=[tree['data']])
+    finally:
+        subprocess.run(['umount', target], check=True, timeout=30)
+    assert open(tree['outside'] + '/precious').read() == 'p'
+
+
+@pytest.fixture
+def with_file(tree):
+    os.makedirs(tree['data'] + '/model/a')
+    with open(tree['data'] + '/model/a/f', 'w') as handle:
+        handle.write('f')
+    return tree
+
+
+@pytest.mark.parametrize('tail, why', [
+    ('/model/a/f/..', 'component {data}/model/a/f is a file, not a directory'),
+    ('/model/a/f/../..', 'component {data}/model/a/f is a file, not a directory'),
+    ('/model/a/f/.', 'component {data}/model/a/f is a file, not a directory'),
+    ('/model/a/f/', 'component {data}/model/a/f is a file, not a directory'),
+    ('/model/a/f/x', 'component {data}/model/a/f is a file, not a directory'),
+    ('/model/w.safetensors/../a', 'component {data}/model/w.safetensors is a file'),
+    ('/model/nope/../a', 'component {data}/model/nope does not exist'),
+])
+def test_component_that_is_not_a_directory_is_refused(with_file, tail, why):
+    data = with_file['data']
+    assert why.format(data=data) in refused(data + tail, roots=[data])
+
+
+def test_components_that_are_directories_are_accepted(with_file):
+    data = with_file['data']
+    assert check_removal(data + '/model/a/f', [data])['state'] == 'file'
+    assert check_removal(data + '/model/a/../a/', [data])['real_path'] == data + '/model/a'
+    assert check_removal(data + '/model/nope/x/y', [data])['state'] == 'absent'
