@@ -12,6 +12,7 @@ __metaclass__ = type
 
 import copy
 import difflib
+import math
 import ipaddress
 import json
 import re
@@ -62,9 +63,10 @@ KNOWN_KEYS = {
 }
 
 PORT_MIN, PORT_MAX = 1024, 65535
-MODEL_NAME_RE = re.compile(r'^[a-zA-Z0-9_.-]{1,256}$')
+# Validation patterns are applied with fullmatch: ``$`` would also match before a trailing newline ("abc\n").
+MODEL_NAME_RE = re.compile(r'[a-zA-Z0-9_.-]{1,256}')
 # model_deploy_config.cpp CheckModelNameLength: the pattern above, and isalnum() on the first and last character
-MODEL_NAME_ENDS_RE = re.compile(r'^[a-zA-Z0-9](?:.*[a-zA-Z0-9])?$', re.DOTALL)
+MODEL_NAME_ENDS_RE = re.compile(r'[a-zA-Z0-9](?:.*[a-zA-Z0-9])?', re.DOTALL)
 MAX_INPUT_TOKEN_LEN = 4194304  # model_deploy_config.cpp MAX_INPUT_LEN (4M)
 MAX_MODEL_INSTANCES = 10  # backend_config.cpp CheckParam: modelInstanceNumber in [1, 10]
 MAX_TOKENIZER_PROCESSES = 32  # backend_config.cpp CheckParam: tokenizerProcessNumber in [1, 32]
@@ -92,7 +94,7 @@ BOOL_WORDS = ('true', 'false', 'yes', 'no', 'on', 'off', 'y', 'n', '1', '0')
 # Names of vision-language models: qwen2_vl, Qwen2-VL, qwen-vl, qwen2.5-vl, InternVL, LLaVA, ..., or a
 # separate "vl" token (``_vl``, ``-vl``, ``/vl``).
 MULTIMODAL_RE = re.compile(
-    r'qwen\d*(?:\.\d+)?[_-]?vl|internvl|llava|minicpm-?v|glm-?4v|cogvlm|(?:^|[^a-z0-9])vl(?:$|[^a-z])',
+    r'qwen\d*(?:\.\d+)?[_-]?vl|internvl|llava|minicpm-?v|glm-?4v|cogvlm|(?:^|[^a-z0-9])vl(?:\Z|[^a-z])',
     re.IGNORECASE)
 
 CONFIG_KEYS_HINT = 'see the MindIE Service parameter docs for the keys of this section'
@@ -171,8 +173,43 @@ def _refuse_constant(name):
     raise ValueError('{0} is not a JSON number (MindIE\'s JSON parser refuses NaN and Infinity)'.format(name))
 
 
+def non_finite_numbers(value):
+    """Dotted paths of every float in ``value`` that is NaN or infinite (JSON cannot hold them), without recursion."""
+    found = []
+    stack = [(value, '')]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, dict):
+            stack.extend((child, join_path(where, key) if isinstance(key, str) else '{0}.{1}'.format(where, key))
+                         for key, child in reversed(list(node.items())))
+        elif isinstance(node, (list, tuple)):
+            stack.extend((child, join_path(where, index)) for index, child in reversed(list(enumerate(node))))
+        elif isinstance(node, float) and not math.isfinite(node):
+            found.append(where or '(top level)')
+    return found
+
+
+def _duplicate_key_places(data, duplicates):
+    """``["`key` in `path`"]`` for every object of ``data`` whose id is in ``duplicates`` ({id: [key, ...]})."""
+    places = []
+    stack = [(data, '')]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, dict):
+            for key in duplicates.get(id(node), ()):
+                places.append('`{0}`'.format(join_path(where, key)))
+            stack.extend((child, join_path(where, key)) for key, child in reversed(list(node.items())))
+        elif isinstance(node, list):
+            stack.extend((child, join_path(where, index)) for index, child in reversed(list(enumerate(node))))
+    return places
+
+
 def load_config_text(text, source='config.json'):
-    """Parse a MindIE config.json text into an (ordered) dict; raise ConfigParseError naming the place."""
+    """Parse a MindIE config.json text into an (ordered) dict; raise ConfigParseError naming the place.
+
+    Refused besides invalid JSON: comments, NaN/Infinity, numbers too large for a double (``1e400``), a key twice
+    in one object (which value wins differs between JSON parsers), and nesting deeper than MAX_DEPTH.
+    """
     comments = find_comments(text)
     if comments:
         where = ', '.join('line {0} column {1}'.format(ln, cl) for ln, cl in comments[:10])
@@ -181,8 +218,18 @@ def load_config_text(text, source='config.json'):
             '{0} contains comments ({1}{2}): comments are not valid JSON and MindIE refuses the file. '
             'Remove the // and /* */ comments (the deployment guide\'s example has them) and retry.'.format(
                 source, where, more))
+    duplicates = {}
+
+    def pairs_hook(pairs):
+        obj = {}
+        for key, value in pairs:
+            if key in obj and key not in duplicates.get(id(obj), ()):
+                duplicates.setdefault(id(obj), []).append(key)
+            obj[key] = value
+        return obj
+
     try:
-        data = json.loads(text, parse_constant=_refuse_constant)
+        data = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=pairs_hook)
     except RecursionError:
         raise ConfigParseError('{0} nests lists or objects too deeply to be a MindIE config.json (more than {1} '
                                'levels). Restore the file from a backup or the one shipped with MindIE and '
@@ -200,6 +247,19 @@ def load_config_text(text, source='config.json'):
         raise ConfigParseError('{0} nests lists or objects too deeply to be a MindIE config.json (more than {1} '
                                'levels). Restore the file from a backup or the one shipped with MindIE and '
                                'retry.'.format(source, MAX_DEPTH))
+    if duplicates:
+        # every object of a successful parse is in ``data``, so the ids in ``duplicates`` are still theirs
+        places = _duplicate_key_places(data, duplicates)
+        raise ConfigParseError(
+            '{0} has the same key more than once in one object: {1}. JSON parsers disagree on which value wins, so '
+            'what MindIE reads is not what this module would check; keep one of each (and check which value you '
+            'meant) and retry. Nothing was written.'.format(source, ', '.join(places)))
+    too_big = non_finite_numbers(data)
+    if too_big:
+        raise ConfigParseError(
+            '{0} holds a number too large for a double (such as 1e400, which reads as infinity) at {1}; it cannot be '
+            'written back as JSON. Fix the value in the file and retry. Nothing was written.'.format(
+                source, ', '.join('`{0}`'.format(place) for place in too_big)))
     return data
 
 
@@ -371,16 +431,34 @@ class _Checker(object):
 
 
 def parse_ip(value):
-    """The ipaddress object of a literal IPv4/IPv6 address as MindIE's CheckIp accepts it (``[v6]`` too), or None."""
+    """The ipaddress object of a literal IPv4/IPv6 address as MindIE's CheckIp accepts it (``[v6]`` too), or None.
+
+    Brackets are accepted around an IPv6 address only (``[127.0.0.1]`` is not an address).
+    """
     if not isinstance(value, str):
         return None
-    text = value[1:-1] if value.startswith('[') and value.endswith(']') else value
+    bracketed = value.startswith('[') and value.endswith(']')
+    text = value[1:-1] if bracketed else value
     if '%' in text or not text.strip() == text:
         return None  # inet_pton takes no zone id (fe80::1%eth0) and no spaces
     try:
-        return ipaddress.ip_address(text)
+        addr = ipaddress.ip_address(text)
     except ValueError:
         return None
+    if bracketed and addr.version != 6:
+        return None
+    return addr
+
+
+def _plain(addr):
+    """An IPv4-mapped IPv6 address (``::ffff:10.0.0.1``) as the IPv4 address it stands for; others unchanged."""
+    mapped = getattr(addr, 'ipv4_mapped', None)
+    return mapped if mapped is not None else addr
+
+
+def is_all_zero(addr):
+    """True for 0.0.0.0, :: and ::ffff:0.0.0.0 (the IPv4-mapped form of 0.0.0.0): every address of the node."""
+    return addr.is_unspecified or _plain(addr).is_unspecified
 
 
 def _check_ip(chk, server, key, allow_zero):
@@ -392,9 +470,10 @@ def _check_ip(chk, server, key, allow_zero):
     if addr is None:
         chk.add(where, 'must be a literal IPv4 or IPv6 address such as 127.0.0.1 or ::1 (MindIE does not resolve '
                 'host names), got {0}'.format(json.dumps(value)))
-    elif addr.is_unspecified and not allow_zero:
-        chk.add(where, 'is {0}, which MindIE refuses unless `ServerConfig.allowAllZeroIpListening` is true; bind a '
-                'specific address or set it to true'.format(value))
+    elif is_all_zero(addr) and not allow_zero:
+        mapped = '' if addr.is_unspecified else ' (the IPv4-mapped form of 0.0.0.0, listening on every address)'
+        chk.add(where, 'is {0}{1}, which MindIE refuses unless `ServerConfig.allowAllZeroIpListening` is true; bind a '
+                'specific address or set it to true'.format(value, mapped))
 
 
 def addresses_overlap(first, second):
@@ -402,6 +481,7 @@ def addresses_overlap(first, second):
     one, two = parse_ip(first), parse_ip(second)
     if one is None or two is None:
         return False
+    one, two = _plain(one), _plain(two)
     if one == two:
         return True
     for wild, other in ((one, two), (two, one)):
@@ -598,7 +678,7 @@ def validate_config(config, multimodal=None, npu_count=None, reserved_ports=None
         path = join_path(models_path, index)
         if 'modelName' in model:
             name = model['modelName']
-            if not isinstance(name, str) or not MODEL_NAME_RE.match(name) or not MODEL_NAME_ENDS_RE.match(name):
+            if not isinstance(name, str) or not MODEL_NAME_RE.fullmatch(name) or not MODEL_NAME_ENDS_RE.fullmatch(name):
                 chk.add(join_path(path, 'modelName'), 'must match ^[a-zA-Z0-9_.-]{{1,256}}$ (letters, digits, '
                         '_ . -; at most 256) and start and end with a letter or digit, got {0}'.format(json.dumps(name)))
         chk.booleans(model, path, schema_path(models_path) + '[]')

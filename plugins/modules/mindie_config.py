@@ -16,9 +16,9 @@ description:
     (C(ModelConfig)) merges element by element, extra elements being appended; lists of scalars and nested lists
     (C(npuDeviceIds)) are replaced.
   - "Validates the merged result with the rules MindIE applies before anything is written: ports in [1024, 65535];
-    C(ipAddress)/C(managementIpAddress) literal IPv4/IPv6 addresses (no host names), C(0.0.0.0)/C(::) only with
-    C(allowAllZeroIpListening); C(modelInstanceNumber) in [1, 10] and equal to the number of C(npuDeviceIds) groups,
-    each group of C(worldSize) NPUs; C(tokenizerProcessNumber) in [1, 32]; C(maxPrefillTokens) >=
+    C(ipAddress)/C(managementIpAddress) literal IPv4/IPv6 addresses (no host names; brackets only around IPv6),
+    C(0.0.0.0)/C(::)/C(::ffff:0.0.0.0) only with C(allowAllZeroIpListening); C(modelInstanceNumber) in [1, 10]
+    and equal to the number of C(npuDeviceIds) groups, each group of C(worldSize) NPUs; C(tokenizerProcessNumber) in [1, 32]; C(maxPrefillTokens) >=
     C(maxInputTokenLen); C(maxInputTokenLen) <= C(maxSeqLen) and <= 4194304; C(maxIterTimes) in [1, C(maxSeqLen)];
     C(maxPrefillBatchSize) <= C(maxBatchSize) (0 allowed); C(maxBatchSize) in [1, 819200]; C(maxLinkNum) in
     [1, 4096]; C(cacheBlockSize) in [1, 128]; C(modelName) pattern, starting and ending with a letter or digit;
@@ -45,7 +45,8 @@ description:
     matches is not rewritten, even when its formatting differs; only its mode, owner and group are fixed."
   - A file with C(//) or C(/* */) comments (as in the deployment guide's example) is refused, since it is not JSON.
     So are a FIFO, a device or a socket as O(path) or O(src) (never opened in a way that could block), a file larger
-    than 16 MiB, and JSON nested more than 64 levels deep.
+    than 16 MiB, JSON nested more than 64 levels deep, a key twice in one object (such as C(port) twice in
+    C(ServerConfig)), and a number too large for a double (C(1e400)).
 author:
   - ascend.mindie maintainers (@ascend-mindie)
 extends_documentation_fragment:
@@ -77,7 +78,11 @@ options:
         shipped with MindIE). Ignored when O(path) exists.
     type: path
   backup:
-    description: Keep a timestamped copy of the original file before changing its content.
+    description:
+      - Keep a timestamped copy of the original file (C(<path>.<pid>.<date>~), with its mode, owner, group and times)
+        before changing its content.
+      - When the copy cannot be made (a full disk, ...), the task fails, the partial copy is removed and O(path) is
+        left as it was.
     type: bool
     default: false
   mode:
@@ -95,6 +100,7 @@ options:
     description:
       - Owner of the file (name or uid); MindIE requires the user running the daemon. It must exist on the node; it
         is resolved before anything is written.
+      - A uid is given in ASCII digits, in [0, 4294967294], and a user with that uid must exist.
       - When not given, a rewritten file keeps its previous owner; when that cannot be kept (no privilege to chown),
         the task fails and the file is left as it was.
     type: str
@@ -102,6 +108,8 @@ options:
     description:
       - Group of the file (name or gid), resolved before anything is written. When not given, a rewritten file keeps
         its previous group; when that cannot be kept, the task fails and the file is left as it was.
+      - It must exist on the node; a gid is given in ASCII digits, in [0, 4294967294], and a group with that gid must
+        exist.
     type: str
   allow_unknown_keys:
     description: Accept keys in O(settings) that are not known MindIE config keys (for a newer MindIE release).
@@ -218,8 +226,10 @@ import grp
 import os
 import pwd
 import re
+import shutil
 import stat
 import tempfile
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
@@ -229,8 +239,11 @@ from ansible_collections.ascend.mindie.plugins.module_utils import mindie_schema
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
 MINDIE_MODE_LIMIT = 0o640
 NEW_FILE_MODE = 0o600  # what a symbolic mode applies to when the file does not exist yet (mkstemp's mode)
-OCTAL_RE = re.compile(r'^(?:0o|0)?[0-7]{1,4}$', re.IGNORECASE)
-SYMBOLIC_RE = re.compile(r'^[ugoa]*[-+=][rwxXst]*(?:[-+=][rwxXst]*)*(?:,[ugoa]*[-+=][rwxXst]*(?:[-+=][rwxXst]*)*)*$')
+# applied with fullmatch (``$`` would also match before a trailing newline)
+OCTAL_RE = re.compile(r'(?:0o|0)?[0-7]{1,4}', re.IGNORECASE)
+SYMBOLIC_RE = re.compile(r'[ugoa]*[-+=][rwxXst]*(?:[-+=][rwxXst]*)*(?:,[ugoa]*[-+=][rwxXst]*(?:[-+=][rwxXst]*)*)*')
+# uid/gid: 32 bits, and (2**32 - 1) is -1 for chown, "leave it as it is"
+MAX_ID = 2 ** 32 - 2
 BIT_NAMES = ((0o4000, 'setuid'), (0o2000, 'setgid'), (0o1000, 'sticky'), (0o100, 'owner execute'),
              (0o020, 'group write'), (0o010, 'group execute'), (0o004, 'others read'), (0o002, 'others write'),
              (0o001, 'others execute'))
@@ -270,13 +283,13 @@ def resolve_mode(mode, current):
     if isinstance(mode, int):
         value = mode
         digits = str(mode)
-        if re.match(r'^[0-7]{3,4}$', digits) and int(digits, 8) != mode:
+        if re.fullmatch(r'[0-7]{3,4}', digits) and int(digits, 8) != mode:
             decimal_slip = digits
     else:
         text = mode.strip()
-        if OCTAL_RE.match(text):
+        if OCTAL_RE.fullmatch(text):
             value = int(text[2:] if text[:2].lower() == '0o' else text, 8)
-        elif SYMBOLIC_RE.match(text):
+        elif SYMBOLIC_RE.fullmatch(text):
             base = current if current is not None else NEW_FILE_MODE
             try:
                 value = AnsibleModule._symbolic_mode_to_octal(_ModeStat(base), text)
@@ -298,7 +311,7 @@ def resolve_mode(mode, current):
                           "quotes{2}. MindIE needs 0640 or stricter.".format(decimal_slip, value, also))
     if loose:
         names = ', '.join(name for bit, name in BIT_NAMES if loose & bit)
-        given = "'{0}' = ".format(mode) if isinstance(mode, str) and not OCTAL_RE.match(mode.strip()) else ''
+        given = "'{0}' = ".format(mode) if isinstance(mode, str) and not OCTAL_RE.fullmatch(mode.strip()) else ''
         raise ConfigError('mode {0}{1:04o} is looser than 0640 ({2}): MindIE refuses to start with a config.json '
                           "that has any permission outside 0640. Use '0640' or '0600'.".format(given, value, names))
     return value
@@ -311,12 +324,26 @@ def resolve_id(name, what):
     text = name.strip()
     if not text:
         raise ConfigError('{0} is empty: give a {0} name or number, or leave it unset to keep the current one.'.format(what))
-    if text.isdigit():
-        return int(text)
+    kind = 'user' if what == 'owner' else 'group'
+    if text.isascii() and text.isdigit():
+        number = int(text)
+        id_name = 'uid' if what == 'owner' else 'gid'
+        if number > MAX_ID:
+            raise ConfigError('{0} {1} is not a valid {2}: a {2} is in [0, {3}]; give the {4} name or its {2}. '
+                              'Nothing was written.'.format(what, text, id_name, MAX_ID, kind))
+        try:
+            if what == 'owner':
+                pwd.getpwuid(number)
+            else:
+                grp.getgrgid(number)
+        except (KeyError, OverflowError, ValueError):
+            raise ConfigError('{0} {1} does not exist on this node: no {2} has {3} {1}; create the {2} first or give '
+                              'an existing one (MindIE needs the config.json to belong to the user running the '
+                              'daemon). Nothing was written.'.format(what, text, kind, id_name))
+        return number
     try:
         return pwd.getpwnam(text).pw_uid if what == 'owner' else grp.getgrnam(text).gr_gid
-    except KeyError:
-        kind = 'user' if what == 'owner' else 'group'
+    except (KeyError, ValueError):  # ValueError: an embedded NUL
         raise ConfigError("{0} '{1}' does not exist on this node: create the {2} first or give an existing one "
                           '(MindIE needs the config.json to belong to the user running the daemon). Nothing was '
                           'written.'.format(what, text, kind))
@@ -458,7 +485,8 @@ class MindieConfigManager(object):
                 raise ConfigError(_io_error('Writing the new content of', self.path, exc) +
                                   ' {0} was left as it was.'.format(self.path))
             if self.params['backup'] and os.path.exists(self.path):
-                backup = self.module.backup_local(self.path)
+                backup = self.backup_name()
+                self.make_backup(backup)
             try:
                 os.rename(tmp, self.path)
             except OSError as exc:
@@ -475,6 +503,48 @@ class MindieConfigManager(object):
                             pass
         self.fsync_directory()
         return backup
+
+    def backup_name(self):
+        """``<path>.<pid>.<date>~``, the name Ansible's backup_local gives."""
+        return '{0}.{1}.{2}'.format(self.path, os.getpid(), time.strftime('%Y-%m-%d@%H:%M:%S~', time.localtime()))
+
+    def make_backup(self, backup):
+        """Copy O(path) to ``backup`` with its mode, owner, group and times; on failure remove the partial copy.
+
+        Done here rather than with AnsibleModule.backup_local, which fails the task itself and leaves an empty or
+        truncated backup behind on a full disk.
+        """
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_NOFOLLOW', 0) | getattr(os, 'O_CLOEXEC', 0)
+        created = False
+        try:
+            with open(self.path, 'rb') as source:
+                before = os.fstat(source.fileno())
+                fd = os.open(backup, flags, 0o600)
+                created = True
+                with os.fdopen(fd, 'wb') as target:
+                    shutil.copyfileobj(source, target)
+                    target.flush()
+                    os.fchmod(target.fileno(), stat.S_IMODE(before.st_mode))
+                    try:
+                        os.fchown(target.fileno(), before.st_uid, before.st_gid)
+                    except OSError:
+                        pass  # as backup_local: a copy owned by whoever runs the task is still a backup
+                    os.fsync(target.fileno())
+                    os.utime(target.fileno(), ns=(before.st_atime_ns, before.st_mtime_ns))
+        except BaseException as exc:
+            if created:
+                try:
+                    os.unlink(backup)
+                except OSError:
+                    pass
+            if not isinstance(exc, OSError):
+                raise
+            if getattr(exc, 'errno', None) in (errno.ENOSPC, errno.EDQUOT):
+                raise ConfigError('There is not enough space for the backup of {0} in {1} (no space left on the '
+                                  'device, or quota exceeded); nothing was changed and no backup was left. Free some '
+                                  'space and retry, or set backup to false.'.format(self.path, self.directory))
+            raise ConfigError(_io_error('Making the backup {0} of'.format(backup), self.path, exc) +
+                              ' Nothing was changed and no backup was left.')
 
     @staticmethod
     def chown(fd, uid, gid):
@@ -553,12 +623,15 @@ class MindieConfigManager(object):
                 '{0}: {1} problem(s), nothing was written:\n{2}'.format(
                     self.path, len(problems), '\n'.join('- ' + item for item in problems)),
                 violations=problems)
+        # the file's own values were checked when it was read (schema.load_config_text): what fails here is settings
         try:
             before_text = schema.dump_config(existing) if before else ''
             after_text = schema.dump_config(merged)
         except (TypeError, ValueError) as exc:
-            raise ConfigError('settings hold a value JSON cannot represent ({0}); give strings, numbers, booleans, '
-                              'lists and dicts only. Nothing was written.'.format(to_native(exc)))
+            places = schema.non_finite_numbers(settings)
+            where = ' at {0}'.format(', '.join('`{0}`'.format(place) for place in places)) if places else ''
+            raise ConfigError('settings hold a value JSON cannot represent{0} ({1}); give strings, finite numbers, '
+                              'booleans, lists and dicts only. Nothing was written.'.format(where, to_native(exc)))
         result = dict(changed=False, config=merged)
         if before is None or before_text != after_text:
             result['changed'] = True

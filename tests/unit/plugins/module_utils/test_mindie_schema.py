@@ -564,3 +564,61 @@ def test_non_string_keys_refused(sim):
         assert problems == ['`(top level)`: key True is not a string; config.json keys are strings (quote it in YAML)',
                             '`ServerConfig`: key 1 is not a string; config.json keys are strings (quote it in YAML)']
         assert merged == sim
+
+
+# --- hardening (issue 10) ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize('name', ['abc\n', 'qwen2_vl\n', 'a\n'])
+def test_model_name_trailing_newline_refused(sim, name):
+    # `$` matches before a trailing newline; the patterns are applied with fullmatch
+    problems = broken(sim, {'BackendConfig': {'ModelDeployConfig': {'ModelConfig': [{'modelName': name}]}}},
+                      multimodal=False)
+    assert len(problems) == 1 and 'start and end with a letter or digit' in problems[0]
+
+
+@pytest.mark.parametrize('value,ok', [('[127.0.0.1]', False), ('[0.0.0.0]', False), ('[::1]', True),
+                                      ('[::ffff:1.2.3.4]', True), ('::ffff:0.0.0.0', True)])
+def test_parse_ip_brackets_only_around_ipv6(value, ok):
+    assert (ms.parse_ip(value) is not None) is ok
+
+
+@pytest.mark.parametrize('value', ['::ffff:0.0.0.0', '[::ffff:0.0.0.0]', '::ffff:0:0'])
+def test_ipv4_mapped_all_zero_needs_allow(sim, value):
+    assert broken(sim, {'ServerConfig': {'ipAddress': value}})[0].startswith(
+        '`ServerConfig.ipAddress`: is {0} (the IPv4-mapped form of 0.0.0.0'.format(value))
+    assert broken(sim, {'ServerConfig': {'ipAddress': value, 'allowAllZeroIpListening': True}}) == []
+
+
+@pytest.mark.parametrize('ip,mgmt,overlap', [
+    ('::ffff:0.0.0.0', '127.0.0.1', True), ('::ffff:127.0.0.1', '127.0.0.1', True), ('::ffff:10.0.0.1', '127.0.0.1', False),
+])
+def test_addresses_overlap_ipv4_mapped(ip, mgmt, overlap):
+    assert ms.addresses_overlap(ip, mgmt) is overlap
+
+
+@pytest.mark.parametrize('text,places', [
+    ('{"ServerConfig": {"port": 1025, "port": 80}}', '`ServerConfig.port`'),
+    ('{"a": 1, "a": 2, "a": 3, "b": {"c": [{"d": 1, "d": 1}]}}', '`a`, `b.c[0].d`'),
+])
+def test_duplicate_keys_are_a_parse_error(text, places):
+    with pytest.raises(ms.ConfigParseError) as info:
+        ms.load_config_text(text, source='/x/config.json')
+    assert str(info.value).startswith('/x/config.json has the same key more than once in one object: {0}.'.format(places))
+
+
+def test_same_key_in_different_objects_is_fine():
+    assert ms.load_config_text('{"a": {"port": 1}, "b": {"port": 2}}') == {'a': {'port': 1}, 'b': {'port': 2}}
+
+
+@pytest.mark.parametrize('number', ['1e400', '-1e400', '1' + '0' * 400 + '.0'])
+def test_number_too_large_is_a_parse_error_naming_the_key(number):
+    with pytest.raises(ms.ConfigParseError) as info:
+        ms.load_config_text('{"ServerConfig": {"tokenTimeout": ' + number + '}}', source='/x/src.json')
+    assert str(info.value).startswith('/x/src.json holds a number too large for a double (such as 1e400, which reads '
+                                      'as infinity) at `ServerConfig.tokenTimeout`')
+
+
+def test_non_finite_numbers():
+    assert ms.non_finite_numbers({'a': [1.0, float('inf')], 'b': {'c': float('nan')}, 'd': 10 ** 400}) == [
+        'a[1]', 'b.c']

@@ -7,9 +7,11 @@ __metaclass__ = type
 
 import copy
 import errno
+import grp
 import hashlib
 import json
 import os
+import pwd
 import shutil
 import stat
 import threading
@@ -170,8 +172,12 @@ def test_diff(run_module, conf):
 
 def test_backup(run_module, conf):
     digest = sha256(conf)
+    os.chmod(conf, 0o600)
+    os.utime(conf, (1000000000, 1000000000))
     result = run_module(mindie_config.main, {'path': conf, 'backup': True, 'settings': {'ServerConfig': {'port': 1040}}})
     assert os.path.isfile(result['backup_file']) and sha256(result['backup_file']) == digest
+    assert result['backup_file'].startswith(conf + '.{0}.'.format(os.getpid())) and result['backup_file'].endswith('~')
+    assert mode_of(result['backup_file']) == 0o600 and os.stat(result['backup_file']).st_mtime == 1000000000
     again = run_module(mindie_config.main, {'path': conf, 'backup': True, 'settings': {'ServerConfig': {'port': 1040}}})
     assert 'backup_file' not in again
 
@@ -405,6 +411,29 @@ def test_addresses_must_be_literal(run_module, conf, key, value):
                                     'or ::1 (MindIE does not resolve host names), got {1}'.format(key, json.dumps(value))]
 
 
+@pytest.mark.parametrize('value', ['[127.0.0.1]', '[10.0.0.1]', '[::ffff:1.2.3.4', '127.0.0.1]'])
+@pytest.mark.parametrize('key', ['ipAddress', 'managementIpAddress'])
+def test_brackets_only_around_ipv6(run_module, conf, key, value):
+    result = refused(run_module, conf, {'settings': {'ServerConfig': {key: value}}})
+    assert result['violations'][0].startswith('`ServerConfig.{0}`: must be a literal IPv4 or IPv6 address'.format(key))
+
+
+@pytest.mark.parametrize('key', ['ipAddress', 'managementIpAddress'])
+def test_ipv4_mapped_all_zero_needs_allow(run_module, conf, key):
+    result = refused(run_module, conf, {'settings': {'ServerConfig': {key: '::ffff:0.0.0.0'}}})
+    assert result['violations'] == ['`ServerConfig.{0}`: is ::ffff:0.0.0.0 (the IPv4-mapped form of 0.0.0.0, listening '
+                                    'on every address), which MindIE refuses unless `ServerConfig.allowAllZeroIpListening` '
+                                    'is true; bind a specific address or set it to true'.format(key)]
+
+
+def test_model_name_with_trailing_newline_refused(run_module, conf):
+    result = refused(run_module, conf, {'settings': {'BackendConfig': {'ModelDeployConfig': {'ModelConfig': [
+        {'modelName': 'abc\n'}]}}}})
+    assert result['violations'] == ['`BackendConfig.ModelDeployConfig.ModelConfig[0].modelName`: must match '
+                                    '^[a-zA-Z0-9_.-]{1,256}$ (letters, digits, _ . -; at most 256) and start and end '
+                                    'with a letter or digit, got "abc\\n"']
+
+
 @pytest.mark.parametrize('value', ['10.1.2.3', '::1', '[::1]', 'fd00::5'])
 def test_literal_addresses_pass(run_module, conf, value):
     result = run_module(mindie_config.main, {'path': conf, 'settings': server(ipAddress=value, managementIpAddress=value)})
@@ -497,32 +526,70 @@ def test_unknown_owner_or_group_refused_before_writing(run_module, conf):
         "one (MindIE needs the config.json to belong to the user running the daemon). Nothing was written."]
 
 
+def existing_id(what, besides=()):
+    """A uid (what='owner') or gid of the node, not in ``besides``."""
+    ids = sorted(set(e.pw_uid for e in pwd.getpwall()) if what == 'owner' else set(e.gr_gid for e in grp.getgrall()))
+    return [number for number in ids if number not in besides][0]
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason='needs root to give files away')
 def test_rewrite_keeps_previous_owner_and_group(run_module, conf):
     os.chown(conf, 4321, 4322)
     run_module(mindie_config.main, {'path': conf, 'settings': server(port=1040)})
     assert load(conf)['ServerConfig']['port'] == 1040
     assert (os.stat(conf).st_uid, os.stat(conf).st_gid) == (4321, 4322)
-    run_module(mindie_config.main, {'path': conf, 'owner': '4400', 'settings': server(port=1041)})
-    assert (os.stat(conf).st_uid, os.stat(conf).st_gid) == (4400, 4322)
-    run_module(mindie_config.main, {'path': conf, 'group': '4401', 'settings': server(port=1042)})
-    assert (os.stat(conf).st_uid, os.stat(conf).st_gid) == (4400, 4401)
+    uid, gid = existing_id('owner', (4321,)), existing_id('group', (4322,))
+    run_module(mindie_config.main, {'path': conf, 'owner': str(uid), 'settings': server(port=1041)})
+    assert (os.stat(conf).st_uid, os.stat(conf).st_gid) == (uid, 4322)
+    run_module(mindie_config.main, {'path': conf, 'group': str(gid), 'settings': server(port=1042)})
+    assert (os.stat(conf).st_uid, os.stat(conf).st_gid) == (uid, gid)
 
 
 def test_failed_chown_leaves_no_temp_file_and_the_original(run_module, conf, monkeypatch):
     def no_chown(fd, uid, gid):
         raise OSError(errno.EPERM, 'Operation not permitted')
     monkeypatch.setattr(mindie_config.os, 'fchown', no_chown)
-    result = refused(run_module, conf, {'owner': '4400', 'settings': server(port=1040)})
-    assert result['msg'].startswith('Cannot give the new config.json owner 4400 and group {0}: [Errno 1] Operation '
-                                    'not permitted.'.format(os.stat(conf).st_gid))
+    uid = existing_id('owner', (os.stat(conf).st_uid,))
+    result = refused(run_module, conf, {'owner': str(uid), 'settings': server(port=1040)})
+    assert result['msg'].startswith('Cannot give the new config.json owner {0} and group {1}: [Errno 1] Operation '
+                                    'not permitted.'.format(uid, os.stat(conf).st_gid))
+
+
+@pytest.mark.parametrize('what', ['owner', 'group'])
+@pytest.mark.parametrize('value,text', [
+    ('99999999999999999999', 'is not a valid {id}: a {id} is in [0, 4294967294]'),
+    ('4294967295', 'is not a valid {id}: a {id} is in [0, 4294967294]'),
+    ('4294967294', 'does not exist on this node: no {kind} has {id} 4294967294'),
+    ('99999', 'does not exist on this node: no {kind} has {id} 99999'),
+    ('\u00b2', "'\u00b2' does not exist on this node"),
+    ('\u0661', "'\u0661' does not exist on this node"),
+    ('a\x00b', "does not exist on this node"),
+])
+@pytest.mark.parametrize('content_changes', [True, False])
+def test_bad_numeric_owner_or_group_refused_before_writing(run_module, conf, what, value, text, content_changes):
+    # ASCII digits only, within [0, 2**32 - 2] (2**32 - 1 is chown's "no change"), and an existing user/group
+    settings = server(port=1040) if content_changes else {}
+    result = refused(run_module, conf, {what: value, 'settings': settings})
+    kind, id_name = ('user', 'uid') if what == 'owner' else ('group', 'gid')
+    assert len(result['violations']) == 1
+    assert result['violations'][0].startswith('`{0}`: {0} '.format(what))
+    assert text.format(id=id_name, kind=kind) in result['violations'][0]
+    assert 'Traceback' not in result['msg']
+
+
+def test_existing_numeric_owner_and_group_accepted(run_module, conf):
+    st = os.stat(conf)
+    result = run_module(mindie_config.main, {'path': conf, 'owner': str(pwd.getpwuid(st.st_uid).pw_uid),
+                                             'group': str(st.st_gid), 'settings': {}})
+    assert result['changed'] is False
 
 
 def test_fail_json_inside_write_still_removes_the_temp_file(conf, monkeypatch):
-    """Ansible's helpers (backup_local here) end with fail_json, i.e. SystemExit, which `except Exception` misses."""
-    def exiting_backup(self, path):
+    """A SystemExit (fail_json of an Ansible helper) inside write() is missed by `except Exception`."""
+    def exiting_copy(source, target, *args):
+        target.write(b'partial')
         raise SystemExit(1)
-    monkeypatch.setattr(basic.AnsibleModule, 'backup_local', exiting_backup)
+    monkeypatch.setattr(mindie_config.shutil, 'copyfileobj', exiting_copy)
     before, names = read_bytes(conf), listing(conf)
     with patch_module_args({'path': conf, 'backup': True, 'settings': server(port=1040)}):
         with pytest.raises(SystemExit):
@@ -561,6 +628,30 @@ def test_full_disk_on_write(run_module, conf, monkeypatch):
     assert result['msg'] == ('Writing the new content of {0} failed: no space left on the device (or quota exceeded); '
                              'free some space in {1} and retry. {0} was left as it was.'.format(
                                  conf, os.path.dirname(conf)))
+
+
+@pytest.mark.parametrize('code', [errno.ENOSPC, errno.EDQUOT])
+def test_full_disk_on_backup_leaves_no_backup(run_module, conf, monkeypatch, code):
+    # backup_local would fail the task itself ("Could not make backup of ...") and leave a 0-byte backup behind
+    def full(source, target, *args):
+        target.write(source.read(10))
+        target.flush()
+        raise OSError(code, os.strerror(code))
+    monkeypatch.setattr(mindie_config.shutil, 'copyfileobj', full)
+    result = refused(run_module, conf, {'backup': True, 'settings': server(port=1040)})
+    assert result['msg'] == ('There is not enough space for the backup of {0} in {1} (no space left on the device, '
+                             'or quota exceeded); nothing was changed and no backup was left. Free some space and '
+                             'retry, or set backup to false.'.format(conf, os.path.dirname(conf)))
+    assert 'backup_file' not in result
+
+
+def test_other_backup_failure_leaves_no_backup(run_module, conf, monkeypatch):
+    def denied(*args, **kwargs):
+        raise OSError(errno.EIO, 'Input/output error')
+    monkeypatch.setattr(mindie_config.os, 'utime', denied)
+    result = refused(run_module, conf, {'backup': True, 'settings': server(port=1040)})
+    assert result['msg'].startswith('Making the backup {0}.'.format(conf))
+    assert result['msg'].endswith('Input/output error. Nothing was changed and no backup was left.')
 
 
 def test_full_disk_on_fsync(run_module, conf, monkeypatch):
@@ -745,7 +836,41 @@ def test_nan_in_file_refused(run_module, tmp_path):
 
 def test_nan_in_settings_refused(run_module, conf):
     result = refused(run_module, conf, {'allow_unknown_keys': True, 'settings': {'LogConfig': {'x': float('nan')}}})
-    assert result['msg'].startswith('settings hold a value JSON cannot represent')
+    assert result['msg'].startswith('settings hold a value JSON cannot represent at `LogConfig.x`')
+
+
+@pytest.mark.parametrize('name', ['config.json', 'src.json'])
+def test_number_too_large_in_the_file_names_the_file(run_module, tmp_path, name):
+    path, src = str(tmp_path / 'config.json'), str(tmp_path / 'src.json')
+    bad = '{"ServerConfig": {"port": 1025, "tokenTimeout": 1e400}}\n'
+    with open(path if name == 'config.json' else src, 'w') as handle:
+        handle.write(bad)
+    if name == 'config.json':
+        result = refused(run_module, path, {'settings': server(port=1040)})
+    else:
+        names = listing(src)
+        result = run_module(mindie_config.main, {'path': path, 'src': src, 'settings': server(port=1040)},
+                            expect_fail=True)
+        assert listing(src) == names
+    where = path if name == 'config.json' else src
+    assert result['msg'].startswith('{0} holds a number too large for a double (such as 1e400, which reads as '
+                                    'infinity) at `ServerConfig.tokenTimeout`'.format(where))
+    assert 'settings hold' not in result['msg']
+
+
+@pytest.mark.parametrize('name', ['config.json', 'src.json'])
+def test_duplicate_keys_in_the_file_refused(run_module, tmp_path, name):
+    path, src = str(tmp_path / 'config.json'), str(tmp_path / 'src.json')
+    with open(path if name == 'config.json' else src, 'w') as handle:
+        handle.write('{"ServerConfig": {"port": 1025, "port": 80}}\n')
+    if name == 'config.json':
+        result = refused(run_module, path, {'settings': server(port=1040)})
+    else:
+        result = run_module(mindie_config.main, {'path': path, 'src': src, 'settings': server(port=1040)},
+                            expect_fail=True)
+        assert not os.path.exists(path)
+    assert result['msg'].startswith('{0} has the same key more than once in one object: `ServerConfig.port`.'.format(
+        path if name == 'config.json' else src))
 
 
 def test_non_string_keys_in_settings_refused(run_module, conf):
