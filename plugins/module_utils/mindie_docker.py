@@ -10,10 +10,14 @@ user can act on; the modules turn it into fail_json().
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import re
 import traceback
 
 # The environment scripts of a MindIE image, in the order they must be sourced. Pure
 # inference (atb-models' run_pa.sh) needs the first three, MindIE Service all four.
+# A Docker container name as the modules accept it (refused before Docker is asked).
+CONTAINER_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]*\Z')
+
 SET_ENV_SCRIPTS = (
     '/usr/local/Ascend/ascend-toolkit/set_env.sh',
     '/usr/local/Ascend/nnal/atb/set_env.sh',

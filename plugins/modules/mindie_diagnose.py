@@ -184,7 +184,6 @@ import grp
 import json
 import os
 import pwd
-import re
 import stat as stat_mod
 import traceback
 
@@ -200,6 +199,7 @@ from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi_exec import 
 )
 from ansible_collections.ascend.mindie.plugins.module_utils.procfs import parse_proc_net_tcp
 from ansible_collections.ascend.mindie.plugins.module_utils.mindie_docker import (
+    CONTAINER_NAME,
     HAS_DOCKER,
     MindieDockerClient,
     MindieDockerError,
@@ -225,7 +225,6 @@ DAEMON_SCRIPT = (
 DOCKER_TIMEOUT = 30
 
 
-CONTAINER_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]*\Z')
 
 
 def validate_names(params):

@@ -320,6 +320,7 @@ from shlex import quote
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ascend.mindie.plugins.module_utils.mindie_docker import (
+    CONTAINER_NAME,
     SET_ENV_SCRIPTS,
     MindieDockerClient,
     MindieDockerError,
@@ -342,7 +343,6 @@ TAIL_LINES = 40
 TIMEOUT_RC = 124
 SET_ENV_MISSING_RC = 98
 ENV_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_]*\Z')
-CONTAINER_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]*\Z')
 CONTROL = re.compile(r'[\x00-\x1f\x7f]')
 # The real run_pa.sh builds base_cmd as one string with the paths unquoted and evals it, so these characters in a
 # path would be run as shell code (or split the path): refused in model_path, input_image, dataset_path and
