@@ -225,8 +225,6 @@ DAEMON_SCRIPT = (
 DOCKER_TIMEOUT = 30
 
 
-
-
 def validate_names(params):
     """Problems with the options that reach a command line or a script in the container (a list of messages)."""
     problems = []
