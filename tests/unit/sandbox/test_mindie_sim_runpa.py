@@ -3,6 +3,7 @@ import csv
 import filecmp
 import json
 import os
+import re
 import shutil
 import stat
 import struct
@@ -68,7 +69,8 @@ def env(tmp_path, assets):
         "ATB_HOME_PATH": "/usr/local/Ascend/nnal/atb/latest/atb/cxx_abi_0",
         "ATB_SPEED_HOME_PATH": "/usr/local/Ascend/atb-models",
         "ASCEND_SIM_HARDWARE": str(hw), "ASCEND_SIM_DEV_DIR": str(dev), "MINDIE_SIM_LIB": LIB,
-        "MINDIE_SIM_TIME_SCALE": "0.02", "PYTHONPATH": str(stubs),
+        "MINDIE_SIM_TIME_SCALE": "0.02", "PYTHONPATH": str(stubs), "HOME": str(tmp_path),
+        "MINDIE_LOG_TO_STDOUT": "1",
         "model_path": assets["weights"] + "/", "input_image": os.path.join(assets["images"], "sample.jpg"),
         "max_batch_size": "2", "max_output_length": "12", "shm_name_save_path": str(tmp_path / "shm_name.txt"),
     })
@@ -136,15 +138,16 @@ def test_run_pa_output_lines_and_workers(env):
                 if "mindie_sim_npu_worker" in argv and "run_pa" in argv:
                     seen[int(pid)] = argv
         time.sleep(0.05)
-    out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
+    dummy, out = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
     devices = sorted(int(a[a.index("--device") + 1]) for a in seen.values())
     assert devices == list(range(8))
     for i in range(4):
         assert "Question[%d]: [{'image': '%s'}" % (i, e["input_image"]) in out
         assert "Answer[%d]: The image is a 1902x1080 JPEG picture." % i in out
         assert "Generate[%d] token num: 80" % i in out
-    lines = {l.split(":", 1)[0]: l.split(":", 1)[1].strip() for l in out.splitlines() if ":" in l}
+    lines = {l.split(" : ", 1)[1].split(":", 1)[0]: l.split(" : ", 1)[1].split(":", 1)[1].strip()
+             for l in out.splitlines() if " : " in l}
     latency = float(lines["Latency(s)"])
     throughput = float(lines["Throughput(tokens/s)"])
     assert abs(latency - 7.44) / 7.44 < 0.15          # the guide's 32G figure, measured at 1/20 speed
@@ -162,10 +165,11 @@ def test_run_pa_output_lines_and_workers(env):
 def test_run_pa_small_and_deterministic(env):
     first = run_pa(env)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.count("token num: 12") == 2
+    assert first.stderr.count("token num: 12") == 2
     second = run_pa(env)
-    answers = [l for l in first.stdout.splitlines() if l.startswith("Answer")]
-    assert answers == [l for l in second.stdout.splitlines() if l.startswith("Answer")]
+    answers = [l.split(" : ", 1)[1] for l in first.stderr.splitlines() if " : Answer" in l]
+    assert len(answers) == 2
+    assert answers == [l.split(" : ", 1)[1] for l in second.stderr.splitlines() if " : Answer" in l]
 
 
 def test_run_pa_dataset_path_wins(env, tmp_path):
@@ -175,8 +179,8 @@ def test_run_pa_dataset_path_wins(env, tmp_path):
     (data / "notes.txt").write_text("ignored")
     proc = run_pa(env, dataset_path=str(data))
     assert proc.returncode == 0, proc.stderr
-    assert "Answer[0]: The image is a 640x480 PNG picture." in proc.stdout
-    assert "Question[1]" not in proc.stdout and "sample.jpg" not in proc.stdout
+    assert "Answer[0]: The image is a 640x480 PNG picture." in proc.stderr
+    assert "Question[1]" not in proc.stderr and "sample.jpg" not in proc.stderr
 
 
 def test_run_pa_input_checks(env, tmp_path):
@@ -190,6 +194,74 @@ def test_run_pa_input_checks(env, tmp_path):
     assert proc.returncode != 0 and "device 9" in proc.stderr
     proc = run_pa(env, model_path=str(tmp_path))
     assert proc.returncode != 0 and "model.safetensors.index.json is missing" in proc.stderr
+
+
+# ------------------------------------------------------------------ the model's logger
+
+PREFIX = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\] \[(\d+)\] \[\d+\] \[llmmodels\] \[INFO\] "
+                    r"\[run_pa\.py-\d+\] : (.*)$")
+
+
+def log_files(directory):
+    if not os.path.isdir(directory):
+        return []
+    return sorted(os.path.join(directory, f) for f in os.listdir(directory)
+                  if re.match(r"^mindie-llm_\d+_\d{17}\.log$", f))
+
+
+def test_run_pa_console_lines_carry_the_logger_prefix(env):
+    proc = run_pa(env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ""
+    records = [PREFIX.match(l) for l in proc.stderr.splitlines()]
+    assert records and all(records), proc.stderr
+    messages = [m.group(2) for m in records]
+    assert any(m.startswith("Latency(s): ") for m in messages)
+    assert any(m.startswith("Throughput(tokens/s): ") for m in messages)
+    assert any(m.startswith("warmup_memory(GB): ") for m in messages)
+    assert len({m.group(1) for m in records}) == 1
+    # the file gets the same records as the console
+    files = log_files(os.path.join(env["_tmp"], "mindie", "log", "debug"))
+    assert len(files) == 1
+    with open(files[0]) as handle:
+        assert handle.read().splitlines() == proc.stderr.splitlines()
+    assert stat.S_IMODE(os.stat(files[0]).st_mode) == 0o640
+    assert "_%s_" % records[0].group(1) in os.path.basename(files[0])
+
+
+def test_run_pa_without_log_to_stdout_writes_the_log_file_only(env):
+    proc = run_pa(env, MINDIE_LOG_TO_STDOUT="0")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "" and proc.stderr == ""
+    files = log_files(os.path.join(env["_tmp"], "mindie", "log", "debug"))
+    assert len(files) == 1
+    with open(files[0]) as handle:
+        text = handle.read()
+    assert "Answer[1]: The image is a 1902x1080 JPEG picture." in text
+    assert all(PREFIX.match(l) for l in text.splitlines())
+
+
+def test_run_pa_log_path_switches_and_short_format(env, tmp_path):
+    absolute = tmp_path / "logs-abs"
+    proc = run_pa(env, MINDIE_LOG_TO_STDOUT="llm:1;llmmodels:0", MINDIE_LOG_PATH=str(absolute))
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert len(log_files(str(absolute / "log" / "debug"))) == 1
+    proc = run_pa(env, MINDIE_LOG_PATH="relative")
+    assert proc.returncode == 0
+    assert len(log_files(os.path.join(env["_tmp"], "mindie", "log", "relative", "debug"))) == 1
+    proc = run_pa(env, MINDIE_LOG_TO_FILE="0", MINDIE_LOG_VERBOSE="0", MINDIE_LOG_PATH=str(tmp_path / "nofile"))
+    assert proc.returncode == 0
+    assert not os.path.exists(str(tmp_path / "nofile"))
+    short = [l for l in proc.stderr.splitlines() if "Latency(s):" in l]
+    assert len(short) == 1 and re.match(r"^\[\d{4}-\d\d-\d\d [0-9:,]+\] : \[INFO\] Latency\(s\): [0-9.]+$", short[0])
+    proc = run_pa(env, MINDIE_LOG_LEVEL="ERROR")
+    assert proc.returncode == 0 and "Latency" not in proc.stderr
+
+
+def test_run_pa_log_rotate_out_of_range_fails(env):
+    proc = run_pa(env, MINDIE_LOG_ROTATE="-fs 0 -r 3")
+    assert proc.returncode != 0
+    assert "ValueError: Log file size (-fs) should be between 1 and 500 MB, but got 0 MB." in proc.stderr
 
 
 # ------------------------------------------------------------------ generators

@@ -1,8 +1,10 @@
 """Model directory checks and the architecture-derived parameter count."""
 import json
 import os
+import re
 import stat
 import struct
+import sys
 
 DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4, "int8": 1}
 
@@ -13,31 +15,65 @@ class ModelDirError(Exception):
         self.errors = errors
 
 
+VALID_PATH_RE = re.compile(r"(?!.*\.\.)[a-zA-Z0-9_./-]+")      # safe_path.cpp CheckSpecialChars
+SKIPPED = (", permission check is disabled by env MINDIE_CHECK_INPUTFILES_PERMISSION, %s is ignored, "
+           "this may introduce security risks")
+
+
 def _mode(path):
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
-def check_permissions(model_dir, check=True):
-    """MindIE-like permission rules: dir <= 0750 (owned by us unless root), config.json <= 0640."""
+def _safe_path_check(path, limit, check, notes, root_exempt_mode, shown=None):
+    """SafePath::CheckOwner + CheckMaxPermission (safe_path.cpp) for one path; error list.
+
+    Owner: the process user; uid 0 is exempt (3.0). Mode: no bit beyond ``limit``; 3.0 exempts uid 0 here too,
+    the simulator does so only when ``root_exempt_mode`` (1.0.0 unknown: the model directory stays strict).
+    With MINDIE_CHECK_INPUTFILES_PERMISSION=0 (``check`` False) both are printed and ignored (``notes``).
+    """
     errors = []
-    if not check:
-        return errors
     uid = os.getuid()
-    st = os.stat(model_dir)
-    if _mode(model_dir) & 0o027:
-        errors.append("Check path: %s failed, by: the permission of the model weight directory is %o, "
-                      "but required no greater than 750." % (model_dir, _mode(model_dir)))
-    if uid != 0 and st.st_uid != uid:
-        errors.append("Check path: %s failed, by: the owner of the model weight directory is not the "
-                      "current user (uid %d)." % (model_dir, uid))
-    cfg = os.path.join(model_dir, "config.json")
-    if os.path.isfile(cfg):
-        if _mode(cfg) & 0o137:
-            errors.append("Check path: %s failed, by: the permission of the model config file is %o, "
-                          "but required no greater than 640." % (cfg, _mode(cfg)))
-        if uid != 0 and os.stat(cfg).st_uid != uid:
-            errors.append("Check path: %s failed, by: the owner of the model config file is not the "
-                          "current user (uid %d)." % (cfg, uid))
+    st = os.lstat(path)
+    shown = shown or path
+    if uid != st.st_uid and uid != 0:
+        msg = "path owner uid mismatch: path=%s, current_uid=%d, path_uid=%d" % (shown, uid, st.st_uid)
+        if check:
+            return [msg]
+        notes.append(msg + SKIPPED % "owner mismatch")
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & ~limit & 0o777 and not (uid == 0 and root_exempt_mode):
+        msg = "Path permission exceeds maximum allowed: %s, actual=0%o, limit=0%o" % (shown, mode, limit)
+        if check:
+            errors.append(msg)
+        else:
+            notes.append(msg + SKIPPED % "excessive permission")
+    return errors
+
+
+def check_permissions(model_dir, check=True, notes=None):
+    """The model directory (SafePath DIR, 0750, model_deploy_config.cpp) and its config.json (LoadJson: SafePath
+    FILE, 0640, safe_io.cpp). MINDIE_CHECK_INPUTFILES_PERMISSION=0 skips these owner/mode checks (unlike
+    config.json's); the path's characters are checked either way. ``notes`` collects the skipped findings
+    (printed on stdout, as SafePath does, when no list is given).
+    """
+    if notes is None:
+        found = []
+        errors = check_permissions(model_dir, check, found)
+        for line in found:
+            sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+        return errors
+    real = os.path.realpath(model_dir)          # SafePath::NormalizePath resolves links of the existing prefix
+    shown = real.rstrip("/") + "/"
+    if not VALID_PATH_RE.fullmatch(real):
+        return ["Path contains special characters: %s" % real]
+    errors = _safe_path_check(real, 0o750, check, notes, root_exempt_mode=False, shown=shown)
+    cfg = os.path.join(real, "config.json")
+    if os.path.isfile(cfg) and not os.path.islink(cfg):
+        # 3.0 exempts uid 0 from this mode check as well; the simulator keeps config.json strict too (1.0.0 unknown)
+        errors += _safe_path_check(cfg, 0o640, check, notes, root_exempt_mode=False)
+    elif os.path.islink(cfg):
+        errors.append("Found symlink path: %s" % cfg)
     return errors
 
 

@@ -2,6 +2,12 @@
 
 Imports the model requirements for real (tabulate, six, attrs), so a missing
 `pip install -r requirements_qwen2_vl.txt` fails with a genuine ModuleNotFoundError.
+
+Its result lines (warmup_memory, Question/Answer/Generate, Latency, Throughput, the benchmark line)
+go through the model's logger (llm_log, as atb_llm's print_log does in 3.0): to stderr with the
+``[time] [pid] [tid] [llmmodels] [INFO] [run_pa.py-<line>] :`` prefix only with
+MINDIE_LOG_TO_STDOUT=1, and to ~/mindie/log/debug/mindie-llm_<pid>_<time>.log unless
+MINDIE_LOG_TO_FILE=0. Errors (tracebacks) go to stderr.
 """
 import argparse
 import csv
@@ -36,6 +42,11 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
+def print_log(logger, message):
+    """atb_llm's print_log(rank 0, logger.info, msg): the caller's file and line in the record."""
+    logger.info(message, stacklevel=2)
+
+
 def fatal(message, code=1):
     sys.stderr.write(message.rstrip("\n") + "\n")
     sys.stderr.flush()
@@ -44,7 +55,7 @@ def fatal(message, code=1):
 
 def main(argv=None):
     sys.path.insert(0, os.path.dirname(PKG))
-    from mindie_sim import common, imageinfo, model as modelmod, perf, textgen
+    from mindie_sim import common, imageinfo, llm_log, model as modelmod, perf, textgen
     from mindie_sim.daemon import bind_master, spawn_workers, stop_workers
 
     lib = common.missing_library(markers=common.SET_ENV_MARKERS[:3])
@@ -52,6 +63,11 @@ def main(argv=None):
         return fatal("Traceback (most recent call last):\n  File \"run_pa.py\", line 1, in <module>\n"
                      "ImportError: %s: cannot open shared object file: No such file or directory" % lib)
     _requirements()
+    try:
+        logger = llm_log.model_logger()
+    except (ValueError, OSError) as exc:
+        return fatal("Traceback (most recent call last):\n  File \"atb_llm/utils/log/logging.py\", line 15, in <module>\n"
+                     "%s: %s" % (type(exc).__name__, exc))
     args = parse_args(sys.argv[1:] if argv is None else argv)
     scale = common.time_scale() or 1.0
 
@@ -144,7 +160,9 @@ def main(argv=None):
             return fatal("RuntimeError: NPU out of memory on device %d during warm-up: need %d MB of %d MB. "
                          "Please decrease max_batch_size or max_input_length." % (dev, p["need"], p["total"]))
 
-    workers = spawn_workers([(dev, p["hold"]) for dev, p in sorted(plans.items())], "run_pa")
+    # ASCEND_RT_VISIBLE_DEVICES ids are logical; the workers hold HBM on the physical NPUs (as npu-smi shows them)
+    workers = spawn_workers([(common.physical_id(chips[dev]), p["hold"]) for dev, p in sorted(plans.items())],
+                            "run_pa")
     try:
         # load weights (real reads, throttled) and warm up
         mbps = max(common.env_float("MINDIE_SIM_LOAD_MBPS", 200.0), 0.001)
@@ -157,7 +175,7 @@ def main(argv=None):
                     common.sim_sleep(len(block) / (mbps * 2 ** 20))
         common.sim_sleep(common.env_float("MINDIE_SIM_WARMUP_S", 8.0))
         warmup_gb = max(p["hold"] for p in plans.values()) / 1024.0
-        print("warmup_memory(GB): %.2f" % warmup_gb, flush=True)
+        print_log(logger, "warmup_memory(GB): %.2f" % warmup_gb)
 
         chip = chips[devices[0]]
         out_len = args.max_output_length
@@ -190,20 +208,20 @@ def main(argv=None):
     total_tokens = 0
     for i, (q, tokens) in enumerate(zip(questions, answers)):
         media_key = "video" if q["key"] == "video" else "image"
-        print("Question[%d]: %s" % (i, [{media_key: q["path"]}, {"text": args.input_text}]))
-        print("Answer[%d]: %s" % (i, "".join(tokens)))
-        print("Generate[%d] token num: %d" % (i, len(tokens)))
+        print_log(logger, "Question[%d]: %s" % (i, [{media_key: q["path"]}, {"text": args.input_text}]))
+        print_log(logger, "Answer[%d]: %s" % (i, "".join(tokens)))
+        print_log(logger, "Generate[%d] token num: %d" % (i, len(tokens)))
         total_tokens += len(tokens)
     throughput = total_tokens / elapsed if elapsed > 0 else 0.0
-    print("Latency(s): %s" % round(elapsed, 3))
-    print("Throughput(tokens/s): %s" % round(throughput, 2))
+    print_log(logger, "Latency(s): %s" % round(elapsed, 3))
+    print_log(logger, "Throughput(tokens/s): %s" % round(throughput, 2))
     if os.environ.get("ATB_LLM_BENCHMARK_ENABLE", "0") == "1":
         n_batches = max(len(plan), 1)
         decode_avg = sum(decode_steps) / len(decode_steps) if decode_steps else 0.0
         prefill_avg = prefill_total / n_batches
         e2e_ms = elapsed * 1000.0
-        print("Prefill time: %.3fms, Prefill average time: %.3fms, Decode token time: %.3fms, E2E time: %.3fms"
-              % (first_token_ms or 0.0, prefill_avg, decode_avg, e2e_ms))
+        print_log(logger, "Prefill time: %.3fms, Prefill average time: %.3fms, Decode token time: %.3fms, "
+                  "E2E time: %.3fms" % (first_token_ms or 0.0, prefill_avg, decode_avg, e2e_ms))
         os.makedirs("./benchmark_result", exist_ok=True)
         with open("./benchmark_result/benchmark.csv", "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
@@ -221,7 +239,8 @@ def main(argv=None):
                 handle.write(json.dumps({"shm_names": ["/mindie_sim_shm_%d" % os.getpid()]}) + "\n")
         except OSError:
             pass
-    sys.stdout.flush()
+    for handler in logger.handlers:
+        handler.flush()
     return 0
 
 
