@@ -289,8 +289,8 @@ def _sched(c):
 
 
 RULES = [
-    ("port", lambda c: _server(c).update(port=80), "ServerConfig.port 80 is invalid, it should be in range [1024, 65535]"),
-    ("metricsPort", lambda c: _server(c).update(metricsPort=70000), "ServerConfig.metricsPort 70000 is invalid"),
+    ("port", lambda c: _server(c).update(port=80), "serverConfig.port [80] is less than [1024]"),
+    ("metricsPort", lambda c: _server(c).update(metricsPort=70000), "serverConfig.metricsPort [70000] is out of bound [65535]"),
     ("zero-ip", lambda c: _server(c).update(ipAddress="0.0.0.0"),
      "ServerConfig.ipAddress is 0.0.0.0, which is not allowed unless allowAllZeroIpListening is true"),
     ("instances", lambda c: _backend(c).update(modelInstanceNumber=2),
@@ -299,14 +299,14 @@ RULES = [
      "The size of npuDeviceIds group 0 (8) is not equal to ModelConfig.worldSize (4)"),
     ("prefillTokens", lambda c: _sched(c).update(maxPrefillTokens=4096),
      "ScheduleConfig.maxPrefillTokens (4096) should be greater than or equal to ModelDeployConfig.maxInputTokenLen (8192)"),
-    ("seqLen", lambda c: _deploy(c).update(maxSeqLen=4096),
-     "ModelDeployConfig.maxInputTokenLen (8192) should be less than or equal to maxSeqLen (4096)"),
+    ("maxRequestLength", lambda c: _server(c).update(maxRequestLength=101),
+     "serverConfig.maxRequestLength [101] is out of bound [100]"),
     ("prefillBatch", lambda c: _sched(c).update(maxPrefillBatchSize=50),
      "ScheduleConfig.maxPrefillBatchSize (50) should be less than or equal to maxBatchSize (32)"),
     ("maxBatch", lambda c: _sched(c).update(maxBatchSize=0, maxPrefillBatchSize=0),
      "ScheduleConfig.maxBatchSize 0 is invalid, it should be in range [1, 819200]"),
     ("maxLinkNum", lambda c: _server(c).update(maxLinkNum=5000),
-     "ServerConfig.maxLinkNum 5000 is invalid, it should be in range [1, 4096]"),
+     "serverConfig.maxLinkNum [5000] is out of bound [4096]"),
     ("cacheBlockSize", lambda c: _sched(c).update(cacheBlockSize=256),
      "ScheduleConfig.cacheBlockSize 256 is invalid, it should be in range [1, 128]"),
     ("modelName", lambda c: _model(c).update(modelName="qwen2 vl!"),
@@ -331,8 +331,8 @@ def test_several_violations_reported_together(sim):
     _model(sim.config).update(modelName="bad name")
     rc, out, log = sim.run_fail()
     assert rc != 0
-    for text in ("ServerConfig.port 80", "ServerConfig.maxLinkNum 0", "maxPrefillBatchSize (50)",
-                 "ScheduleConfig.cacheBlockSize 0", "ModelConfig.modelName 'bad name'"):
+    for text in ("serverConfig.port [80] is less than [1024]", "serverConfig.maxLinkNum [0] is less than [1]",
+                 "maxPrefillBatchSize (50)", "ScheduleConfig.cacheBlockSize 0", "ModelConfig.modelName 'bad name'"):
         assert text in out
     assert out.count(FAILED) == 0
 

@@ -283,7 +283,7 @@ def test_threshold_100_saturated_is_abnormal_not_busy(sim):
 def test_npu_usage_threshold_range_is_checked(sim):
     _server(sim.config)["HealthCheckConfig"] = {"npuUsageThreshold": 101}
     rc, out, _ = sim.run_fail()
-    assert rc != 0 and "ServerConfig.HealthCheckConfig.npuUsageThreshold 101" in out
+    assert rc != 0 and "serverConfig.HealthCheckConfig.npuUsageThreshold [101] is out of bound [100]" in out
 
 
 # ------------------------------------------------------------------ 5. metrics gate
@@ -347,3 +347,19 @@ def test_max_link_num_queue_waits_rather_than_refuses(sim):
         thread.join(30)
     assert results == [200] * 6
     sim.stop(proc)
+
+
+# ------------------------------------------------------------------ ignore_eos (infer_param.cpp AssignIgnoreEos)
+
+def test_ignore_eos_generates_max_tokens_on_chat_and_completions(up):
+    port = up.port
+    status, _h, body = raw("POST", port, "/v1/chat/completions", chat(max_tokens=300))
+    natural = json.loads(body)["usage"]["completion_tokens"]
+    assert status == 200 and natural < 300          # the answer ends by itself (eos)
+    status, _h, body = raw("POST", port, "/v1/chat/completions", chat(max_tokens=300, ignore_eos=True))
+    assert status == 200 and json.loads(body)["usage"]["completion_tokens"] == 300
+    status, _h, body = raw("POST", port, "/v1/completions",
+                           {"model": "qwen2_vl", "prompt": "What is MindIE?", "max_tokens": 250, "ignore_eos": True})
+    assert status == 200 and json.loads(body)["usage"]["completion_tokens"] == 250
+    status, _h, body = raw("POST", port, "/v1/chat/completions", chat(ignore_eos="yes"))
+    assert status == 422 and "ignore_eos" in json.loads(body)["error"]

@@ -3,6 +3,8 @@
 Runs the simulated daemon as a local subprocess (see test_mindie_sim.py); no Docker.
 """
 import copy
+import http.client as http_client
+import json
 import os
 import signal
 import subprocess
@@ -12,7 +14,7 @@ import time
 import pytest
 
 import test_mindie_sim as base
-from test_mindie_sim import LIB, Sim, _backend, _deploy, _model, _sched, _server, chips, worker_pids
+from test_mindie_sim import LIB, ROOT, Sim, _backend, _deploy, _model, _sched, _server, chips, free_port, worker_pids
 
 assets = base.assets        # the module-scoped weights fixture
 
@@ -157,6 +159,52 @@ def test_health_check_config_under_server_config(sim):
     sim.config = cfg
     proc = sim.start()
     sim.stop(proc)
+
+
+def test_max_input_token_len_above_max_seq_len_is_accepted_and_capped(sim):
+    # 3.0 checks only [1, 4194304] and caps a request at maxSeqLen - 1 (infer_tokenizer.cpp)
+    cfg = _valid(sim)
+    cfg["BackendConfig"]["ModelDeployConfig"].update(maxSeqLen=4096, maxInputTokenLen=8192)
+    cfg["BackendConfig"]["ScheduleConfig"]["maxIterTimes"] = 512
+    settings = cfgmod.validate(cfg, str(sim.service))
+    assert settings["max_input_len"] == 4095 and settings["max_input_len_config"] == 8192
+
+
+def test_mindie_3_0_shipped_config_starts_without_a_service_log_file(sim):
+    # The real 3.0 config.json has no LogConfig.logPath: the daemon logs only to ~/mindie/log/debug, no logs/mindservice.log.
+    real = json.loads(open(os.path.join(ROOT, "tests", "fixtures", "mindie", "config.json_3.0_source")).read())
+    cfg = _valid(sim)
+    for key in ("ipAddress", "managementIpAddress", "port", "managementPort", "metricsPort", "httpsEnabled"):
+        real["ServerConfig"][key] = cfg["ServerConfig"][key]
+    real["BackendConfig"]["npuDeviceIds"] = cfg["BackendConfig"]["npuDeviceIds"]
+    real["BackendConfig"]["multiNodesInferPort"] = free_port()
+    real["ServerConfig"]["interCommPort"] = free_port()
+    model = real["BackendConfig"]["ModelDeployConfig"]["ModelConfig"][0]
+    model.update({k: _model(cfg)[k] for k in ("modelName", "modelWeightPath", "worldSize", "npuMemSize")})
+    assert "logPath" not in real.get("LogConfig", {})
+    sim.config = real
+    proc = sim.start()
+    try:
+        assert not (sim.service / "logs" / "mindservice.log").exists()
+        assert list((sim.tmp / "home" / "mindie" / "log" / "debug").glob("mindie-service_%d_*.log" % proc.pid))
+    finally:
+        sim.stop(proc)
+
+
+def test_max_request_length_bounds_the_generate_prompt(sim):
+    _server(sim.config)["maxRequestLength"] = 1
+    proc = sim.start()
+    try:
+        body = json.dumps({"prompt": "x" * (2 ** 20 + 1), "max_tokens": 2}).encode()
+        conn = http_client.HTTPConnection("127.0.0.1", sim.port, timeout=30)
+        conn.request("POST", "/generate", body=body, headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        answer = json.loads(resp.read())
+        conn.close()
+        assert resp.status == 422
+        assert answer["error"].endswith("length in (0, 1048576], but the length of inputs is 1048577")
+    finally:
+        sim.stop(proc)
 
 
 def test_rule_refused_by_the_daemon(sim):

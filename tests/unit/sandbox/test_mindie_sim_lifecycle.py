@@ -261,9 +261,9 @@ def test_config_error_on_stdout_failed_init_in_log(sim):
     proc = sim.spawn()
     assert proc.wait(20) == INIT_FAILED
     out = sim.output(proc)
-    assert "ServerConfig.port 80 is invalid" in out and FAILED not in out
+    assert "serverConfig.port [80] is less than [1024]" in out and FAILED not in out
     log = open(sim.debug_logs()[0]).read()
-    assert FAILED in log and "ServerConfig.port 80" not in log
+    assert FAILED in log and "serverConfig.port [80]" not in log
 
 
 def test_unknown_command_line_argument(sim):
@@ -365,3 +365,13 @@ def test_set_env_resets_log_variables_unconditionally():
     out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=10).stdout.split("\n")
     assert out[0] == "0 1"          # a value exported before sourcing is overwritten
     assert out[1] == "1"            # one exported after sourcing wins
+
+
+def test_log_variables_per_component_as_3_0_reads_them(monkeypatch):
+    # system_log.cpp: the daemon is the `llm` component; `*` (or a bare value) is applied last and wins.
+    monkeypatch.setenv("MINDIE_LOG_ROTATE", "llm:-fs 2 -r 3")
+    assert common.log_rotate() == (2 * 1024 * 1024, 3)
+    monkeypatch.setenv("MINDIE_LOG_ROTATE", "*:-fs 6 -r 7;llm:-fs 2 -r 3")
+    assert common.log_rotate() == (6 * 1024 * 1024, 7)
+    monkeypatch.setenv("MINDIE_LOG_PATH", "llm:/var/log/m;ms:/elsewhere")
+    assert common.log_env("MINDIE_LOG_PATH") == "/var/log/m"

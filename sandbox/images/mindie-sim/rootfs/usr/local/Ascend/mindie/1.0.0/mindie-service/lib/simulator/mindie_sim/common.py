@@ -313,26 +313,30 @@ class LogSettingsError(Exception):
 
 
 def log_env(name, component=LOG_COMPONENT):
-    """Value of a MINDIE_LOG_* variable for one component, or None.
+    """Value of a MINDIE_LOG_* variable for the daemon, or None.
 
-    Syntax as MindIE's LogUtils::GetEnvParam: ``value`` for every component, or
-    ``comp:value;comp2:value2`` (``*`` = every component); the last entry that applies wins.
+    Syntax as MindIE's ParseKeyValueString: ``value`` for every component, or ``comp:value;comp2:value2``.
+    3.0's daemon logs as the ``llm`` component (system_log.cpp); ``server`` (1.0's name) counts too. A value for
+    every component (``*`` or a bare value) wins over a component's own, as 3.0 applies it last.
     """
     raw = os.environ.get(name)
     if raw is None:
         return None
-    value = None
+    own, every = None, None
+    names = (component, "llm", "server", "mindie-server")
     for item in raw.split(";"):
         item = item.strip()
         if not item:
             continue
         key, sep, rest = item.partition(":")
         if sep and key.strip() and not key.strip().startswith(("/", "~", ".")):
-            if key.strip().lower() in (component, "*"):
-                value = rest.strip()
+            if key.strip().lower() == "*":
+                every = rest.strip()
+            elif key.strip().lower() in names:
+                own = rest.strip()
         else:
-            value = item
-    return value
+            every = item
+    return every if every is not None else own
 
 
 def log_flag(name, default):

@@ -110,7 +110,11 @@ def _int(section, name, key, default, errors, lo=None, hi=None):
         errors.append("%s.%s %r is invalid, it should be an integer." % (name, key, value))
         return default
     if lo is not None and hi is not None and not lo <= value <= hi:
-        errors.append("%s.%s %d is invalid, it should be in range [%d, %d]." % (name, key, value, lo, hi))
+        if name.startswith("ServerConfig"):
+            # server_config.cpp: ParamChecker::CheckMaxMinValue on "serverConfig.<key>"
+            errors.append(_bound("serverConfig" + name[len("ServerConfig"):] + "." + key, value, lo, hi))
+        else:
+            errors.append("%s.%s %d is invalid, it should be in range [%d, %d]." % (name, key, value, lo, hi))
     return value
 
 
@@ -144,7 +148,8 @@ def validate(raw, service_dir):
     log_cfg = raw.get("LogConfig") if isinstance(raw.get("LogConfig"), dict) else {}
 
     s = {"service_dir": service_dir}
-    s["log_path"] = str(log_cfg.get("logPath", "logs/mindservice.log"))
+    # Only a config that names LogConfig.logPath (1.0) gets that file too; 3.0 has no such key.
+    s["log_path"] = str(log_cfg["logPath"]) if log_cfg.get("logPath") else None
 
     # ---- ServerConfig
     # server_config.cpp GetIPAddress / GetManagementIPAddress: MIES_CONTAINER_IP and
@@ -172,6 +177,8 @@ def validate(raw, service_dir):
     s["mgmt_port"] = _int(server, "ServerConfig", "managementPort", 1026, errors, 1024, 65535)
     s["metrics_port"] = _int(server, "ServerConfig", "metricsPort", 1027, errors, 1024, 65535)
     s["max_link"] = _int(server, "ServerConfig", "maxLinkNum", 1000, errors, 1, 4096)
+    # server_config.cpp: maxRequestLength in MB, [1, 100], default 40 (config_info.h); the request body limit.
+    s["max_request_mb"] = _int(server, "ServerConfig", "maxRequestLength", 40, errors, 1, 100)
     # 3.0: ServerConfig.HealthCheckConfig.npuUsageThreshold, 0..100, 0 (default) = no busy detection
     health = server.get("HealthCheckConfig")
     s["npu_usage_threshold"] = 0
@@ -219,9 +226,6 @@ def validate(raw, service_dir):
                               errors, 1, 2 ** 31 - 1)
     if s["max_input_len"] > MAX_INPUT_LEN:
         errors.append("The value of modelParam.maxInputTokenLen should be in [1, %d]." % MAX_INPUT_LEN)
-    if s["max_input_len"] > s["max_seq_len"]:
-        errors.append("ModelDeployConfig.maxInputTokenLen (%d) should be less than or equal to maxSeqLen "
-                      "(%d)." % (s["max_input_len"], s["max_seq_len"]))
     models = deploy.get("ModelConfig")
     if not isinstance(models, list) or not models or not isinstance(models[0], dict):
         errors.append("ModelDeployConfig.ModelConfig is missing or empty.")
@@ -261,6 +265,10 @@ def validate(raw, service_dir):
     if s["max_prefill_tokens"] < s["max_input_len"]:
         errors.append("ScheduleConfig.maxPrefillTokens (%d) should be greater than or equal to "
                       "ModelDeployConfig.maxInputTokenLen (%d)." % (s["max_prefill_tokens"], s["max_input_len"]))
+    # 3.0 accepts maxInputTokenLen above maxSeqLen and caps what a request may bring at maxSeqLen - 1
+    # (infer_tokenizer.cpp, llm_manager_impl.cpp); the checks above use the configured value.
+    s["max_input_len_config"] = s["max_input_len"]
+    s["max_input_len"] = max(min(s["max_input_len"], s["max_seq_len"] - 1), 1)
     s["max_iter"] = _int(schedule, "ScheduleConfig", "maxIterTimes", 512, errors, 1, 2 ** 31 - 1)
     if s["max_iter"] > s["max_seq_len"]:
         # Documented range [1, maxSeqLen] (service parameter docs, 1.0 to 3.0); 3.0's code refuses only 0. [I]

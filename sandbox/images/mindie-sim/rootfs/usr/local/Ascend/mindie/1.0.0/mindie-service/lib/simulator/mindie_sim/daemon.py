@@ -565,6 +565,15 @@ def make_handler(engine, roles, logger):
                 raise HttpError(422, "stream must be boolean type.")
             return value
 
+        def ignore_eos(self, body):
+            """OpenAI bodies' ignore_eos (infer_param.cpp AssignIgnoreEos): an optional JSON boolean."""
+            value = body.get("ignore_eos")
+            if value is None:
+                return False
+            if not isinstance(value, bool):
+                raise HttpError(422, "Parameter ignore_eos must be boolean type.")
+            return value
+
         def usage(self, result, with_perf=True):
             out = {"prompt_tokens": result["prompt_tokens"], "completion_tokens": len(result["tokens"]),
                    "total_tokens": result["prompt_tokens"] + len(result["tokens"])}
@@ -598,6 +607,7 @@ def make_handler(engine, roles, logger):
             stream = self.stream_flag(body)
             texts, images, ptok = self.collect(messages, chat_messages=len(messages))
             max_tokens = self.limit(body.get("max_tokens", body.get("max_completion_tokens")), ptok)
+            eos = self.ignore_eos(body)
             rid = self.request_id()
             if stream:
                 self.start_stream()
@@ -617,10 +627,10 @@ def make_handler(engine, roles, logger):
                         chunk["usage"] = self.usage(dict(stats, prompt_tokens=ptok, tokens=[None] * (index + 1)))
                     self.chunk("data: %s\n\n" % json.dumps(chunk, ensure_ascii=False))
                 stats = {}
-                engine.generate(texts, images, ptok, max_tokens, emit=emit, stats=stats)
+                engine.generate(texts, images, ptok, max_tokens, ignore_eos=eos, emit=emit, stats=stats)
                 self.chunk("data: [DONE]\n\n")
                 return self.end_stream()
-            result = engine.generate(texts, images, ptok, max_tokens)
+            result = engine.generate(texts, images, ptok, max_tokens, ignore_eos=eos)
             self.send_json(200, self.timing({
                 "id": rid, "object": "chat.completion", "created": int(time.time()), "model": name,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": result["text"], "tool_calls": []},
@@ -643,6 +653,7 @@ def make_handler(engine, roles, logger):
             stream = self.stream_flag(body)
             texts, images, ptok = self.collect(prompt)
             max_tokens = self.limit(body.get("max_tokens", 16), ptok)
+            eos = self.ignore_eos(body)
             rid = self.request_id()
             if stream:
                 self.start_stream()
@@ -655,10 +666,10 @@ def make_handler(engine, roles, logger):
                         chunk["usage"] = self.usage(dict(stats, prompt_tokens=ptok, tokens=[None] * (index + 1)))
                     self.chunk("data: %s\n\n" % json.dumps(chunk, ensure_ascii=False))
                 stats = {}
-                engine.generate(texts, images, ptok, max_tokens, emit=emit, stats=stats)
+                engine.generate(texts, images, ptok, max_tokens, ignore_eos=eos, emit=emit, stats=stats)
                 self.chunk("data: [DONE]\n\n")
                 return self.end_stream()
-            result = engine.generate(texts, images, ptok, max_tokens)
+            result = engine.generate(texts, images, ptok, max_tokens, ignore_eos=eos)
             self.send_json(200, {"id": rid, "object": "text_completion", "created": int(time.time()), "model": name,
                                  "choices": [{"index": 0, "text": result["text"], "logprobs": None,
                                               "stop_reason": None,
@@ -685,9 +696,12 @@ def make_handler(engine, roles, logger):
                 echoed = next((str(p.get("text", "")) for p in prompt
                                if isinstance(p, dict) and p.get("type") == "text" and "text" in p), "")
             elif isinstance(prompt, str):
-                if not prompt:
+                # single_req_vllm_infer_interface.cpp: UTF-16 length in (0, maxRequestLength MB]
+                limit = engine.s.get("max_request_mb", 40) * 2 ** 20
+                length = len(prompt.encode("utf-16-le")) // 2
+                if not 0 < length <= limit:
                     raise HttpError(422, "Prompt must be necessary and data type must be string and length in "
-                                         "(0, %d], but the length of inputs is 0" % (100 * 2 ** 20))
+                                         "(0, %d], but the length of inputs is %d" % (limit, length))
                 echoed = prompt
             else:
                 raise HttpError(422, "The type of prompt is abnormal")
@@ -1169,7 +1183,8 @@ def main(argv):
         settings = exc.settings
     if settings:
         log_path = settings["log_path"]
-        logger.set_path(log_path if os.path.isabs(log_path) else os.path.join(service_dir, log_path))
+        if log_path:
+            logger.set_path(log_path if os.path.isabs(log_path) else os.path.join(service_dir, log_path))
     if settings is None:
         return fail(logger, [], stdout=errors)
     if os.path.isdir(settings["weight_path"]):
@@ -1288,7 +1303,7 @@ def main(argv):
                             p["total"], p["idle"], taken))
         lines.append("Warmup failed, because of multimodal model inference out of memory when `maxInputTokenLen` "
                      "set to %d. Please try to decrease `maxPrefillTokens` or `maxInputTokenLen`, or decrease "
-                     "`npuMemSize` to leave memory for the vision encoder." % settings["max_input_len"])
+                     "`npuMemSize` to leave memory for the vision encoder." % settings["max_input_len_config"])
         return fail(logger, lines)
     for dev, p in sorted(plans.items()):
         logger.info("NPU %d (physical %d): weights %d MB, runtime %d MB, kv cache %d MB, vision encoder %d MB "
