@@ -21,12 +21,15 @@ import re
 # config.json files). A section path uses ``[]`` for "any element of the list".
 # ``None`` as a section's value means "its contents are not checked".
 KNOWN_KEYS = {
-    '': ('Version', 'LogConfig', 'ServerConfig', 'BackendConfig', 'HealthCheckConfig'),
+    '': ('Version', 'LogConfig', 'ServerConfig', 'BackendConfig', 'HealthCheckConfig',
+         'EnableDynamicAdjustTimeoutConfig'),
     'LogConfig': (
         'logLevel', 'logFileSize', 'logFileNum', 'logPath',
         'dynamicLogLevel', 'dynamicLogLevelValidHours', 'dynamicLogLevelValidTime',
     ),
     'HealthCheckConfig': None,
+    # 3.0 (server_config.cpp) reads the health checker's settings under ServerConfig.
+    'ServerConfig.HealthCheckConfig': ('npuUsageThreshold',),
     'ServerConfig': (
         'ipAddress', 'managementIpAddress', 'port', 'managementPort', 'metricsPort',
         'allowAllZeroIpListening', 'maxLinkNum', 'httpsEnabled', 'fullTextEnabled',
@@ -40,6 +43,9 @@ KNOWN_KEYS = {
         'interCommTlsCert', 'interCommPk', 'interCommPkPwd', 'interCommTlsCrl', 'interCommTlsCrlPath',
         'interCommTlsCrlFiles',
         'openAiSupport', 'tokenTimeout', 'e2eTimeout', 'maxRequestLength', 'distDPServerEnabled',
+        'HealthCheckConfig', 'layerwiseDisaggregated', 'layerwiseDisaggregatedRoleType',
+        'layerwiseDisaggregatedMasterIpAddress', 'layerwiseDisaggregatedSlaveIpAddress',
+        'layerwiseDisaggregatedDataPort', 'layerwiseDisaggregatedCrtlPort',
     ),
     'BackendConfig': (
         'backendName', 'modelInstanceNumber', 'npuDeviceIds', 'tokenizerProcessNumber',
@@ -47,13 +53,16 @@ KNOWN_KEYS = {
         'interNodeTlsCaFile', 'interNodeTlsCaPath', 'interNodeTlsCaFiles', 'interNodeTlsCert', 'interNodeTlsPk',
         'interNodeTlsPkPwd', 'interNodeTlsCrl', 'interNodeTlsCrlPath', 'interNodeTlsCrlFiles',
         'interNodeKmcKsfMaster', 'interNodeKmcKsfStandby',
-        'ModelDeployConfig', 'ScheduleConfig',
+        'ModelDeployConfig', 'ScheduleConfig', 'kvPoolConfig',
     ),
+    'BackendConfig.kvPoolConfig': None,
     'BackendConfig.ModelDeployConfig': ('maxSeqLen', 'maxInputTokenLen', 'truncation', 'ModelConfig'),
     'BackendConfig.ModelDeployConfig.ModelConfig[]': (
         'modelInstanceType', 'modelName', 'modelWeightPath', 'worldSize', 'cpuMemSize', 'npuMemSize',
         'backendType', 'trustRemoteCode', 'async_scheduler_wait_time', 'kv_trans_timeout', 'kv_link_timeout',
+        'models',
     ),
+    'BackendConfig.ModelDeployConfig.ModelConfig[].models': None,
     'BackendConfig.ScheduleConfig': (
         'templateType', 'templateName', 'cacheBlockSize', 'maxPrefillBatchSize', 'maxPrefillTokens',
         'prefillTimeMsPerReq', 'prefillPolicyType', 'decodeTimeMsPerReq', 'decodePolicyType', 'maxBatchSize',
@@ -634,6 +643,9 @@ def validate_config(config, multimodal=None, npu_count=None, reserved_ports=None
     for key in ('ipAddress', 'managementIpAddress'):
         _check_ip(chk, server, key, allow_zero)
     chk.integer(server, 'ServerConfig', 'maxLinkNum', 1, 4096)
+    # server_config.cpp: HealthCheckConfig.npuUsageThreshold in [0, 100]; 0 (default) turns the busy check off.
+    health = chk.section('ServerConfig.HealthCheckConfig')
+    chk.integer(health, 'ServerConfig.HealthCheckConfig', 'npuUsageThreshold', 0, 100)
 
     backend = chk.section('BackendConfig')
     ports['multiNodesInferPort'] = chk.integer(backend, 'BackendConfig', 'multiNodesInferPort', PORT_MIN, PORT_MAX)

@@ -622,3 +622,21 @@ def test_number_too_large_is_a_parse_error_naming_the_key(number):
 def test_non_finite_numbers():
     assert ms.non_finite_numbers({'a': [1.0, float('inf')], 'b': {'c': float('nan')}, 'd': 10 ** 400}) == [
         'a[1]', 'b.c']
+
+
+def test_mindie_3_0_shipped_config_is_known_and_valid():
+    # 3.0 moved HealthCheckConfig under ServerConfig and added layerwise/kvPool keys: a real 3.0 file must pass.
+    config = ms.load_config_text(fixture_text('config.json_3.0_source'))
+    assert ms.find_unknown_keys(config, None) == []
+    assert ms.validate_config(config) == []
+
+
+@pytest.mark.parametrize('value, ok', [(0, True), (100, True), (101, False), (-1, False), ('50', False), (True, False)])
+def test_npu_usage_threshold_range(value, ok):
+    config = ms.load_config_text(fixture_text('config.json_3.0_source'))
+    config['ServerConfig']['HealthCheckConfig']['npuUsageThreshold'] = value
+    problems = ms.validate_config(config)
+    if ok:
+        assert problems == []
+    else:
+        assert len(problems) == 1 and 'ServerConfig.HealthCheckConfig.npuUsageThreshold' in problems[0]
