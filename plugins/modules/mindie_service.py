@@ -14,16 +14,39 @@ description:
   - Starts C(mindieservice_daemon) inside a running MindIE container the way the deployment guide does
     (sourcing the four C(set_env.sh) scripts, exporting E(MASTER_ADDR) and E(MASTER_PORT), running
     C(bin/mindieservice_daemon) from the service directory), detached through the Docker exec API so that
-    it outlives the module.
+    it outlives the module. MindIE's daemon makes itself the leader of its own process group (C(setpgrp()), which
+    fails for a session leader, so it runs in a subshell); the group, which holds its backend workers, is recorded
+    in C(<service_dir>/logs/mindieservice_daemon.pgid).
+  - Before it starts the daemon, waits until the business, management and metrics ports and O(master_port) can be
+    bound on C(0.0.0.0) without C(SO_REUSEADDR) inside the container, as MindIE checks them (a port still in
+    C(TIME_WAIT) after traffic counts as taken, and MindIE would refuse it only after loading the model). It waits at
+    most O(stop_timeout) + 60 seconds, 5 seconds for a port another process listens on. Fails naming the port and what
+    holds it. Needs C(python3) in the container (the MindIE images have it); without it any socket on the port in
+    C(/proc/net/tcp) counts.
   - Waits until the management endpoint C(/v2/health/ready) (or C(/health) when that answers 404) returns
-    200, polling every 0.1 seconds from the node. The container must use host networking, or the management
+    200, polling every 0.1 seconds from the node. MindIE opens its ports only after the model is loaded, so a
+    refused connection means still loading. The container must use host networking, or the management
     address in the config must otherwise be reachable from the node.
+  - An already running daemon whose C(/v2/health/ready) answers 503 while C(/v2/health/live) answers 200 is busy
+    (C(HealthCheckConfig.npuUsageThreshold)), not down; V(started) returns at once with RV(busy) true, and never
+    restarts it. A daemon the module has just started that answers live but not ready is still starting and is
+    waited for.
   - The daemon writes its pid to C(<service_dir>/logs/mindieservice_daemon.pid), its console output to
     C(<service_dir>/logs/console.log) and, when it exits, its exit code to C(<service_dir>/logs/daemon.exit).
-  - When the daemon dies or is not ready in time, the module fails with the daemon's own error lines
-    (from its service log and console log), its exit code and a hint for the known causes.
-  - V(stopped) sends SIGTERM to the daemon only, then SIGKILL after O(stop_timeout) seconds, and waits until its
-    business, management and metrics ports no longer listen.
+  - When the daemon dies or is not ready in time, the module fails with the daemon's own error lines, its exit
+    code and a hint for the known causes. The lines come from MindIE's own log file of that pid
+    (C(~/mindie/log/debug/mindie-service_<pid>_<time>.log) of the daemon's user, below E(MINDIE_LOG_PATH) when set),
+    from C(LogConfig.logPath) of the config (C(logs/mindservice.log) by default) and from the console log. Exit code
+    137 is MindIE's C(killpg(SIGKILL)) after a failed initialisation; the hint says so.
+  - V(stopped) sends SIGTERM to the daemon (MindIE then stops its process group itself), SIGKILL to the whole
+    group after O(stop_timeout) seconds; then SIGTERM, O(stop_timeout) seconds and SIGKILL to what is left of the
+    group (MindIE's backend workers outlive a killed daemon and keep their NPU memory). It confirms in C(/proc) that
+    no process of the group is left (and, when the container has C(npu-smi), that it no longer shows their
+    memory), and waits until the business, management and metrics ports no longer listen.
+  - A daemon that is gone (killed with C(kill -9)) but whose workers still run is found by its recorded process
+    group (only when the container has not restarted since) and by orphaned C(mindie_llm_back) processes;
+    V(started), V(restarted) and V(stopped) stop them first (RV(leftovers)), so that a new daemon finds the NPU
+    memory free.
 author:
   - ascend.mindie maintainers (@ascend-mindie)
 requirements:
@@ -102,7 +125,9 @@ options:
     default: 600
   stop_timeout:
     description:
-      - Seconds to wait after SIGTERM before SIGKILL, and then for the ports to be released.
+      - Seconds to wait after SIGTERM before SIGKILL (for the daemon, then for what is left of its process group),
+        and then for the ports to be released.
+      - Before a start, the ports are waited for O(stop_timeout) + 60 seconds (a port stays in C(TIME_WAIT) for 60 s).
       - Between 1 and 86400 (a day).
     type: int
     default: 30
@@ -134,6 +159,8 @@ options:
 notes:
   - The daemon counts as running when the pid in its pid file exists in the container and its command line is
     C(mindieservice_daemon). After the container was restarted the daemon is gone and V(started) starts it again.
+  - A daemon started by an earlier version of this module does not lead its own process group; its workers are
+    then found as its descendants while it runs, and as orphaned C(mindie_llm_back) processes after it died.
   - An IP of V(0.0.0.0) in the config is probed as V(127.0.0.1).
   - "When C(port), C(managementPort) and C(metricsPort) are equal, MindIE serves everything on that one port of
     C(ipAddress): RV(urls) then name that one address and port, the readiness probe goes there, and the port is
@@ -183,10 +210,38 @@ pid:
   type: int
   sample: 4123
 ready:
-  description: Whether the management endpoint answered 200.
+  description: Whether the readiness endpoint (C(/v2/health/ready)) answered 200.
   returned: always
   type: bool
   sample: true
+live:
+  description:
+    - Whether the daemon answered alive - V(true) when it answered ready, or when C(/v2/health/live) answered 200
+      while it was not ready.
+  returned: always
+  type: bool
+  sample: true
+busy:
+  description:
+    - V(true) when the daemon answered 503 on C(/v2/health/ready) while C(/v2/health/live) answered 200. It runs
+      and has loaded, but is at its C(HealthCheckConfig.npuUsageThreshold). RV(ready) is then V(false). Not a failure
+      for a daemon that was already running.
+  returned: always
+  type: bool
+  sample: false
+leftovers:
+  description:
+    - Processes a daemon that was gone had left running (its process group, orphaned C(mindie_llm_back) workers),
+      which the module stopped (or, in check mode, would stop) before anything else; V(pid N comm (cmdline)) each.
+  returned: when there were any
+  type: list
+  elements: str
+  sample: ["pid 512 mindie_llm_back (mindie_llm_back --device 0)"]
+port_wait_seconds:
+  description: Seconds the module waited before the start until the ports could be bound (a second or more).
+  returned: when it waited
+  type: float
+  sample: 41.5
 startup_seconds:
   description:
     - Seconds from starting the daemon to its first 200 on the readiness endpoint, measured by the module.
@@ -231,11 +286,22 @@ hint:
   sample: "HBM ran out: lower npuMemSize (KV cache GB per NPU) or maxPrefillTokens / maxInputTokenLen."
 log_tail:
   description:
-    - The daemon's last lines from C(logs/mindservice.log) and C(logs/console.log) of this start,
-      error lines first.
+    - The daemon's last lines from its own log file (RV(log_file)), C(LogConfig.logPath) (C(logs/mindservice.log))
+      and C(logs/console.log) of this start, error lines first.
   returned: on failure
   type: list
   elements: str
+log_file:
+  description: MindIE's own log file of the daemon that failed (C(mindie-service_<pid>_<time>.log)).
+  returned: on failure, when the daemon wrote one
+  type: str
+  sample: /root/mindie/log/debug/mindie-service_4123_20260101100000.log
+busy_ports:
+  description: The ports that were not free (before a start) or still listened (after a stop).
+  returned: on failure, when ports were the cause
+  type: list
+  elements: int
+  sample: [1025]
 container:
   description: State of the container.
   returned: when the container exists
@@ -247,6 +313,7 @@ import json
 import re
 import socket
 import ssl
+import struct
 import time
 from shlex import quote
 
@@ -256,6 +323,12 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ascend.mindie.plugins.module_utils import mindie_schema as schema
 from ansible_collections.ascend.mindie.plugins.module_utils.procfs import parse_proc_net_tcp
+from ansible_collections.ascend.mindie.plugins.module_utils.mindie_logs import (
+    CONSOLE_START_MARKER,
+    DAEMON_LOG_PREFIXES,
+    daemon_log_dirs,
+)
+from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi import NpuSmiParseError, parse_npu_smi_info
 from ansible_collections.ascend.mindie.plugins.module_utils.mindie_http import (
     TLSSetupError,
     connection,
@@ -275,6 +348,78 @@ PID_FILE = 'logs/mindieservice_daemon.pid'
 CONSOLE_LOG = 'logs/console.log'
 EXIT_FILE = 'logs/daemon.exit'
 DEFAULT_SERVICE_LOG = 'logs/mindservice.log'
+# '<pgid> <start time of the container's pid 1>': the daemon's process group, written by the start script.
+PGID_FILE = 'logs/mindieservice_daemon.pgid'
+# HOME and MINDIE_LOG_PATH as the daemon got them (NUL-separated): where its own log file is.
+LOGENV_FILE = 'logs/mindieservice_daemon.logenv'
+# What real MindIE's backend workers are called (comm, 15 characters); they outlive a killed daemon.
+BACKEND_COMM = 'mindie_llm_back'
+# A TCP port stays in TIME_WAIT this long after a connection closed (Linux TCP_TIMEWAIT_LEN).
+TIME_WAIT_SECONDS = 60
+# A port held by a listening process is not waited for longer than this.
+HELD_PORT_GRACE = 5.0
+KILL_WAIT = 10.0
+# The start time of the container's pid 1 (stat field 22): tells a container restart from a daemon that died.
+BOOT_SH = 'read -r __s < /proc/1/stat; __s=${__s##*") "}; set -- $__s; echo "${20}"'
+PS_SCRIPT = (
+    'for d in /proc/[0-9]*; do\n'
+    '  read -r s < "$d/stat" || continue\n'
+    '  c=$(tr \'\\000\\n\' \'  \' < "$d/cmdline")\n'
+    '  printf \'S %s\\nC %s\\n\' "$s" "$c"\n'
+    'done 2>/dev/null; true\n')
+# Run in the container with python3: which ports cannot be bound on 0.0.0.0 WITHOUT SO_REUSEADDR (as MindIE
+# checks them; a socket in TIME_WAIT blocks that too), and with "who" what holds them (/proc/net/tcp{,6}).
+PORT_CHECK_PY = r'''
+import json, os, socket, sys
+who = sys.argv[1] == "who"
+busy = {}
+for arg in sys.argv[2:]:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("0.0.0.0", int(arg)))
+    except OSError as exc:
+        busy[arg] = {"errno": exc.errno, "error": exc.strerror, "sockets": []}
+    finally:
+        s.close()
+if who and busy:
+    inodes = {}
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(name).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if len(f) < 10 or ":" not in f[1]:
+                continue
+            port = str(int(f[1].rsplit(":", 1)[1], 16))
+            if port in busy:
+                entry = {"local": f[1], "remote": f[2], "state": f[3], "inode": f[9], "pids": []}
+                busy[port]["sockets"].append(entry)
+                if f[9] != "0":
+                    inodes.setdefault("socket:[%s]" % f[9], []).append(entry)
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()) if inodes else ():
+        try:
+            fds = os.listdir("/proc/%s/fd" % pid)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                link = os.readlink("/proc/%s/fd/%s" % (pid, fd))
+            except OSError:
+                continue
+            for entry in inodes.get(link, ()):
+                if int(pid) not in entry["pids"]:
+                    try:
+                        cmd = open("/proc/%s/cmdline" % pid, "rb").read().replace(b"\0", b" ").decode("utf-8", "replace")
+                    except OSError:
+                        cmd = ""
+                    entry["pids"].append(int(pid))
+                    entry["cmd"] = cmd.strip()[:200]
+print(json.dumps(busy))
+'''
+TCP_STATES = {'01': 'ESTABLISHED', '02': 'SYN_SENT', '03': 'SYN_RECV', '04': 'FIN_WAIT1', '05': 'FIN_WAIT2',
+              '06': 'TIME_WAIT', '07': 'CLOSE', '08': 'CLOSE_WAIT', '09': 'LAST_ACK', '0A': 'LISTEN', '0B': 'CLOSING'}
 POLL_INTERVAL = 0.1
 ALIVE_CHECK_INTERVAL = 0.5
 TAIL_LINES = 30
@@ -486,7 +631,8 @@ def order_log_lines(service_lines, console_lines, limit=TAIL_LINES):
 
 def parse_probe(text):
     """Parse the output of the process probe script into a dict."""
-    info = {'pid': None, 'alive': False, 'zombie': False, 'cmdline': '', 'exit_code': None, 'is_daemon': False}
+    info = {'pid': None, 'alive': False, 'zombie': False, 'cmdline': '', 'exit_code': None, 'is_daemon': False,
+            'pgid_rec': None, 'boot_rec': None, 'boot': None}
     for line in text.splitlines():
         key, sep, value = line.partition('=')
         if not sep:
@@ -501,24 +647,201 @@ def parse_probe(text):
             info['cmdline'] = value.strip()
         elif key == 'exit' and value.strip().lstrip('-').isdigit():
             info['exit_code'] = int(value.strip())
+        elif key == 'pgid':
+            words = value.split()
+            if len(words) == 2 and all(w.isdigit() for w in words):
+                info['pgid_rec'], info['boot_rec'] = int(words[0]), words[1]
+        elif key == 'boot' and value.strip().isdigit():
+            info['boot'] = value.strip()
     info['alive'] = info['alive'] and not info['zombie']
-    words = info['cmdline'].split()
-    info['is_daemon'] = any(w.endswith(DAEMON) for w in words[:2]) and 'mindie_sim_npu_worker' not in words
+    info['is_daemon'] = _is_daemon_cmdline(info['cmdline'])
     return info
 
 
+def sockets_on_ports(proc_net_text, ports):
+    """The port check's {port: entry} from /proc/net/tcp{,6} text alone: any socket on a port holds it."""
+    wanted = set(str(int(p)) for p in ports)
+    busy = {}
+    for line in (proc_net_text or '').splitlines():
+        fields = line.split()
+        if len(fields) < 10 or ':' not in fields[1]:
+            continue
+        try:
+            port = str(int(fields[1].rsplit(':', 1)[1], 16))
+        except ValueError:
+            continue
+        if port in wanted:
+            busy.setdefault(port, {'errno': None, 'error': 'a socket holds it', 'sockets': []})['sockets'].append(
+                {'local': fields[1], 'remote': fields[2], 'state': fields[3], 'inode': fields[9], 'pids': []})
+    return busy
+
+
+def parse_processes(text):
+    """{pid: {pid, comm, state, ppid, pgid, sid, start, cmdline}} from the output of PS_SCRIPT."""
+    procs, current = {}, None
+    for line in (text or '').splitlines():
+        if line.startswith('S '):
+            current = None
+            head, sep, rest = line[2:].rpartition(') ')
+            pid, dummy, comm = head.partition(' (')
+            fields = rest.split()
+            if not sep or not pid.strip().isdigit() or len(fields) < 4:
+                continue
+            try:
+                ppid, pgid, sid = int(fields[1]), int(fields[2]), int(fields[3])
+            except ValueError:
+                continue
+            current = {'pid': int(pid), 'comm': comm, 'state': fields[0], 'ppid': ppid, 'pgid': pgid, 'sid': sid,
+                       'start': fields[19] if len(fields) > 19 else None, 'cmdline': ''}
+            procs[current['pid']] = current
+        elif line.startswith('C ') and current is not None:
+            current['cmdline'] = line[2:].strip()
+            current = None
+    return procs
+
+
+def _live(info):
+    return info['state'] not in ('Z', 'X')
+
+
+def group_members(procs, pgid=None, root=None):
+    """Pids of a daemon's processes that still run: its process group ``pgid`` and the descendants of ``root``.
+
+    Never pid 1; zombies (which hold no memory) do not count.
+    """
+    members = set()
+    if pgid and pgid > 1:
+        members.update(pid for pid, info in procs.items() if info['pgid'] == pgid)
+    if root in procs:
+        children = {}
+        for pid, info in procs.items():
+            children.setdefault(info['ppid'], []).append(pid)
+        stack = [root]
+        while stack:
+            pid = stack.pop()
+            if pid in members and pid != root:
+                continue
+            members.add(pid)
+            stack.extend(children.get(pid, ()))
+    return sorted(pid for pid in members if pid != 1 and pid in procs and _live(procs[pid]))
+
+
+def _is_daemon_cmdline(cmdline):
+    words = cmdline.split()
+    return any(w.endswith(DAEMON) for w in words[:2]) and 'mindie_sim_npu_worker' not in words
+
+
+def orphan_backends(procs):
+    """Pids of MindIE backend workers (mindie_llm_back) whose daemon is gone: no live daemon among their ancestors."""
+    orphans = []
+    for pid, info in procs.items():
+        if info['comm'] != BACKEND_COMM or not _live(info) or pid == 1:
+            continue
+        parent, seen = info['ppid'], set()
+        while parent in procs and parent not in seen and parent > 1:
+            seen.add(parent)
+            if _is_daemon_cmdline(procs[parent]['cmdline']) and _live(procs[parent]):
+                break
+            parent = procs[parent]['ppid']
+        else:
+            orphans.append(pid)
+    return sorted(orphans)
+
+
+def describe_processes(procs, pids):
+    """'pid 12 mindie_llm_back (cmdline)' for each pid, for messages and RV(leftovers)."""
+    out = []
+    for pid in pids:
+        info = procs.get(pid) or {'comm': '?', 'cmdline': ''}
+        text = 'pid %d %s' % (pid, info['comm'])
+        if info['cmdline']:
+            text += ' (%s)' % info['cmdline'][:160]
+        out.append(text)
+    return out
+
+
+def _hex_addr(text):
+    """'0100007F:0410' -> '127.0.0.1:1040' (IPv4); IPv6 as '[...]:port' in /proc's hex."""
+    addr, dummy, port = text.rpartition(':')
+    try:
+        port = int(port, 16)
+        if len(addr) == 8:
+            host = '.'.join(str(int(addr[i:i + 2], 16)) for i in (6, 4, 2, 0))
+        else:
+            host = '[%s]' % addr.lower()
+    except ValueError:
+        return text
+    return '%s:%d' % (host, port)
+
+
+def port_holders(entry):
+    """Why a port cannot be bound, from the port check's entry: a list of 'STATE local -> remote (pid N: cmd)'."""
+    out = []
+    for sock in entry.get('sockets') or []:
+        state = TCP_STATES.get(str(sock.get('state')).upper(), str(sock.get('state')))
+        text = '%s %s' % (state, _hex_addr(str(sock.get('local'))))
+        if state != 'LISTEN':
+            text += ' -> %s' % _hex_addr(str(sock.get('remote')))
+        if sock.get('pids'):
+            text += ' (pid %s: %s)' % (', '.join(str(p) for p in sock['pids']), sock.get('cmd') or '?')
+        elif state == 'TIME_WAIT':
+            text += ' (no process; the kernel frees it %d s after the connection closed)' % TIME_WAIT_SECONDS
+        elif str(sock.get('inode')) != '0':
+            text += ' (a process outside the container, or one that is not visible in it)'
+        out.append(text)
+    if not out:
+        out.append('bind failed: %s' % (entry.get('error') or entry.get('errno')))
+    return out
+
+
+def port_held_by_listener(entry):
+    """True when a listening socket (which will not go away by itself) holds the port."""
+    return any(TCP_STATES.get(str(s.get('state')).upper()) == 'LISTEN' for s in entry.get('sockets') or [])
+
+
+def exit_code_hint(exit_code, log_file=None):
+    """A hint for an exit status that says how the daemon ended (137 = SIGKILL), or None."""
+    if exit_code == 137:
+        return ('The daemon ended with SIGKILL (exit code 137): MindIE ends a failed initialisation with '
+                'killpg(SIGKILL) after writing the reason to its log file (%s); the kernel\'s OOM killer (dmesg) or a '
+                'kill -9 end it the same way.' % (log_file or '~/mindie/log/debug/mindie-service_<pid>_<time>.log'))
+    if exit_code is not None and 128 < exit_code < 160:
+        return 'The daemon was ended by signal %d (exit code %d).' % (exit_code - 128, exit_code)
+    return None
+
+
 def start_script(service_dir, exports):
-    """The bash script that starts the daemon and records its pid and exit code."""
+    """The bash script that starts the daemon and records its pid, process group, log environment and exit code.
+
+    MindIE's main() calls setpgrp() itself (llm_daemon.cpp): the daemon leads its own process group, whose id is
+    its pid, so its backend workers can be found and stopped with it and its own killpg() stays inside it. That
+    call fails (EPERM) for a session leader, so the daemon must not be started with setsid, nor exec'd directly by
+    `docker exec`: it runs in a subshell, which is neither a session nor a process group leader.
+    """
     lines = ['mkdir -p %s/logs || exit 1' % quote(service_dir),
              'exec >>%s 2>&1' % quote(service_dir + '/' + CONSOLE_LOG),
-             'echo "==== mindie_service: starting %s at $(date \'+%%Y-%%m-%%d %%H:%%M:%%S\')"' % DAEMON]
+             'echo "%s%s at $(date \'+%%Y-%%m-%%d %%H:%%M:%%S\')"' % (CONSOLE_START_MARKER, DAEMON)]
     lines += ['source %s' % quote(path) for path in SET_ENV_SCRIPTS]
     lines += ['export %s=%s' % (name, quote(value)) for name, value in exports]
     lines += ['cd %s || exit 1' % quote(service_dir),
-              'rm -f %s' % EXIT_FILE,
-              '( echo $BASHPID > %s; exec ./bin/%s )' % (PID_FILE, DAEMON),
+              'rm -f %s %s' % (EXIT_FILE, PGID_FILE),
+              "printf '%%s\\0%%s\\0' \"${HOME-}\" \"${MINDIE_LOG_PATH-}\" > %s" % LOGENV_FILE,
+              '( echo $BASHPID > %s; echo "$BASHPID $(%s)" > %s; exec ./bin/%s )'
+              % (PID_FILE, BOOT_SH, PGID_FILE, DAEMON),
               'echo $? > %s' % EXIT_FILE]
     return '\n'.join(lines) + '\n'
+
+
+def _close_after_peer(sock, timeout=0.2):
+    """Read until the peer closed its side (or ``timeout``), then close ``sock`` (a reset, with SO_LINGER 0)."""
+    try:
+        sock.settimeout(timeout)
+        while sock.recv(4096):
+            pass
+    except (socket.error, ValueError):
+        pass
+    finally:
+        sock.close()
 
 
 # ---------------------------------------------------------------------- manager
@@ -531,7 +854,9 @@ class MindieServiceManager(object):
         self.client = client
         self.p = module.params
         self.service_dir = self.p['service_dir'].rstrip('/') or '/'
-        self.result = {'changed': False, 'pid': None, 'ready': False, 'startup_seconds': None, 'restarted': False}
+        self.result = {'changed': False, 'pid': None, 'ready': False, 'live': False, 'busy': False,
+                       'startup_seconds': None, 'restarted': False}
+        self.info = None
         self.endpoints = None
         self.log_offsets = None
         self.ssl_context = None
@@ -599,11 +924,15 @@ class MindieServiceManager(object):
             '  echo "cmdline=$(tr \'\\0\' \' \' < /proc/$pid/cmdline 2>/dev/null)"\n'
             'fi\n'
             'echo "exit=$(cat %s 2>/dev/null)"\n'
-        ) % (quote(self.path(PID_FILE)), quote(self.path(EXIT_FILE)))
+            'echo "pgid=$(cat %s 2>/dev/null)"\n'
+            'echo "boot=$(%s)"\n'
+        ) % (quote(self.path(PID_FILE)), quote(self.path(EXIT_FILE)), quote(self.path(PGID_FILE)), BOOT_SH)
         rc, out, err = self.client.exec_shell(script)
         if rc != 0:
             raise MindieDockerError('Cannot inspect the daemon in container %s: %s' % (self.p['container'], err.strip()))
-        return parse_probe(out)
+        info = parse_probe(out)
+        self.info = info
+        return info
 
     def running_pid(self):
         info = self.probe()
@@ -619,8 +948,121 @@ class MindieServiceManager(object):
         state = out.rsplit(')', 1)[-1].split()
         return not (state and state[0] in ('Z', 'X'))
 
-    def check_ready_once(self):
-        """True on a 200 from the readiness endpoint, False otherwise (never raises)."""
+    # -------- processes
+    def processes(self):
+        rc, out, err = self.client.exec_shell(PS_SCRIPT)
+        if rc != 0:
+            raise MindieDockerError('Cannot list the processes in container %s: %s' % (self.p['container'], err.strip()))
+        return parse_processes(out)
+
+    def recorded_group(self, info=None):
+        """The process group the start script recorded, when it is from this run of the container; else None."""
+        info = info or self.info or {}
+        if info.get('pgid_rec') and info.get('boot_rec') is not None and info.get('boot_rec') == info.get('boot'):
+            return info['pgid_rec']
+        return None
+
+    def daemon_group(self, pid, procs):
+        """The daemon's process group when it leads it (started by this module); None otherwise."""
+        info = procs.get(pid)
+        if info and info['pgid'] == pid:
+            return pid
+        return None
+
+    def _signal(self, sig, pids, pgid=None):
+        targets = (['-%d' % pgid] if pgid else []) + [str(int(p)) for p in pids]
+        if targets:
+            self.client.exec_shell('kill -%s %s 2>/dev/null; true' % (sig, ' '.join(targets)))
+
+    def _remaining(self, pgid, known):
+        """(procs, pids) of the daemon's processes still alive: the group, and the known (pid, start) pairs."""
+        procs = self.processes()
+        pids = set(group_members(procs, pgid))
+        for pid, start in known:
+            if pid in procs and procs[pid]['start'] == start and _live(procs[pid]) and pid != 1:
+                pids.add(pid)
+        return procs, sorted(pids)
+
+    def reap(self, pgid, known, what):
+        """SIGTERM what is left of a daemon's processes, wait stop_timeout, SIGKILL, and confirm they are gone.
+
+        Returns the descriptions of the processes it found. Fails when one survives SIGKILL, or when npu-smi in
+        the container still shows their HBM.
+        """
+        procs, pids = self._remaining(pgid, known)
+        if not pids:
+            return []
+        found = describe_processes(procs, pids)
+        known = set(known) | set((pid, procs[pid]['start']) for pid in pids)
+        self._signal('TERM', pids, pgid)
+        deadline = time.time() + self.p['stop_timeout']
+        while pids and time.time() < deadline:
+            time.sleep(POLL_INTERVAL)
+            procs, pids = self._remaining(pgid, known)
+        if pids:
+            self._signal('KILL', pids, pgid)
+            kill_deadline = time.time() + KILL_WAIT
+            while pids and time.time() < kill_deadline:
+                time.sleep(POLL_INTERVAL)
+                procs, pids = self._remaining(pgid, known)
+            if pids:
+                survivors = '; '.join(describe_processes(procs, pids))
+                self.fail('%s survived SIGKILL in container %s: %s. They hold NPU memory (HBM); a new daemon would '
+                          'run out of it. Restart the container.' % (what, self.p['container'], survivors),
+                          leftovers=found)
+            self.module.warn('%s did not stop within %d s of SIGTERM and were killed: %s'
+                             % (what, self.p['stop_timeout'], '; '.join(found)))
+        self.confirm_hbm_free(set(pid for pid, dummy in known), what)
+        return found
+
+    def confirm_hbm_free(self, pids, what):
+        """When npu-smi is in the container, wait (bounded) until its process table no longer shows ``pids``."""
+        deadline = time.time() + KILL_WAIT
+        while True:
+            rc, out, dummy = self.client.exec_shell('command -v npu-smi >/dev/null 2>&1 || exit 3; npu-smi info')
+            if rc != 0:
+                return          # no npu-smi in the container (or it failed): /proc said the processes are gone
+            try:
+                table = parse_npu_smi_info(out)
+            except NpuSmiParseError:
+                return
+            held = [p for p in table['processes'] if p.get('pid') in pids or p.get('container_pid') in pids]
+            if not held:
+                return
+            if time.time() > deadline:
+                self.fail('%s are gone, but npu-smi in container %s still shows their NPU memory: %s. Check npu-smi '
+                          'info on the node; restart the container if it stays.'
+                          % (what, self.p['container'], '; '.join('NPU %s pid %s %s MB' % (
+                              p.get('npu_id'), p.get('pid'), p.get('memory_mb')) for p in held)))
+            time.sleep(0.5)
+
+    def find_leftovers(self):
+        """(pgid, procs, pids) of processes of a daemon that is gone (killed) but whose workers still run."""
+        procs = self.processes()
+        pgid = self.recorded_group()
+        pids = set(group_members(procs, pgid))
+        pids.update(orphan_backends(procs))
+        return pgid, procs, sorted(pids)
+
+    def stop_leftovers(self):
+        """Stop what a dead daemon left running (its process group, orphaned backend workers); report it."""
+        pgid, procs, pids = self.find_leftovers()
+        if not pids:
+            return []
+        self.result['changed'] = True
+        found = describe_processes(procs, pids)
+        self.result['leftovers'] = found
+        if self.module.check_mode:
+            return found
+        self.reap(pgid, [(pid, procs[pid]['start']) for pid in pids],
+                  'Processes left by a MindIE daemon that is gone')
+        self.module.warn('The MindIE daemon in container %s was gone but left processes running (they hold NPU '
+                         'memory); they were stopped: %s' % (self.p['container'], '; '.join(found)))
+        return found
+
+    # -------- HTTP
+    def ready_status(self):
+        """The readiness endpoint's HTTP status, or None when nothing answered."""
         ep = self.endpoints
         for path in self._ready_paths:
             status = self._http_status(ep['probe_ip'], ep['mgmt_port'], path, ep['https'])
@@ -631,16 +1073,38 @@ class MindieServiceManager(object):
             if status == 404 and path != '/health':
                 self._ready_paths = ['/health']
                 continue
-            return status == 200
-        return False
+            self.last_ready_path = path
+            return status
+        return None
+
+    def check_ready_once(self):
+        """True on a 200 from the readiness endpoint, False otherwise (never raises)."""
+        return self.ready_status() == 200
+
+    def live_once(self):
+        """True when /v2/health/live answers 200."""
+        ep = self.endpoints
+        return self._http_status(ep['probe_ip'], ep['mgmt_port'], '/v2/health/live', ep['https']) == 200
 
     _ready_paths = ['/v2/health/ready', '/health']
+    last_ready_path = '/v2/health/ready'
 
     def _http_status(self, host, port, path, https):
-        """The HTTP status, None when nothing answered, or the ssl.SSLCertVerificationError."""
+        """The HTTP status, None when nothing answered, or the ssl.SSLCertVerificationError.
+
+        MindIE closes every connection first (Connection: close), which would leave the management port in
+        TIME_WAIT for 60 s after each probe, and MindIE refuses a port in TIME_WAIT at its next start. So the probe
+        waits (briefly) until the daemon has closed its side, then closes with a reset (SO_LINGER 0, as HAProxy's
+        health checks do): no TIME_WAIT on either side, and the daemon never sees a reset before it is done.
+        """
         conn = connection('https' if https else 'http', host, port, 1.0, context=self.ssl_context,
                           server_name=self.p['server_name'])
+        keep = None
         try:
+            conn.connect()
+            # A second descriptor of the same connection: http.client's close() then does not end the connection.
+            keep = socket.fromfd(conn.sock.fileno(), conn.sock.family, conn.sock.type)
+            keep.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
             conn.request('GET', path, headers={'Connection': 'close'})
             response = conn.getresponse()
             response.read()     # closing with unread data would reset the daemon's side of the connection
@@ -651,12 +1115,42 @@ class MindieServiceManager(object):
             return None
         finally:
             conn.close()
+            if keep is not None:
+                _close_after_peer(keep)
+
+    def observe_health(self, started_by_us):
+        """Probe once; set ready/live/busy. True when the wait is over (ready, or an already running daemon busy)."""
+        status = self.ready_status()
+        if status == 200:
+            self.result.update(ready=True, live=True, busy=False)
+            return True
+        if status is None or self.last_ready_path == '/health':
+            return False
+        # It answers HTTP, so it has loaded (MindIE opens its ports only then): live 200 + ready 503 is busy
+        # (HealthCheckConfig.npuUsageThreshold), not down. A daemon the module just started is still starting.
+        live = self.live_once()
+        self.result.update(ready=False, live=live, busy=live and status == 503)
+        return live and not started_by_us and status == 503
 
     # -------- logs
     def _log_files(self):
         log_path = self.endpoints['log_path'] if self.endpoints else DEFAULT_SERVICE_LOG
         service_log = log_path if log_path.startswith('/') else self.path(log_path)
         return service_log, self.path(CONSOLE_LOG)
+
+    def daemon_log_file(self, pid):
+        """The newest mindie-service_<pid>_*.log of this daemon (MindIE's own log file), or None."""
+        if pid is None:
+            return None
+        raw = self.client.read_file(self.path(LOGENV_FILE)) or ''
+        parts = raw.split('\x00')
+        home = parts[0] if parts and parts[0] else None
+        log_path = parts[1] if len(parts) > 1 else ''
+        globs = ' '.join('%s/%s_%d_*.log' % (quote(d), prefix, int(pid)) for d in daemon_log_dirs(home, log_path)
+                         for prefix in DAEMON_LOG_PREFIXES)
+        rc, out, dummy = self.client.exec_shell('ls -t -- %s 2>/dev/null | head -n 1; true' % globs)
+        name = out.strip()
+        return name if rc == 0 and name.startswith('/') else None
 
     def remember_log_offsets(self):
         files = self._log_files()
@@ -674,23 +1168,32 @@ class MindieServiceManager(object):
         dummy, out, dummy2 = self.client.exec_shell(cmd + '; true')
         return out.splitlines()
 
-    def fail_with_logs(self, reason, exit_code=None):
+    def fail_with_logs(self, reason, exit_code=None, pid=None):
         files = self._log_files()
         offsets = self.log_offsets or [None, None]
-        service_lines = self.read_log_tail(files[0], offsets[0])
+        own_log = self.daemon_log_file(pid)
+        own_lines = self.read_log_tail(own_log) if own_log else []
+        service_lines = list(own_lines)
+        for line in self.read_log_tail(files[0], offsets[0]):
+            if line not in own_lines:
+                service_lines.append(line)
         console_lines = self.read_log_tail(files[1], offsets[1])
         tail, errors = order_log_lines(service_lines, console_lines)
-        hint = match_hint('\n'.join(service_lines + console_lines))
+        hints = [h for h in (match_hint('\n'.join(service_lines + console_lines)), exit_code_hint(exit_code, own_log))
+                 if h]
+        hint = ' '.join(hints) if hints else None
         msg = reason
         if exit_code is not None:
             msg += ' (exit code %d)' % exit_code
         if errors:
             msg += ': ' + ' | '.join(errors[:10])
         else:
-            msg += '. See %s and %s.' % files
+            msg += '. See %s.' % ', '.join(([own_log] if own_log else []) + list(files))
         if hint:
             msg += ' Hint: ' + hint
         extra = {'log_tail': tail}
+        if own_log:
+            extra['log_file'] = own_log
         if exit_code is not None:
             extra['exit_code'] = exit_code
         if hint:
@@ -714,10 +1217,73 @@ class MindieServiceManager(object):
         order = [n for n, dummy in env] + [n for n in names if n not in dict(env)]
         return [(n, names[n]) for n in order]
 
+    def port_roles(self):
+        """{port: what it is} for the ports MindIE checks before it listens, and MASTER_PORT."""
+        ep = self.endpoints
+        roles = {}
+        for port, role in ((ep['port'], 'business'), (ep['mgmt_port'], 'management'), (ep['metrics_port'], 'metrics'),
+                           (self.p['master_port'], 'MASTER_PORT')):
+            roles.setdefault(int(port), []).append(role)
+        return dict((port, '/'.join(names)) for port, names in roles.items())
+
+    def check_ports(self, who=False):
+        """{port (str): entry} of the ports that cannot be bound on 0.0.0.0 without SO_REUSEADDR in the container."""
+        ports = sorted(self.port_roles())
+        rc, out, err = self.client.exec_shell(
+            'command -v python3 >/dev/null 2>&1 || exit 3; code=$1; shift; exec python3 -c "$code" "$@"',
+            args=[PORT_CHECK_PY, 'who' if who else 'bind'] + ports)
+        if rc == 3:
+            # No python3 in the image: any socket on the port in /proc/net/tcp{,6} counts as holding it.
+            dummy, text, dummy2 = self.client.exec_shell('cat /proc/net/tcp /proc/net/tcp6 2>/dev/null; true')
+            return sockets_on_ports(text, ports)
+        try:
+            busy = json.loads(out.strip().splitlines()[-1]) if rc == 0 and out.strip() else None
+        except ValueError:
+            busy = None
+        if not isinstance(busy, dict):
+            raise MindieDockerError('Cannot check the ports %s in container %s: %s'
+                                    % (', '.join(str(p) for p in ports), self.p['container'], (err or out).strip()[-300:]))
+        return busy
+
+    def wait_ports_free(self):
+        """Wait until MindIE's ports and MASTER_PORT can be bound as MindIE binds them (bounded); fail naming the holder.
+
+        A port in TIME_WAIT after traffic frees within TIME_WAIT_SECONDS; the wait lasts stop_timeout + that. A port
+        that a listening process holds is not waited for longer than HELD_PORT_GRACE seconds.
+        """
+        limit = self.p['stop_timeout'] + TIME_WAIT_SECONDS
+        started = time.time()
+        held_since = None
+        busy = self.check_ports()
+        while busy:
+            now = time.time()
+            detail = self.check_ports(who=True)
+            if not detail:
+                break
+            held = any(port_held_by_listener(entry) for entry in detail.values())
+            held_since = (held_since or now) if held else None
+            if now - started >= limit or (held_since is not None and now - held_since >= HELD_PORT_GRACE):
+                roles = self.port_roles()
+                problems = ['port %s (%s): %s' % (port, roles.get(int(port), '?'), '; '.join(port_holders(entry)))
+                            for port, entry in sorted(detail.items(), key=lambda kv: int(kv[0]))]
+                self.fail('Cannot start the MindIE daemon in container %s: %s %s not free after %d s (MindIE binds '
+                          '0.0.0.0:<port> without SO_REUSEADDR and refuses to start - only after loading the model - '
+                          'when any socket holds the port): %s. Nothing was started.'
+                          % (self.p['container'], 'port' if len(detail) == 1 else 'ports',
+                             'is' if len(detail) == 1 else 'are', int(now - started), ' | '.join(problems)),
+                          busy_ports=sorted(int(p) for p in detail), hint=HINTS[1][1])
+            time.sleep(0.5)
+            busy = self.check_ports()
+        waited = time.time() - started
+        if waited >= 1:
+            self.result['port_wait_seconds'] = round(waited, 1)
+
     def start(self):
         """Start the daemon detached and wait until ready; return the pid."""
+        self.wait_ports_free()
         self.remember_log_offsets()
-        rc, dummy, err = self.client.exec_shell('rm -f %s %s' % (quote(self.path(PID_FILE)), quote(self.path(EXIT_FILE))))
+        rc, dummy, err = self.client.exec_shell('rm -f %s %s %s' % (quote(self.path(PID_FILE)), quote(self.path(EXIT_FILE)),
+                                                                    quote(self.path(PGID_FILE))))
         if rc != 0:
             self.fail('Cannot prepare %s in container %s: %s' % (self.path('logs'), self.p['container'], err.strip()))
         script = start_script(self.service_dir, self.exports())
@@ -739,11 +1305,11 @@ class MindieServiceManager(object):
         return pid
 
     def wait_ready(self, pid, started, started_by_us):
+        """Wait until ready. Connection refused is 'still loading' (MindIE opens its ports only after the load)."""
         deadline = time.time() + self.p['ready_timeout']
         next_alive_check = 0.0
         while True:
-            if self.check_ready_once():
-                self.result['ready'] = True
+            if self.observe_health(started_by_us):
                 if started_by_us:
                     self.result['startup_seconds'] = round(time.time() - started, 3)
                 return
@@ -758,11 +1324,16 @@ class MindieServiceManager(object):
                             break
                         time.sleep(0.05)
                     self.fail_with_logs('The MindIE daemon (pid %d) in container %s exited before it was ready'
-                                        % (pid, self.p['container']), exit_code)
+                                        % (pid, self.p['container']), exit_code, pid=pid)
             if now >= deadline:
-                self.fail_with_logs('The MindIE daemon (pid %d) in container %s was not ready within %d s (%s/v2/health/ready)'
-                                    % (pid, self.p['container'], self.p['ready_timeout'],
-                                       self.endpoints['urls']['management']))
+                if self.result.get('live'):
+                    why = 'answered live but not ready within %d s (%s%s)' % (
+                        self.p['ready_timeout'], self.endpoints['urls']['management'], self.last_ready_path)
+                else:
+                    why = 'was not ready within %d s (%s/v2/health/ready; its ports open only after the model is loaded)' % (
+                        self.p['ready_timeout'], self.endpoints['urls']['management'])
+                self.fail_with_logs('The MindIE daemon (pid %d) in container %s %s' % (pid, self.p['container'], why),
+                                    pid=pid)
             time.sleep(POLL_INTERVAL)
 
     def listening(self):
@@ -772,19 +1343,30 @@ class MindieServiceManager(object):
         return listening_ports(out, ports)
 
     def stop(self, pid):
+        """Stop the daemon and its whole process group (backend workers included), then check the ports.
+
+        SIGTERM to the daemon (MindIE then TERMs its group itself), SIGKILL to the group after stop_timeout; what
+        is left of the group (workers outlive the daemon) gets SIGTERM, then SIGKILL; gone is checked in /proc
+        (and in npu-smi when the container has it).
+        """
         timeout = self.p['stop_timeout']
-        self.client.exec_shell('kill -TERM %d 2>/dev/null; true' % pid)
+        procs = self.processes()
+        pgid = self.daemon_group(pid, procs)
+        known = [(p, procs[p]['start']) for p in group_members(procs, pgid, pid)]
+        self._signal('TERM', [pid])
         deadline = time.time() + timeout
         while self.pid_alive(pid) and time.time() < deadline:
             time.sleep(POLL_INTERVAL)
         if self.pid_alive(pid):
-            self.client.exec_shell('kill -KILL %d 2>/dev/null; true' % pid)
-            kill_deadline = time.time() + 10
+            procs, pids = self._remaining(pgid, known)
+            self._signal('KILL', sorted(set(pids) | set([pid])), pgid)
+            kill_deadline = time.time() + KILL_WAIT
             while self.pid_alive(pid):
                 if time.time() > kill_deadline:
                     self.fail('The MindIE daemon (pid %d) in container %s survived SIGKILL.' % (pid, self.p['container']))
                 time.sleep(POLL_INTERVAL)
             self.module.warn('The MindIE daemon did not stop within %d s of SIGTERM and was killed.' % timeout)
+        self.reap(pgid, [k for k in known if k[0] != pid], 'Backend processes of the MindIE daemon (pid %d)' % pid)
         if self.endpoints is None:
             self.module.warn('Could not read %s: not checking that the ports were released.' % self.p['config_path'])
             return
@@ -810,6 +1392,7 @@ class MindieServiceManager(object):
 
         if state == 'stopped':
             if pid is None:
+                self.stop_leftovers()
                 return self.result
             self.result['changed'] = True
             if self.module.check_mode:
@@ -821,13 +1404,16 @@ class MindieServiceManager(object):
         if state == 'started' and pid is not None:
             self.result['pid'] = pid
             if self.module.check_mode:
-                self.result['ready'] = self.check_ready_once()
+                self.observe_health(started_by_us=False)
                 return self.result
             self.wait_ready(pid, time.time(), started_by_us=False)
             return self.result
 
         self.result['changed'] = True
         self.result['restarted'] = pid is not None
+        if pid is None:
+            # A daemon that was killed (kill -9 of its pid) leaves its workers holding HBM: stop them first.
+            self.stop_leftovers()
         if self.module.check_mode:
             self.result['pid'] = pid
             return self.result

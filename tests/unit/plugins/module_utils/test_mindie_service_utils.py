@@ -64,7 +64,10 @@ def test_start_script_order():
     assert positions == sorted(positions)
     assert script.index('export MASTER_PORT=7896') > positions[-1]
     assert "export X='a b'\"'\"'c'" in script
-    assert 'echo $BASHPID > logs/mindieservice_daemon.pid; exec ./bin/mindieservice_daemon' in script
+    assert '( echo $BASHPID > logs/mindieservice_daemon.pid; echo "$BASHPID $(' in script
+    # a subshell, not setsid: MindIE's own setpgrp() fails for a session leader
+    assert '> logs/mindieservice_daemon.pgid; exec ./bin/mindieservice_daemon )\n' in script
+    assert 'setsid' not in script
     assert script.rstrip().endswith('echo $? > logs/daemon.exit')
     assert 'exec >>/svc/logs/console.log 2>&1' in script
 

@@ -14,10 +14,14 @@ __metaclass__ = type
 import copy
 import json
 import re
+import time
 
 import pytest
 
+from ansible.module_utils import basic
+
 from ansible_collections.ascend.mindie.plugins.modules import mindie_service
+from ansible_collections.ascend.mindie.plugins.module_utils import mindie_logs
 
 CONFIG = '/etc/mindie/config.json'
 SERVICE_DIR = mindie_service.DEFAULT_SERVICE_DIR
@@ -29,31 +33,124 @@ OOM_LINE = ('[2026-01-01 10:00:00.000] [1] [2] [mindie-server] [ERROR] Warmup fa
 
 
 class FakeContainer(object):
-    """One running container: files, a daemon (pid, alive, ready, exit code) and the log of actions."""
+    """One running container: files, processes (a daemon and its backend workers), ports, logs, and the actions.
+
+    The daemon leads its own process group (as the module's start script makes it); its workers are in that group.
+    Knobs: ``fail_exit`` (exit code of a refused start), ``workers_survive_daemon`` (killing the daemon leaves the
+    workers, as real MindIE's do), ``workers_ignore_term``, ``busy_ports`` ({port: [polls left, entry]}),
+    ``health`` ((ready status, live status) of a running daemon).
+    """
 
     def __init__(self, config=None, daemon_pid=None):
         self.files = {CONFIG: json.dumps(GOOD if config is None else config)}
-        self.pid = daemon_pid
-        self.alive = daemon_pid is not None
-        self.ready = self.alive
+        self.procs = {1: self.proc(1, 'sleep', 0, 1, 'sleep infinity')}
+        self.pid = None
         self.exit_code = None
         self.next_pid = 500
         self.log = []
-        self.actions = []           # 'stop <pid>', 'kill <pid>', 'start'
+        self.logs = {}
+        self.actions = []           # 'kill -TERM 100', 'start', ...
         self.has_binary = True
+        self.boot = '4242'
+        self.pgid_file = None
+        self.fail_exit = 1
+        self.workers_survive_daemon = False
+        self.workers_ignore_term = False
+        self.busy_ports = {}
+        self.health = (200, 200)
+        self.reason_log = None      # '<dir>/mindie-service_%d_x.log': the refusal goes only to that file
+        if daemon_pid is not None:
+            self.spawn(daemon_pid)
+
+    @staticmethod
+    def proc(pid, comm, ppid, pgid, cmdline, start='1000'):
+        return {'pid': pid, 'comm': comm, 'state': 'S', 'ppid': ppid, 'pgid': pgid, 'sid': pgid, 'start': start,
+                'cmdline': cmdline}
+
+    def spawn(self, pid, workers=2):
+        self.pid = pid
+        self.procs[pid] = self.proc(pid, 'mindieservice_d', 1, pid, './bin/mindieservice_daemon', start=str(pid))
+        for n in range(workers):
+            wpid = pid + 1 + n
+            self.procs[wpid] = self.proc(wpid, 'mindie_llm_back', pid, pid, 'python3 ./bin/mindieservice_daemon '
+                                         'mindie_sim_npu_worker --device %d --hbm-mb 20000' % n, start=str(wpid))
+        self.pgid_file = '%d %s' % (pid, self.boot)
+        self.exit_code = None
+
+    @property
+    def alive(self):
+        return self.pid in self.procs
+
+    @property
+    def ready(self):
+        return self.alive and self.health[0] == 200
+
+    def workers(self):
+        return sorted(p for p, i in self.procs.items() if i['comm'] == 'mindie_llm_back')
 
     def start(self):
         """What the daemon does with the config in the container now: refuse an npuMemSize of 40, else serve."""
         self.actions.append('start')
-        self.next_pid += 1
-        self.pid = self.next_pid
+        self.next_pid += 10
         model = json.loads(self.files[CONFIG])['BackendConfig']['ModelDeployConfig']['ModelConfig'][0]
-        if model.get('npuMemSize') == 40:
-            self.alive, self.ready, self.exit_code = False, False, 1
-            self.log.append(OOM_LINE)
+        held = [i for i in self.procs.values() if i['comm'] == 'mindie_llm_back']
+        ports = [p for p, (left, dummy) in self.busy_ports.items() if left > 0]
+        if model.get('npuMemSize') == 40 or held or ports:
+            self.pid, self.exit_code = self.next_pid, self.fail_exit
+            self.pgid_file = '%d %s' % (self.pid, self.boot)
+            line = OOM_LINE if not ports else 'Socket bind failed: the listen port is occupied.'
+            if self.reason_log:
+                self.logs.setdefault(self.reason_log % self.pid, []).append(line)
+            else:
+                self.log.append(line)
         else:
-            self.alive, self.ready, self.exit_code = True, True, None
+            self.spawn(self.next_pid)
             self.log.append('Daemon start success!')
+
+    def signal(self, sig, targets):
+        pids = set()
+        for target in targets:
+            target = int(target)
+            if target < 0:
+                pids.update(p for p, i in self.procs.items() if i['pgid'] == -target)
+            elif target in self.procs:
+                pids.add(target)
+        for pid in sorted(pids):
+            info = self.procs.get(pid)
+            if info is None:
+                continue
+            if info['comm'] == 'mindie_llm_back' and sig == 'TERM' and self.workers_ignore_term:
+                continue
+            del self.procs[pid]
+            if pid == self.pid:
+                self.exit_code = 143 if sig == 'TERM' else 137
+                if not self.workers_survive_daemon:
+                    for wpid in [p for p, i in self.procs.items() if i['pgid'] == pid]:
+                        del self.procs[wpid]
+                else:
+                    for wpid in [p for p, i in self.procs.items() if i['ppid'] == pid]:
+                        self.procs[wpid]['ppid'] = 1
+
+    def ps(self):
+        out = ''
+        for pid, i in sorted(self.procs.items()):
+            rest = [i['state'], i['ppid'], i['pgid'], i['sid']] + [0] * 15 + [i['start']]
+            out += 'S %d (%s) %s\nC %s\n' % (pid, i['comm'], ' '.join(str(x) for x in rest), i['cmdline'])
+        return out
+
+    def port_check(self, args):
+        who = args[1] == 'who'
+        busy = {}
+        for port in args[2:]:
+            if int(port) in self.busy_ports:
+                left, entry = self.busy_ports[int(port)]
+                if left <= 0:
+                    del self.busy_ports[int(port)]
+                    continue
+                if not who:
+                    self.busy_ports[int(port)][0] = left - 1
+                busy[str(port)] = entry if who else {'errno': 98, 'error': 'Address already in use', 'sockets': []}
+        return json.dumps(busy)
 
 
 class FakeClient(object):
@@ -79,27 +176,41 @@ class FakeClient(object):
             return (0 if box.has_binary else 1), '', ''
         if 'echo "pid=$pid"' in script:
             out = 'pid=%s\n' % (box.pid if box.pid is not None else '')
-            if box.pid is not None and box.alive:
+            if box.alive:
                 out += 'stat=%d (mindieservice_d) S 1\ncmdline=./bin/mindieservice_daemon \n' % box.pid
             out += 'exit=%s\n' % ('' if box.exit_code is None else box.exit_code)
+            out += 'pgid=%s\nboot=%s\n' % (box.pgid_file or '', box.boot)
             return 0, out, ''
-        match = re.match(r'kill -(TERM|KILL) (\d+)', script)
+        if script == mindie_service.PS_SCRIPT:
+            return 0, box.ps(), ''
+        match = re.match(r'kill -(TERM|KILL) ([-\d ]+) 2>/dev/null; true$', script)
         if match:
-            box.actions.append('%s %s' % ('stop' if match.group(1) == 'TERM' else 'kill', match.group(2)))
-            if int(match.group(2)) == box.pid:
-                box.alive, box.ready, box.exit_code = False, False, 143
+            box.actions.append('kill -%s %s' % (match.group(1), match.group(2)))
+            box.signal(match.group(1), match.group(2).split())
             return 0, '', ''
         match = re.match(r'cat /proc/(\d+)/stat', script)
         if match:
-            alive = box.alive and int(match.group(1)) == box.pid
-            return 0, ('%s (mindieservice_d) S 1\n' % box.pid) if alive else '', ''
+            pid = int(match.group(1))
+            return 0, ('%d (x) S 1\n' % pid) if pid in box.procs else '', ''
+        if script.startswith('command -v python3'):
+            return 0, box.port_check(args) + '\n', ''
+        if script.startswith('command -v npu-smi'):
+            return 3, '', ''
         if script.startswith('rm -f '):
-            box.pid, box.exit_code = None, None
+            box.pid, box.exit_code, box.pgid_file = None, None, None
             return 0, '', ''
+        if script.startswith('ls -t -- '):
+            found = [f for f in sorted(box.logs) if '/mindie-service_%s_' % box.pid in f and f.split('/mindie-service_')[0]
+                     in script]
+            return 0, (found[-1] + '\n') if found else '', ''
         if 'wc -c' in script:
             return 0, '0\n0\n', ''
-        if 'tail ' in script:
-            return 0, '\n'.join(box.log) + '\n', ''
+        match = re.match(r'tail (?:-c \+\d+|-n \d+) (\S+) 2>/dev/null', script)
+        if match:
+            path = match.group(1)
+            if path in box.logs:
+                return 0, '\n'.join(box.logs[path]) + '\n', ''
+            return 0, ('\n'.join(box.log) + '\n') if path.endswith('mindservice.log') else '', ''
         if '/proc/net/tcp' in script:
             return 0, '', ''
         raise AssertionError('unexpected script: %s' % script)
@@ -111,8 +222,10 @@ def box(monkeypatch):
     monkeypatch.setattr(mindie_service, 'MindieDockerClient', lambda module, container, docker_host=None: FakeClient(box))
 
     def http_status(self, host, port, path, https):
-        box.actions.append('probe %s:%d' % (host, port))
-        return 200 if box.ready else None
+        box.actions.append('probe %s:%d%s' % (host, port, path))
+        if not box.alive:
+            return None
+        return box.health[1] if path == '/v2/health/live' else box.health[0]
     monkeypatch.setattr(mindie_service.MindieServiceManager, '_http_status', http_status)
     monkeypatch.setattr(mindie_service, 'POLL_INTERVAL', 0.001)
     monkeypatch.setattr(mindie_service.time, 'sleep', lambda seconds: None)
@@ -146,7 +259,7 @@ def test_restart_failed_start_then_restore_with_the_old_config(run_module, box):
     box.files[CONFIG] = json.dumps(bad)                 # the role's mindie_config wrote the new config
 
     failed = run_module(mindie_service.main, args(), expect_fail=True)
-    assert touched(box) == ['stop 100', 'start']        # the old daemon was stopped, the new start attempted
+    assert touched(box) == ['kill -TERM 100', 'start']  # the old daemon was stopped, the new start attempted
     assert 'exited before it was ready' in failed['msg'] or 'did not start' in failed['msg']
     assert 'out of memory' in failed['msg'] and failed['exit_code'] == 1
     assert 'npuMemSize' in failed['hint']
@@ -154,7 +267,7 @@ def test_restart_failed_start_then_restore_with_the_old_config(run_module, box):
 
     box.files[CONFIG] = old                             # the role restores the backup ...
     restored = run_module(mindie_service.main, args())  # ... and runs state=restarted again
-    assert touched(box) == ['stop 100', 'start', 'start']
+    assert touched(box) == ['kill -TERM 100', 'start', 'start']
     assert restored['changed'] is True and restored['ready'] is True
     assert restored['restarted'] is False               # the refused daemon was already gone
     assert restored['pid'] == box.pid and box.alive
@@ -162,8 +275,9 @@ def test_restart_failed_start_then_restore_with_the_old_config(run_module, box):
 
 def test_restart_of_a_healthy_daemon(run_module, box):
     result = run_module(mindie_service.main, args())
-    assert touched(box) == ['stop 100', 'start']
-    assert result['restarted'] is True and result['ready'] is True and result['pid'] == 501
+    assert touched(box) == ['kill -TERM 100', 'start']
+    assert result['restarted'] is True and result['ready'] is True and result['pid'] == 510
+    assert box.workers() == [511, 512]
 
 
 # ---------------------------------------------------------------------- refused before anything is stopped
@@ -255,7 +369,7 @@ def test_check_mode_refuses_the_same(run_module, box):
 def test_stopping_with_a_broken_config_warns_and_stops(run_module, box):
     box.files[CONFIG] = '{broken'
     result = run_module(mindie_service.main, args(state='stopped'))
-    assert result['changed'] is True and touched(box) == ['stop 100'] and not box.alive
+    assert result['changed'] is True and touched(box) == ['kill -TERM 100'] and not box.alive
 
 
 def test_valid_env_is_exported(run_module, box, monkeypatch):
@@ -280,7 +394,7 @@ def test_single_port_mode_probes_the_one_port(run_module, box):
     assert result['ready'] is True
     assert result['urls'] == {'business': 'http://127.0.0.1:1050', 'management': 'http://127.0.0.1:1050',
                               'metrics': 'http://127.0.0.1:1050'}
-    assert set(a for a in box.actions if a.startswith('probe')) == {'probe 127.0.0.1:1050'}
+    assert set(a for a in box.actions if a.startswith('probe')) == {'probe 127.0.0.1:1050/v2/health/ready'}
 
 
 def test_single_port_endpoints_and_listening_check():
@@ -294,3 +408,193 @@ def test_single_port_endpoints_and_listening_check():
     distinct = mindie_service.endpoints_from_config(GOOD)
     assert distinct['single_port'] is False and distinct['ports'] == [1040, 1041, 1042]
     assert distinct['probe_ip'] == '127.0.0.2'
+
+
+# ---------------------------------------------------------------------- issue 11: process group, busy, ports, logs
+
+LOGENV = SERVICE_DIR + '/' + mindie_service.LOGENV_FILE
+
+
+def test_stop_terms_the_daemon_then_what_is_left_of_its_group(run_module, box):
+    """Real MindIE's workers outlive the daemon: the stop must TERM the rest of the group and confirm it is gone."""
+    box.workers_survive_daemon = True
+    result = run_module(mindie_service.main, args(state='stopped'))
+    assert result['changed'] is True
+    assert touched(box) == ['kill -TERM 100', 'kill -TERM -100 101 102']
+    assert box.workers() == [] and not box.alive
+
+
+@pytest.fixture
+def warnings(monkeypatch):
+    seen = []
+    monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda self, msg: seen.append(msg))
+    return seen
+
+
+def test_stop_kills_workers_that_ignore_sigterm(run_module, box, warnings):
+    box.workers_survive_daemon = True
+    box.workers_ignore_term = True
+    result = run_module(mindie_service.main, args(state='stopped', stop_timeout=1))
+    assert touched(box) == ['kill -TERM 100', 'kill -TERM -100 101 102', 'kill -KILL -100 101 102']
+    assert box.workers() == []
+    assert result['changed'] and any('were killed' in w for w in warnings)
+
+
+def test_killed_daemon_leftover_workers_are_stopped_before_the_start(run_module, box, warnings):
+    """kill -9 of only the daemon's pid (gpustack#2636): its workers hold HBM, a new daemon would not fit."""
+    box.workers_survive_daemon = True
+    box.signal('KILL', ['100'])
+    assert box.workers() == [101, 102] and not box.alive
+    checked = run_module(mindie_service.main, args(state='started'), check_mode=True)
+    assert checked['changed'] is True and len(checked['leftovers']) == 2 and touched(box) == []
+    assert 'mindie_llm_back' in checked['leftovers'][0] and 'mindie_sim_npu_worker --device 0' in checked['leftovers'][0]
+    result = run_module(mindie_service.main, args(state='started'))
+    assert touched(box) == ['kill -TERM -100 101 102', 'start']
+    assert result['ready'] is True and result['restarted'] is False and len(result['leftovers']) == 2
+    assert box.workers() == [511, 512]
+    assert any('left processes running' in w for w in warnings)
+
+
+def test_stopped_with_a_dead_daemon_stops_its_leftovers(run_module, box):
+    box.workers_survive_daemon = True
+    box.signal('KILL', ['100'])
+    result = run_module(mindie_service.main, args(state='stopped'))
+    assert result['changed'] is True and box.workers() == [] and touched(box) == ['kill -TERM -100 101 102']
+    again = run_module(mindie_service.main, args(state='stopped'))
+    assert again['changed'] is False
+
+
+def test_after_a_container_restart_the_recorded_group_is_not_trusted(run_module, box):
+    """A stale pid file from before a container restart: a process that now has that pgid is not ours."""
+    box.signal('KILL', ['100'])
+    box.boot = '9999'
+    box.procs[150] = box.proc(150, 'bash', 1, 100, 'bash -l')
+    result = run_module(mindie_service.main, args(state='started'))
+    assert 150 in box.procs and touched(box) == ['start'] and 'leftovers' not in result
+
+
+def test_orphaned_backend_workers_without_a_group_record_are_stopped(run_module, box):
+    box.workers_survive_daemon = True
+    box.signal('KILL', ['100'])
+    box.pgid_file = None                        # started by an older collection (no process group record)
+    result = run_module(mindie_service.main, args(state='started'))
+    assert touched(box) == ['kill -TERM 101 102', 'start'] and result['ready'] is True
+
+
+def test_busy_running_daemon_is_ok_and_not_restarted(run_module, box):
+    """ready 503 + live 200 (HealthCheckConfig.npuUsageThreshold): busy, not down - no wait, no restart."""
+    box.health = (503, 200)
+    before = time.time()
+    result = run_module(mindie_service.main, args(state='started', ready_timeout=30))
+    assert time.time() - before < 5
+    assert result['changed'] is False and result['pid'] == 100
+    assert result['busy'] is True and result['live'] is True and result['ready'] is False
+    assert touched(box) == []
+    checked = run_module(mindie_service.main, args(state='started'), check_mode=True)
+    assert checked['busy'] is True and checked['changed'] is False
+
+
+def test_ready_daemon_is_live_and_not_busy(run_module, box):
+    result = run_module(mindie_service.main, args(state='started'))
+    assert result['ready'] is True and result['live'] is True and result['busy'] is False
+
+
+def test_a_fresh_daemon_live_but_not_ready_is_still_starting(run_module, box):
+    box.files[CONFIG] = json.dumps(GOOD)
+    box.signal('TERM', ['100'])
+    box.health = (503, 200)
+    result = run_module(mindie_service.main, args(state='started', ready_timeout=1), expect_fail=True)
+    assert 'answered live but not ready within 1 s' in result['msg']
+    assert result['busy'] is True and result['ready'] is False
+
+
+def test_exit_137_with_the_reason_only_in_the_log_file(run_module, box):
+    """MindIE's init failure: killpg(SIGKILL) (137), the reason in ~/mindie/log/debug/mindie-service_<pid>_*.log."""
+    box.fail_exit = 137
+    box.reason_log = '/root/mindie/log/debug/mindie-service_%d_202601011000.log'
+    box.files[LOGENV] = '/root\x00\x00'
+    bad = copy.deepcopy(GOOD)
+    bad['BackendConfig']['ModelDeployConfig']['ModelConfig'][0]['npuMemSize'] = 40
+    box.files[CONFIG] = json.dumps(bad)
+    result = run_module(mindie_service.main, args(), expect_fail=True)
+    assert 'Warmup failed, because of multimodal model inference out of memory' in result['msg']
+    assert result['exit_code'] == 137 and 'exit code 137' in result['msg']
+    assert 'killpg(SIGKILL)' in result['hint'] and 'npuMemSize' in result['hint']
+    assert result['log_file'] == '/root/mindie/log/debug/mindie-service_510_202601011000.log'
+    assert result['log_file'] in result['hint']
+    assert any('out of memory' in line for line in result['log_tail'][:3])
+
+
+def test_log_file_under_mindie_log_path(run_module, box):
+    box.reason_log = '/data/mlog/log/debug/mindie-service_%d_202601011000.log'
+    box.files[LOGENV] = '/root\x00/data/mlog\x00'
+    box.files[CONFIG] = json.dumps(config_with(ServerConfig__port=1040))
+    bad = copy.deepcopy(GOOD)
+    bad['BackendConfig']['ModelDeployConfig']['ModelConfig'][0]['npuMemSize'] = 40
+    box.files[CONFIG] = json.dumps(bad)
+    result = run_module(mindie_service.main, args(), expect_fail=True)
+    assert 'out of memory' in result['msg'] and result['log_file'].startswith('/data/mlog/log/debug/')
+
+
+TIME_WAIT_ENTRY = {'errno': 98, 'error': 'Address already in use', 'sockets': [
+    {'local': '0100007F:0410', 'remote': '0100007F:D431', 'state': '06', 'inode': '0', 'pids': []}]}
+LISTEN_ENTRY = {'errno': 98, 'error': 'Address already in use', 'sockets': [
+    {'local': '00000000:0410', 'remote': '00000000:0000', 'state': '0A', 'inode': '777', 'pids': [77],
+     'cmd': 'nc -l 1040'}]}
+
+
+def test_restart_right_after_traffic_waits_for_time_wait(run_module, box):
+    """The business port in TIME_WAIT after smoke traffic: wait until it can be bound, then start."""
+    box.busy_ports = {1040: [3, TIME_WAIT_ENTRY]}
+    result = run_module(mindie_service.main, args())
+    assert result['ready'] is True and touched(box) == ['kill -TERM 100', 'start']
+    assert box.busy_ports == {}
+
+
+def test_a_port_held_by_a_listener_fails_naming_it(run_module, box, monkeypatch):
+    monkeypatch.setattr(mindie_service, 'HELD_PORT_GRACE', 0.05)
+    box.busy_ports = {1040: [10 ** 9, LISTEN_ENTRY]}
+    before = time.time()
+    result = run_module(mindie_service.main, args(stop_timeout=30), expect_fail=True)
+    assert time.time() - before < 10                   # a listener is not waited for stop_timeout + 60 s
+    assert 'port 1040 (business): LISTEN 0.0.0.0:1040 (pid 77: nc -l 1040)' in result['msg']
+    assert 'Nothing was started' in result['msg'] and 'port is in use' in result['hint']
+    assert result['busy_ports'] == [1040] and 'start' not in touched(box)
+
+
+def test_a_port_that_stays_in_time_wait_fails_after_the_bound(run_module, box, monkeypatch):
+    monkeypatch.setattr(mindie_service, 'TIME_WAIT_SECONDS', 0)
+    master = dict(TIME_WAIT_ENTRY['sockets'][0], local='0100007F:1ED8')
+    box.busy_ports = {7896: [10 ** 9, dict(TIME_WAIT_ENTRY, sockets=[master])]}
+    result = run_module(mindie_service.main, args(stop_timeout=1), expect_fail=True)
+    assert 'port 7896 (MASTER_PORT): TIME_WAIT 127.0.0.1:7896 -> 127.0.0.1:54321' in result['msg']
+    assert 'start' not in touched(box)
+
+
+def test_process_helpers():
+    text = ('S 100 (mindieservice_d) S 1 100 100 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5000 1\nC ./bin/mindieservice_daemon\n'
+            'S 101 (mindie_llm_back) S 100 100 100 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5001 1\nC python3 w\n'
+            'S 102 (a b) c) Z 100 100 100 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5002 1\nC \n'
+            'S 103 (sh) S 1 103 103 0\nC sh\ngarbage\nS x (y) S\n')
+    procs = mindie_service.parse_processes(text)
+    assert sorted(procs) == [100, 101, 102, 103] and procs[102]['comm'] == 'a b) c' and procs[101]['start'] == '5001'
+    assert mindie_service.group_members(procs, 100) == [100, 101]          # the zombie does not count
+    assert mindie_service.group_members(procs, None, 100) == [100, 101]
+    assert mindie_service.group_members(procs, 1) == []
+    assert mindie_service.orphan_backends(procs) == []                     # its daemon runs
+    del procs[100]
+    procs[101]['ppid'] = 1
+    assert mindie_service.orphan_backends(procs) == [101]
+
+
+def test_log_dirs_and_hints():
+    assert mindie_logs.daemon_log_dirs('/root', '') == ['/root/mindie/log/debug']
+    assert mindie_logs.daemon_log_dirs('/home/u/', '/data/l/')[:3] == ['/data/l/log/debug', '/data/l/debug', '/data/l']
+    assert mindie_logs.daemon_log_dirs('/root', 'rel')[0] == '/root/mindie/log/rel/debug'
+    assert '/p/s/log/debug' in mindie_logs.daemon_log_dirs('/root', 'llm:/p/l;server:/p/s')
+    assert mindie_logs.daemon_log_dirs('/root', '~/x')[0] == '/root/x/log/debug'
+    hint = mindie_service.exit_code_hint(137, '/f.log')
+    assert 'killpg(SIGKILL)' in hint and '/f.log' in hint
+    assert mindie_service.exit_code_hint(1) is None and 'signal 15' in mindie_service.exit_code_hint(143)
+    assert mindie_service.port_holders({'error': 'x', 'sockets': []}) == ['bind failed: x']
+    assert mindie_service.sockets_on_ports('  0: 0100007F:0410 0100007F:D431 06 0 0 0 0 0 1 0\n', [1040])['1040']['sockets']
