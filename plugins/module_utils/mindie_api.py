@@ -22,7 +22,7 @@ PASSED_SCHEMES = ('file://', 'http://', 'https://', 'data:')
 # Management port endpoints and business port endpoints per test. ``models`` (GET /v1/models
 # on the business port) is the check a client can make when the management port listens on
 # loopback only; it is not in the default set.
-TESTS = ('health', 'ready', 'chat', 'generate', 'stream', 'models')
+TESTS = ('health', 'ready', 'chat', 'generate', 'stream', 'models', 'generate_stream')
 DEFAULT_TESTS = ('health', 'ready', 'chat', 'generate', 'stream')
 TEST_ENDPOINTS = {
     'health': ('management', 'GET', '/health'),
@@ -31,7 +31,15 @@ TEST_ENDPOINTS = {
     'generate': ('business', 'POST', '/generate'),
     'stream': ('business', 'POST', '/v1/chat/completions'),
     'models': ('business', 'GET', '/v1/models'),
+    'generate_stream': ('business', 'POST', '/generate'),
 }
+LIVE_PATH = '/v2/health/live'
+
+# What the management port's health endpoints say together (MindIE 3.0 health_checker.cpp): ready 200 is
+# ``ready``; ready 503 while live answers 200 is ``busy`` (loaded and serving, every batch slot taken, only with
+# ServerConfig.HealthCheckConfig.npuUsageThreshold > 0): busy is up, not down.
+SERVICE_STATES = ('ready', 'busy', 'unhealthy', 'unreachable')
+UP_STATES = ('ready', 'busy')
 
 
 # ---------------------------------------------------------------------- URLs
@@ -138,6 +146,10 @@ def request_body(test, model, image, prompt, stream_prompt, max_tokens):
         return chat_body(model, image, prompt, max_tokens)
     if test == 'generate':
         return generate_body(model, image, prompt, max_tokens)
+    if test == 'generate_stream':
+        body = generate_body(model, image, prompt, max_tokens)
+        body['stream'] = True
+        return body
     if test == 'stream':
         return stream_body(model, image, stream_prompt, max_tokens)
     return None
@@ -179,19 +191,49 @@ def chat_answer(payload):
     return _text(message.get('content')) if isinstance(message, dict) else ''
 
 
-def generate_answer(payload):
+def prompt_text(prompt):
+    """The text MindIE echoes before a ``/generate`` answer: the first ``text`` part of a multimodal prompt.
+
+    As ``SingleReqVllmInferInterface::EncodeVllmResponse`` does: a list of parts gives the first part of type
+    ``text``, a string gives itself; None for anything else.
+    """
+    if isinstance(prompt, str):
+        return prompt
+    if isinstance(prompt, list):
+        for part in prompt:
+            if isinstance(part, dict) and part.get('type') == 'text' and isinstance(part.get('text'), str):
+                return part['text']
+        return ''
+    return None
+
+
+def strip_echo(text, prompt):
+    """``text`` without the echoed ``prompt + ' '`` MindIE puts in front of a ``/generate`` answer."""
+    if prompt is None or not isinstance(text, str):
+        return text
+    prefix = prompt + ' '
+    if text.startswith(prefix):
+        return text[len(prefix):]
+    if text == prompt:
+        return ''
+    return text
+
+
+def generate_answer(payload, prompt=None):
     """The generated text of a ``/generate`` answer, '' when absent.
 
-    MindIE's vLLM style answer is ``{"text": ["..."]}``; a plain string, the TGI style
-    ``generated_text`` and an OpenAI style ``choices[0].text`` are also understood.
+    MindIE's vLLM style answer is ``{"text": ["<prompt text> <generation>"]}``: with ``prompt`` (the prompt
+    text of the request, see ``prompt_text``) the echoed prompt and its space are removed from each entry, so
+    that only what the model generated remains. A plain string, the TGI style ``generated_text`` and an
+    OpenAI style ``choices[0].text`` are also understood.
     """
     if not isinstance(payload, dict):
         return ''
     text = payload.get('text')
     if isinstance(text, list):
-        return ''.join(t for t in text if isinstance(t, str))
+        return ''.join(strip_echo(t, prompt) for t in text if isinstance(t, str))
     if isinstance(text, str):
-        return text
+        return strip_echo(text, prompt)
     if isinstance(payload.get('generated_text'), str):
         return payload['generated_text']
     choice = _first_choice(payload)
@@ -224,15 +266,24 @@ def usage_tokens(payload):
 
 
 def error_detail(raw):
-    """A short description of an error body: its ``error``/``message`` field, else its first characters."""
+    """A short description of an error body.
+
+    MindIE answers ``{"error": "<text>", "error_type": "<type>"}`` (``Input Validation Error`` for a 422,
+    ``Incomplete Generation`` for a 500, ...): that gives ``<type>: <text>``. Otherwise its
+    ``error``/``Error``/``message`` field, else its first characters.
+    """
     payload = decode_json(raw)
     if isinstance(payload, dict):
-        for key in ('error', 'message', 'detail', 'status'):
+        kind = payload.get('error_type')
+        for key in ('error', 'Error', 'message', 'detail', 'status'):
             value = payload.get(key)
             if isinstance(value, dict):
                 value = value.get('message') or json.dumps(value, sort_keys=True)
             if value:
-                return str(value)[:DETAIL_LIMIT]
+                text = str(value)
+                if isinstance(kind, str) and kind and not text.startswith(kind):
+                    text = '%s: %s' % (kind, text)
+                return text[:DETAIL_LIMIT]
     if isinstance(raw, bytes):
         raw = raw.decode('utf-8', 'replace')
     return ' '.join((raw or '').split())[:DETAIL_LIMIT]
@@ -307,6 +358,34 @@ class SSEParser(object):
         return None
 
 
+class NulJSONParser(object):
+    """Incremental parser of MindIE's ``/generate`` stream: raw JSON objects, each ended by a NUL byte (not SSE).
+
+    feed() it bytes as they arrive; it returns the text of every object completed by them. A read may end
+    anywhere, also inside a multi-byte UTF-8 character. White space between objects is ignored.
+    """
+
+    def __init__(self):
+        self._buffer = b''
+
+    def feed(self, raw):
+        self._buffer += raw
+        items = []
+        while True:
+            end = self._buffer.find(b'\0')
+            if end < 0:
+                break
+            item, self._buffer = self._buffer[:end], self._buffer[end + 1:]
+            if item.strip():
+                items.append(item.decode('utf-8', 'replace'))
+        return items
+
+    def close(self):
+        """End of the stream: a last object that was not ended by NUL, if any."""
+        item, self._buffer = self._buffer, b''
+        return [item.decode('utf-8', 'replace')] if item.strip() else []
+
+
 def stream_event(data):
     """What one streamed chat event carries.
 
@@ -337,6 +416,21 @@ def stream_event(data):
     elif isinstance(payload.get('text'), list):
         event['content'] = ''.join(t for t in payload['text'] if isinstance(t, str))
     return event
+
+
+def service_state(ready_status, live_status=None):
+    """One of SERVICE_STATES from the HTTP statuses of ``/v2/health/ready`` and ``/v2/health/live``.
+
+    ``None`` for a status means no answer (refused, timed out). Ready 200 is ``ready``; ready 503 with live
+    200 is ``busy``; no answer from ready is ``unreachable``; anything else ``unhealthy``.
+    """
+    if ready_status == 200:
+        return 'ready'
+    if ready_status is None:
+        return 'unreachable'
+    if ready_status == 503 and live_status == 200:
+        return 'busy'
+    return 'unhealthy'
 
 
 # ---------------------------------------------------------------------- summary

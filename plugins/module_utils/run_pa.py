@@ -268,6 +268,45 @@ def parse_output(text):
     return result
 
 
+# The model's logger (atb_llm.utils.log, mindie_llm/utils/log/logging_base.py in 3.0) writes run_pa's result lines
+# to the console only with MINDIE_LOG_TO_STDOUT on, at INFO; the component of atb-models is ``llmmodels``.
+LOGGER_COMPONENT = 'llmmodels'
+_SWITCH_ON = ('1', 'TRUE')
+_LEVELS = ('DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL')
+
+
+def component_config(value, component=LOGGER_COMPONENT):
+    """The value of a MINDIE_LOG_* variable for ``component`` (mindie_llm's get_component_config).
+
+    ``value`` is either one value for every component or ``name:value`` entries separated by ``;``;
+    the last entry that applies wins; an empty string when none applies.
+    """
+    for part in (value or '').split(';')[::-1]:
+        pieces = part.split(':')
+        if len(pieces) == 1:
+            return pieces[0].strip()
+        if len(pieces) == 2 and pieces[0].strip().lower() == component:
+            return pieces[1].strip()
+    return ''
+
+
+def logger_env_problems(env):
+    """Why the MINDIE_LOG_* values in ``env`` would hide run_pa's result lines from the console (list of messages)."""
+    problems = []
+    if 'MINDIE_LOG_TO_STDOUT' in env:
+        value = component_config(u'%s' % (env['MINDIE_LOG_TO_STDOUT'],))
+        if value.upper() not in _SWITCH_ON:
+            problems.append('env: MINDIE_LOG_TO_STDOUT=%r turns the console log of the model (component llmmodels) off, '
+                            'so run_pa would print none of its figures; leave it out (the module sets it to 1).'
+                            % (env['MINDIE_LOG_TO_STDOUT'],))
+    if 'MINDIE_LOG_LEVEL' in env:
+        value = component_config(u'%s' % (env['MINDIE_LOG_LEVEL'],)).upper()
+        if value in _LEVELS and _LEVELS.index(value) > _LEVELS.index('INFO'):
+            problems.append('env: MINDIE_LOG_LEVEL=%r hides the INFO records run_pa prints its figures with; use INFO or '
+                            'DEBUG for the llmmodels component.' % (env['MINDIE_LOG_LEVEL'],))
+    return problems
+
+
 def tail(text, count):
     """The last ``count`` non-empty lines of ``text``."""
     lines = [l.rstrip('\r') for l in (text or '').splitlines() if l.strip()]

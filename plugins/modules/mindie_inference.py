@@ -24,6 +24,11 @@ description:
   - The copy runs with C(bash) after sourcing O(set_env_scripts), from the atb-models root directory (the
     directory above C(examples/) in O(script), normally C(/usr/local/Ascend/atb-models)), with the parameters
     also exported as environment variables of the same names.
+  - run_pa prints its figures through the model's logger (atb-models / mindie_llm), which writes to the console
+    only with E(MINDIE_LOG_TO_STDOUT=1) (MindIE's C(set_env.sh) resets it to 0) and otherwise to
+    C(~/mindie/log/debug/mindie-llm_<pid>_<time>.log) only; its console lines carry the
+    C([time] [pid] [tid] [llmmodels] [INFO] [file-line] :) prefix. The module exports E(MINDIE_LOG_TO_STDOUT=1)
+    after sourcing O(set_env_scripts) and reads the figures from those prefixed lines (stdout and stderr together).
   - The module fails, with the last 30 output lines and a hint for the known causes, when the script exits
     non-zero or prints no C(Latency(s)) / C(Throughput(tokens/s)) line.
   - The run is a measurement, so the module always reports C(changed=false).
@@ -116,6 +121,8 @@ options:
     description:
       - Extra environment variables for the run, exported after the module's own (so they win).
       - Names must be valid shell variable names; values are shell-quoted (a NUL character is refused).
+      - E(MINDIE_LOG_TO_STDOUT) set to anything but on, or E(MINDIE_LOG_LEVEL) above C(INFO), for the C(llmmodels)
+        component is refused before anything runs, since the runner would then print none of its figures.
     type: dict
     default: {}
   set_env_scripts:
@@ -328,6 +335,7 @@ from ansible_collections.ascend.mindie.plugins.module_utils.mindie_docker import
 from ansible_collections.ascend.mindie.plugins.module_utils.run_pa import (
     SUPPORTED_MEDIA,
     has_assignment,
+    logger_env_problems,
     parse_output,
     rewrite_script_details,
     tail,
@@ -372,6 +380,8 @@ HINTS = (
      "and check npu-smi info."),
     (('safetensors', 'model_path', 'Check path'),
      "The model directory is incomplete or has the wrong owner/mode: check model_path inside the container."),
+    (('Log file size (-fs)', 'Log rotation count (-r)', 'MINDIE_LOG_ROTATE'),
+     "MINDIE_LOG_ROTATE is out of range for the model's logger: -fs takes 1-500 (MB), -r 1-64 (files)."),
     (('failed to bind', 'Address already in use', 'MASTER_PORT'),
      "MASTER_PORT is in use: another run_pa (or a service) is running in the container; wait for it or stop it."),
 )
@@ -386,6 +396,13 @@ def match_hint(text, rc=None):
     lowered = (text or '').lower()
     hints += [hint for needles, hint in HINTS if any(n.lower() in lowered for n in needles)]
     return ' '.join(hints) if hints else None
+
+
+def env_value(value):
+    """An env option value as the module exports it (booleans as 1 / 0, None as empty)."""
+    if isinstance(value, bool):
+        return '1' if value else '0'
+    return '' if value is None else str(value)
 
 
 def validate(params):
@@ -415,6 +432,7 @@ def validate(params):
     for name in (params['env'] or {}):
         if not ENV_NAME.match(str(name)):
             errors.append('env: %r is not a valid environment variable name.' % (name,))
+    errors += logger_env_problems(dict((str(k), env_value(v)) for k, v in (params['env'] or {}).items()))
     if not params['script'].startswith('/'):
         errors.append('script must be an absolute path in the container, not %s.' % params['script'])
     errors += validate_shell_inputs(params)
@@ -533,15 +551,15 @@ class MindieInferenceManager(object):
     def exports(self):
         env = self.script_variables()
         env.append(('ATB_LLM_BENCHMARK_ENABLE', '1' if self.p['benchmark'] else '0'))
+        # run_pa logs its figures through the model's logger: on the console only with this (set_env.sh sets 0)
+        env.append(('MINDIE_LOG_TO_STDOUT', '1'))
         names = dict(env)
         order = [n for n, dummy in env]
         for name, value in (self.p['env'] or {}).items():
-            if isinstance(value, bool):
-                value = '1' if value else '0'
             name = str(name)
             if name not in names:
                 order.append(name)
-            names[name] = '' if value is None else str(value)
+            names[name] = env_value(value)
         return [(n, names[n]) for n in order]
 
     def write_copy(self, text):
@@ -595,7 +613,7 @@ class MindieInferenceManager(object):
         output = out + (('\n' + err) if err else '')
         self.result['rc'] = rc
         self.result['output_tail'] = tail(output, TAIL_LINES)
-        parsed = parse_output(out)
+        parsed = parse_output(output)
         self.result.update(parsed)
         if rc != 0 or parsed['latency_s'] is None or parsed['throughput_tokens_per_s'] is None:
             if rc == TIMEOUT_RC:
@@ -606,6 +624,12 @@ class MindieInferenceManager(object):
                 reason = 'run_pa printed no Latency(s) / Throughput(tokens/s) line in container %s' % self.p['container']
             last = tail(output, FAIL_LINES)
             hint = match_hint('\n'.join(last), rc)
+            if rc == 0:
+                logger_hint = ("run_pa logs its figures at INFO through the model's logger, on the console only with "
+                               "MINDIE_LOG_TO_STDOUT=1 (the module exports it after set_env_scripts): a script that "
+                               "sources MindIE's set_env.sh itself or sets MINDIE_LOG_TO_STDOUT/MINDIE_LOG_LEVEL resets it; "
+                               "the figures are then only in ~/mindie/log/debug/mindie-llm_<pid>_<time>.log in the container.")
+                hint = '%s %s' % (hint, logger_hint) if hint else logger_hint
             msg = reason + ('. Last lines:\n' + '\n'.join(last) if last else '. It printed nothing.')
             extra = {}
             if hint:

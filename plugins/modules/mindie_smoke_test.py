@@ -13,18 +13,34 @@ short_description: Smoke-test a running MindIE Service over HTTP
 description:
   - Sends the deployment guide's test requests (section 6.2.3 and 6.3) to a running MindIE Service from the node
     the module runs on, and checks every answer.
-  - V(health) sends C(GET /health) and V(ready) C(GET /v2/health/ready) to O(management_url); each passes on HTTP 200.
+  - V(health) sends C(GET /health) and V(ready) C(GET /v2/health/ready) to O(management_url); each passes on HTTP 200
+    (MindIE answers an empty body).
+  - "V(ready) also passes when the service is B(busy): MindIE 3.0 with C(ServerConfig.HealthCheckConfig.npuUsageThreshold)
+    above 0 answers 503 on C(/v2/health/ready) while every batch slot is taken, and 200 on C(/v2/health/live). On a 503
+    the module asks C(/v2/health/live); when that answers 200 the service is loaded and serving (RV(service_state) V(busy),
+    a warning is shown), not down."
   - V(chat) sends the guide's 6.3.2 request (an image and a text, C(stream) false) to C(/v1/chat/completions) on
     O(business_url); it passes on HTTP 200 with a non-empty C(choices[0].message.content).
   - >-
     V(generate) sends the guide's 6.3.1 request to C(/generate); it passes on HTTP 200 with a non-empty generated
-    text (MindIE answers with a JSON object whose C(text) is a list holding the generated text).
+    text. MindIE answers with a JSON object whose C(text) is a list holding the prompt's text, a space and the
+    generated text; the echoed prompt is removed before the answer is judged, so an answer that only repeats the
+    prompt fails with C(empty answer).
+  - >-
+    V(generate_stream) sends the same request with C(stream) true; MindIE streams raw JSON objects
+    (C({"text": ["..."]})) each ended by a NUL byte, not Server-Sent Events. It passes on HTTP 200 when more than one
+    object carried text. It is not in the default set.
   - V(models) sends C(GET /v1/models) to O(business_url); it passes on HTTP 200 when the answer lists O(model). It
     checks a client's view of the service through the business port alone, for when the management port listens
     on loopback only. It is not in the default set.
-  - V(stream) sends the guide's 6.3.3 request (C(stream) true) to C(/v1/chat/completions) and reads the answer
-    incrementally as Server-Sent Events, counting the C(data:) events that carry content (not C([DONE])); it passes
-    on HTTP 200 when more than one such chunk arrived.
+  - >-
+    V(stream) sends the guide's 6.3.3 request (C(stream) true) to C(/v1/chat/completions) and reads the answer
+    incrementally as Server-Sent Events, counting the C(data:) events that carry content (not C([DONE]), not the
+    first event that only carries the role with an empty content); it passes on HTTP 200 when more than one such
+    chunk arrived. C(usage) is read from whichever event carries it (MindIE 3.0: the last content chunk).
+  - >-
+    A refused request is reported with MindIE's error text and type, for example
+    C(HTTP 422: Input Validation Error: ...).
   - The requests use O(model), O(image), O(prompt) (O(stream_prompt) for V(stream)) and O(max_tokens); otherwise
     they are the guide's bodies.
   - Every test runs, also after a failure. The module fails when any test fails, with every result and a message
@@ -57,11 +73,12 @@ options:
       - The tests to run, in this order. A test named twice runs once.
     type: list
     elements: str
-    choices: [health, ready, chat, generate, stream, models]
+    choices: [health, ready, chat, generate, stream, models, generate_stream]
     default: [health, ready, chat, generate, stream]
   model:
     description:
-      - Model name of the requests, C(ModelConfig.modelName) of the MindIE config.
+      - Model name of the requests, C(ModelConfig.modelName) of the MindIE config. MindIE requires it on chat
+        completions, so it must not be empty.
     type: str
     default: qwen2_vl
   image:
@@ -211,8 +228,16 @@ results:
       type: int
       returned: always
       sample: 87
+    health:
+      description:
+        - For V(ready), the service state the health endpoints gave (see RV(service_state)).
+      type: str
+      returned: for V(ready)
+      sample: busy
     answer:
-      description: The first 300 characters of the answer (the body for V(health) and V(ready)).
+      description:
+        - The first 300 characters of the answer (the body for V(health) and V(ready), empty when MindIE sent none).
+        - For V(generate), the generated text without the echoed prompt.
       type: str
       returned: always
       sample: The image is a 1902x1080 JPEG picture. It shows ...
@@ -221,6 +246,15 @@ results:
       type: str
       returned: when the test failed
       sample: "HTTP 400: image file:///data/test_images/sample.jpg cannot be read: No such file or directory"
+service_state:
+  description:
+    - What the management port's health endpoints said about the service, from the V(ready) test.
+    - V(ready) (ready 200), V(busy) (ready 503 with live 200, loaded and serving but every batch slot taken; counts
+      as up), V(unhealthy) (any other answer) or V(unreachable) (no answer).
+    - V(null) when V(ready) was not among O(tests).
+  returned: always
+  type: str
+  sample: ready
 passed:
   description: Whether every test passed.
   returned: always
@@ -257,17 +291,22 @@ from ansible_collections.ascend.mindie.plugins.module_utils.mindie_http import (
 )
 from ansible_collections.ascend.mindie.plugins.module_utils.mindie_api import (
     DEFAULT_TESTS,
+    LIVE_PATH,
     TESTS,
     TEST_ENDPOINTS,
+    NulJSONParser,
     SSEParser,
     chat_answer,
     decode_json,
+    error_detail,
     failure_message,
     generate_answer,
     http_error,
     image_url,
     join_url,
+    prompt_text,
     request_body,
+    service_state,
     served_models,
     short,
     split_base_url,
@@ -287,6 +326,19 @@ def _seconds(value):
     return round(value, 3)
 
 
+def generate_stream_event(data):
+    """What one NUL-ended object of a ``/generate`` stream carries, in the shape of ``stream_event``."""
+    event = {'done': False, 'content': '', 'usage': None, 'error': None}
+    payload = decode_json(data)
+    if not isinstance(payload, dict):
+        event['error'] = 'stream object is not a JSON object: %s' % ' '.join(data.split())[:200]
+    elif payload.get('error') or payload.get('Error'):
+        event['error'] = 'stream error: %s' % error_detail(data)
+    else:
+        event['content'] = generate_answer(payload)
+    return event
+
+
 class MindieSmokeTester(object):
     """Runs the selected tests against one MindIE Service and collects their results."""
 
@@ -299,7 +351,7 @@ class MindieSmokeTester(object):
         self.targets = {}
         self.ssl_context = None
         self.image = None
-        self.result = {'changed': False, 'results': [], 'passed': False, 'failed_tests': []}
+        self.result = {'changed': False, 'results': [], 'passed': False, 'failed_tests': [], 'service_state': None}
 
     # ------------------------------------------------------------------ setup
     def prepare(self):
@@ -312,6 +364,8 @@ class MindieSmokeTester(object):
             return to_native(exc)
         if self.timeout <= 0:
             return 'timeout must be greater than 0, got %s' % self.p['timeout']
+        if not (self.p['model'] or '').strip():
+            return 'model must not be empty: MindIE requires the model name (ModelConfig.modelName) on chat completions'
         if self.p['max_tokens'] < 1:
             return 'max_tokens must be at least 1, got %d' % self.p['max_tokens']
         if not self.p['tests']:
@@ -377,12 +431,13 @@ class MindieSmokeTester(object):
         kind, method, path = TEST_ENDPOINTS[name]
         result = {'name': name, 'url': join_url(self.urls[kind], path), 'ok': False, 'status': None,
                   'latency_s': None, 'prompt_tokens': None, 'completion_tokens': None, 'answer': ''}
-        if name == 'stream':
+        is_stream = name in ('stream', 'generate_stream')
+        if is_stream:
             result.update(first_chunk_s=None, chunks=0)
         body = request_body(name, self.p['model'], self.image, self.p['prompt'], self.p['stream_prompt'],
                             self.p['max_tokens'])
-        state = {'raw': b'', 'parser': SSEParser(), 'content': [], 'usage': None, 'errors': [], 'done': False}
-        is_stream = name == 'stream'
+        state = {'raw': b'', 'parser': SSEParser() if name == 'stream' else NulJSONParser(), 'content': [],
+                 'usage': None, 'errors': [], 'done': False, 'body': body}
 
         def on_data(data, elapsed):
             if len(state['raw']) < KEEP_RAW or not is_stream:
@@ -407,11 +462,34 @@ class MindieSmokeTester(object):
             if is_stream:
                 self.stream_events(state['parser'].close(), result['latency_s'], state, result)
             error = self.check(name, state, result)
+        if name == 'ready':
+            error = self.judge_ready(result, error)
         if error:
             result['error'] = error
         else:
             result['ok'] = True
         return result
+
+    def judge_ready(self, result, error):
+        """Ready 503 with live 200 is busy (up): the ready test passes; anything else keeps its error."""
+        live = None
+        if result['status'] == 503:
+            live = self.probe_status('management', LIVE_PATH)
+        result['health'] = service_state(result['status'], live)
+        self.result['service_state'] = result['health']
+        if result['health'] == 'busy':
+            self.module.warn('MindIE at %s is busy: %s answered 503 while %s answered 200 (every batch slot is taken, '
+                             'ServerConfig.HealthCheckConfig.npuUsageThreshold); it is loaded and serving, not down.'
+                             % (self.urls['management'], result['url'], join_url(self.urls['management'], LIVE_PATH)))
+            return None
+        return error
+
+    def probe_status(self, kind, path):
+        """The HTTP status of a GET, None when no answer came."""
+        try:
+            return self.exchange(kind, 'GET', path, None, lambda data, elapsed: None)
+        except (AnswerTimeout, http_client.HTTPException, OSError, ssl.SSLError):
+            return None
 
     def netloc(self, kind):
         host, port = self.targets[kind][1:3]
@@ -420,7 +498,7 @@ class MindieSmokeTester(object):
     # ------------------------------------------------------------------ answers
     def stream_events(self, events, elapsed, state, result):
         for data in events:
-            event = stream_event(data)
+            event = stream_event(data) if result['name'] == 'stream' else generate_stream_event(data)
             if event['done']:
                 state['done'] = True
             elif event['error']:
@@ -437,7 +515,7 @@ class MindieSmokeTester(object):
     def check(self, name, state, result):
         """Fill in the answer of a finished request; return why the test failed, or None."""
         status = result['status']
-        if name == 'stream' and status == 200:
+        if name in ('stream', 'generate_stream') and status == 200:
             answer = ''.join(state['content'])
             result['answer'] = short(answer)
             result['prompt_tokens'], result['completion_tokens'] = usage_tokens({'usage': state['usage']})
@@ -467,7 +545,10 @@ class MindieSmokeTester(object):
                 return 'the service does not serve model %s (it serves: %s)' % (self.p['model'], ', '.join(served) or 'none')
             return None
         result['prompt_tokens'], result['completion_tokens'] = usage_tokens(payload)
-        answer = chat_answer(payload) if name == 'chat' else generate_answer(payload)
+        if name == 'chat':
+            answer = chat_answer(payload)
+        else:
+            answer = generate_answer(payload, prompt_text((state['body'] or {}).get('prompt')))
         result['answer'] = short(answer if answer else text)
         if payload is None:
             return 'the answer is not JSON%s' % self.raw_hint(state['raw'])

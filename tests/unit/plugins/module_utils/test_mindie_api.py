@@ -183,7 +183,7 @@ def test_answers_and_usage():
 def test_http_error_detail():
     assert api.http_error(400, b'{"error": "image file:///x.jpg cannot be read: No such file or directory", '
                                b'"error_type": "Input Validation Error"}') == \
-        'HTTP 400: image file:///x.jpg cannot be read: No such file or directory'
+        'HTTP 400: Input Validation Error: image file:///x.jpg cannot be read: No such file or directory'
     assert api.http_error(503, b'{"status": "warmup"}') == 'HTTP 503: warmup'
     assert api.http_error(500, b'<html>\n  Internal   error\n</html>') == 'HTTP 500: <html> Internal error </html>'
     assert api.http_error(502, b'') == 'HTTP 502'
@@ -254,7 +254,7 @@ def test_stream_event_kinds():
     assert api.stream_event('{"choices": [{"delta": {"content": "a"}}]}')['content'] == 'a'
     assert api.stream_event('{"choices": [{"text": "b"}]}')['content'] == 'b'
     assert api.stream_event('{"text": ["c"]}')['content'] == 'c'
-    assert api.stream_event('{"error": "Out of memory", "error_type": "x"}')['error'] == 'stream error: Out of memory'
+    assert api.stream_event('{"error": "Out of memory", "error_type": "x"}')['error'] == 'stream error: x: Out of memory'
     assert 'not a JSON object' in api.stream_event('hello')['error']
 
 
@@ -268,3 +268,63 @@ def test_failure_message():
     assert api.failure_message(results, urls) == ('MindIE smoke tests failed at http://b:1040 and http://m:1041: '
                                                   'ready: HTTP 503: warmup; chat: HTTP 500: boom; '
                                                   'stream: only 1 chunk')
+
+
+# ---------------------------------------------------------------------- issue 11: real 3.0 shapes
+
+def test_http_error_422_with_the_real_error_type():
+    raw = b'{"error":"Messages must be a non-empty list","error_type":"Input Validation Error"}'
+    assert api.http_error(422, raw) == 'HTTP 422: Input Validation Error: Messages must be a non-empty list'
+    raw = b'{"error":"Environment variable MIES_SERVICE_MONITOR_MODE is not set.","error_type":"Incomplete Generation"}'
+    assert api.http_error(500, raw) == ('HTTP 500: Incomplete Generation: Environment variable MIES_SERVICE_MONITOR_MODE '
+                                        'is not set.')
+    # the TGI validation body spells Error with a capital
+    raw = b'{"Error": "`inputs` or `prompt` must be necessary", "error_type": "validation"}'
+    assert api.http_error(422, raw) == 'HTTP 422: validation: `inputs` or `prompt` must be necessary'
+
+
+def test_generate_answer_strips_the_echoed_prompt():
+    body = api.generate_body('qwen2_vl', 'file:///a.jpg', 'Explain the details in the image.', 8)
+    prompt = api.prompt_text(body['prompt'])
+    assert prompt == 'Explain the details in the image.'
+    payload = {'text': ['Explain the details in the image. The image is a 640x480 PNG picture.']}
+    assert api.generate_answer(payload, prompt) == 'The image is a 640x480 PNG picture.'
+    # only the echo: nothing generated
+    assert api.generate_answer({'text': ['Explain the details in the image. ']}, prompt) == ''
+    assert api.generate_answer({'text': ['Explain the details in the image.']}, prompt) == ''
+    # an answer that does not start with the echo is kept whole; no prompt keeps the old behaviour
+    assert api.generate_answer({'text': ['A cat.']}, prompt) == 'A cat.'
+    assert api.generate_answer({'text': ['Explain the details in the image. x']}) == 'Explain the details in the image. x'
+    assert api.prompt_text('plain prompt') == 'plain prompt'
+    assert api.prompt_text([{'type': 'image_url', 'image_url': 'x'}]) == ''
+    assert api.prompt_text(None) is None
+
+
+def test_nul_json_parser_split_anywhere():
+    raw = b'{"text": ["The "]}\0{"text": ["\xe5\x9b\xbe"]}\0{"text": [""]}\0'
+    for size in (1, 2, 3, 7, len(raw)):
+        parser = api.NulJSONParser()
+        items = []
+        for i in range(0, len(raw), size):
+            items += parser.feed(raw[i:i + size])
+        items += parser.close()
+        assert [api.generate_answer(api.decode_json(i)) for i in items] == ['The ', u'\u56fe', '']
+    parser = api.NulJSONParser()
+    assert parser.feed(b'{"text": ["x"]}') == [] and parser.close() == ['{"text": ["x"]}']
+
+
+def test_chat_stream_30_shape():
+    """First chunk: the role with an empty content; usage in the last content chunk; then [DONE]."""
+    first = api.stream_event('{"id":"1","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}')
+    assert first['content'] == '' and first['usage'] is None and not first['error']
+    last = api.stream_event('{"id":"1","choices":[{"index":0,"delta":{"content":"."},"finish_reason":"length"}],'
+                            '"usage":{"prompt_tokens":12,"completion_tokens":4,"total_tokens":16}}')
+    assert last['content'] == '.' and api.usage_tokens({'usage': last['usage']}) == (12, 4)
+
+
+@pytest.mark.parametrize('ready,live,state', [(200, None, 'ready'), (503, 200, 'busy'), (503, 503, 'unhealthy'),
+                                              (503, None, 'unhealthy'), (500, 500, 'unhealthy'),
+                                              (None, None, 'unreachable')])
+def test_service_state(ready, live, state):
+    assert api.service_state(ready, live) == state
+    assert (state in api.UP_STATES) == (state in ('ready', 'busy'))

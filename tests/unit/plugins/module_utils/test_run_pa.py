@@ -263,3 +263,60 @@ def test_parse_out_of_order_and_partial():
 @pytest.mark.parametrize('text,count,expected', [('a\n\nb\nc\n', 2, ['b', 'c']), ('', 3, []), ('x', 0, [])])
 def test_tail(text, count, expected):
     assert run_pa.tail(text, count) == expected
+
+
+# What a 3.0 runner prints with MINDIE_LOG_TO_STDOUT=1: every record through the llmmodels logger on stderr,
+# the verbose prefix, a WARN record and an error-coded record in between, a multi-line answer, the benchmark line.
+def _rec(time, level, where, message):
+    return u'[2026-03-02 %s] [20871] [281472993816608] [llmmodels] [%s] [%s] : %s' % (time, level, where, message)
+
+
+LOGGED_OUTPUT_30 = u'\n'.join([
+    _rec('09:14:05,117', 'INFO', 'run_pa.py-130', '---------------Begin warm_up---------------'),
+    _rec('09:14:21,540', 'INFO', 'run_pa.py-156', 'warmup_memory(GB):  20.35'),
+    _rec('09:14:21,541', 'INFO', 'run_pa.py-161', '---------------End warm_up---------------'),
+    _rec('09:14:21,602', 'WARN', 'weight_utils.py-88', 'Using default chat template'),
+    _rec('09:14:29,044', 'INFO', 'run_pa.py-393', "Question[0]: [{'image': '/data/test_images/1902x1080.jpg'}, {'text': 'Explain the details in the image.'}]"),
+    _rec('09:14:29,044', 'INFO', 'run_pa.py-394', 'Answer[0]: The picture shows a harbour:'),
+    '- boats at the pier',
+    '- a lighthouse',
+    _rec('09:14:29,045', 'ERROR', 'run_pa.py-245', '[MIE04E13030A] Release shared memory failed: x'),
+    _rec('09:14:29,045', 'INFO', 'run_pa.py-395', 'Generate[0] token num: 80'),
+    _rec('09:14:29,045', 'INFO', 'run_pa.py-397', 'Latency(s): 7.441027355194092'),
+    _rec('09:14:29,045', 'INFO', 'run_pa.py-398', 'Throughput(tokens/s): 10.751222'),
+    _rec('09:14:29,046', 'INFO', 'runner.py-211', 'Prefill time: 2378.5ms, Prefill average time: 2378.5ms, Decode token time: 63.6ms, E2E time: 7441.0ms'),
+    '',
+]) + u'\n'
+
+
+def test_parse_30_logger_prefixed_output():
+    result = run_pa.parse_output(LOGGED_OUTPUT_30)
+    assert result['latency_s'] == 7.441027355194092 and result['throughput_tokens_per_s'] == 10.751222
+    assert result['warmup_memory_gb'] == 20.35
+    assert result['generated_tokens'] == [80]
+    assert result['answers'][0]['answer'] == 'The picture shows a harbour:\n- boats at the pier\n- a lighthouse'
+    assert result['answers'][0]['question'].startswith("[{'image': '/data/test_images/1902x1080.jpg'}")
+    assert result['benchmark'] == {'prefill_ms': 2378.5, 'prefill_average_ms': 2378.5, 'decode_token_ms': 63.6,
+                                   'e2e_ms': 7441.0}
+
+
+def test_parse_short_logger_format():
+    """MINDIE_LOG_VERBOSE=0: ``[time] : [INFO] msg``."""
+    text = u'[2026-03-02 09:14:29,045] : [INFO] Generate[0] token num: 9\n' \
+           u'[2026-03-02 09:14:29,045] : [INFO] Latency(s): 1.5\n[2026-03-02 09:14:29,045] : [INFO] Throughput(tokens/s): 6\n'
+    result = run_pa.parse_output(text)
+    assert result['latency_s'] == 1.5 and result['throughput_tokens_per_s'] == 6.0 and result['generated_tokens'] == [9]
+
+
+@pytest.mark.parametrize('value,expected', [('1', '1'), ('llm:0;llmmodels:1', '1'), ('llmmodels:1;llm:0', '1'),
+                                            ('llm:1', ''), ('0;llmmodels:1', '1'), ('llmmodels:1;0', '0'), ('', '')])
+def test_component_config(value, expected):
+    assert run_pa.component_config(value) == expected
+
+
+def test_logger_env_problems():
+    assert run_pa.logger_env_problems({}) == []
+    assert run_pa.logger_env_problems({'MINDIE_LOG_TO_STDOUT': 'TRUE', 'MINDIE_LOG_LEVEL': 'info'}) == []
+    assert len(run_pa.logger_env_problems({'MINDIE_LOG_TO_STDOUT': 'llm:1', 'MINDIE_LOG_LEVEL': 'CRITICAL'})) == 2
+    # an unknown level is INFO for the real logger
+    assert run_pa.logger_env_problems({'MINDIE_LOG_LEVEL': 'LOUD'}) == []

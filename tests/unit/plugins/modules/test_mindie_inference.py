@@ -135,7 +135,7 @@ def node(tmp_path, assets):
     os.symlink(sys.executable, str(bindir / 'python3'))
     env = {'PATH': '%s:%s' % (bindir, os.environ.get('PATH', '/usr/bin:/bin')), 'PYTHONPATH': str(site),
            'ASCEND_SIM_HARDWARE': str(hardware), 'ASCEND_SIM_DEV_DIR': str(dev), 'MINDIE_SIM_LIB': SIM_LIB,
-           'MINDIE_SIM_TIME_SCALE': '0.02'}
+           'MINDIE_SIM_TIME_SCALE': '0.02', 'HOME': str(tmp_path)}
     args = {'container': 'mindie', 'script': str(qwen / 'run_pa.sh'), 'visible_devices': list(range(8)),
             'model_path': assets['weights'] + '/', 'input_image': os.path.join(assets['images'], 'sample.jpg'),
             'max_batch_size': 4, 'set_env_scripts': set_env, 'env': env, 'timeout': 120,
@@ -159,7 +159,8 @@ def test_guide_32g_batch4_through_the_sandbox_run_pa(run_module, local_client, n
     assert all(v > 0 for v in result['benchmark'].values())
     assert result['answers'][3]['answer'].startswith('The image is a 1902x1080 JPEG picture.')
     assert result['parameters']['max_batch_size'] == 4 and result['parameters']['world_size'] == 8
-    assert result['output_tail'][-1].startswith('Prefill time:') and len(result['output_tail']) <= 40
+    assert ' [llmmodels] [INFO] [run_pa.py-' in result['output_tail'][-1]
+    assert result['output_tail'][-1].split(' : ', 1)[1].startswith('Prefill time:') and len(result['output_tail']) <= 40
     # the copy beside the script, the original untouched, the run from the atb-models root
     copy = node['qwen'] / 'run_pa.ansible.sh'
     assert result['script_copy'] == str(copy) and result['script_copy_updated'] is True
@@ -444,3 +445,59 @@ def test_hostile_prompt_refused_for_a_script_that_evals(run_module, local_client
     assert 'passes it to eval inside single quotes' in result['msg'] and 'Nothing was written or run' in result['msg']
     assert not (node['qwen'] / mindie_inference.COPY_NAME).exists()
     assert all(run['cmd'][:2] == ['cat', '--'] for c in local_client.instances for run in c.runs)
+
+
+# ---------------------------------------------------------------------- the model's logger (issue 11)
+
+def test_figures_read_from_the_logger_after_mindie_set_env_turned_the_console_off(run_module, local_client, node):
+    """MindIE's set_env.sh sets MINDIE_LOG_TO_STDOUT=0: the module exports 1 after sourcing, the runner logs to stderr."""
+    mindie_set_env = node['tmp'] / 'Ascend' / 'mindie' / 'set_env.sh'
+    mindie_set_env.parent.mkdir(parents=True)
+    mindie_set_env.write_text('export MINDIE_LOG_TO_STDOUT=0\nexport MINDIE_LOG_TO_FILE=1\n')
+    env = dict(node['args']['env'])
+    args = dict(node['args'], set_env_scripts=node['args']['set_env_scripts'] + [str(mindie_set_env)], env=env,
+                max_batch_size=2, max_output_length=12)
+    result = run_module(mindie_inference.main, args)
+    command = result['command']
+    assert command.index("export MINDIE_LOG_TO_STDOUT=1") > command.index("source %s" % mindie_set_env)
+    assert result['latency_s'] > 0 and result['throughput_tokens_per_s'] > 0
+    assert result['generated_tokens'] == [12, 12]
+    assert result['answers'][1]['answer'].startswith('The image is a 1902x1080 JPEG picture.')
+    assert all(' [llmmodels] [INFO] [run_pa.py-' in line for line in result['output_tail'])
+    # the same records in the model's log file under HOME
+    logs = node['tmp'] / 'mindie' / 'log' / 'debug'
+    files = [f for f in os.listdir(str(logs)) if f.startswith('mindie-llm_')]
+    assert len(files) == 1
+    assert 'Latency(s): ' in (logs / files[0]).read_text()
+
+
+def test_script_that_turns_the_console_log_off_fails_with_the_logger_hint(run_module, local_client, node):
+    script = node['qwen'] / 'run_pa.sh'
+    script.write_text(script.read_text().replace('export BIND_CPU=1', 'export BIND_CPU=1\nexport MINDIE_LOG_TO_STDOUT=0'))
+    result = run_module(mindie_inference.main, dict(node['args'], max_batch_size=1, max_output_length=4),
+                        expect_fail=True)
+    assert result['rc'] == 0 and 'printed no Latency(s)' in result['msg']
+    assert 'MINDIE_LOG_TO_STDOUT=1' in result['hint'] and 'mindie-llm_<pid>_<time>.log' in result['hint']
+
+
+@pytest.mark.parametrize('env,message', [
+    ({'MINDIE_LOG_TO_STDOUT': '0'}, "MINDIE_LOG_TO_STDOUT='0' turns the console log of the model"),
+    ({'MINDIE_LOG_TO_STDOUT': False}, "MINDIE_LOG_TO_STDOUT='0' turns the console log of the model"),
+    ({'MINDIE_LOG_TO_STDOUT': 'llm:1;llmmodels:0'}, 'turns the console log of the model'),
+    ({'MINDIE_LOG_LEVEL': 'ERROR'}, "MINDIE_LOG_LEVEL='ERROR' hides the INFO records"),
+    ({'MINDIE_LOG_LEVEL': 'llm:debug;llmmodels:warn'}, 'hides the INFO records'),
+])
+def test_logger_env_that_hides_the_figures_refused_before_docker(run_module, local_client, node, env, message):
+    args = dict(node['args'], env=dict(node['args']['env'], **env))
+    result = run_module(mindie_inference.main, args, expect_fail=True)
+    assert message in result['msg']
+    assert local_client.instances == []
+
+
+@pytest.mark.parametrize('env', [{'MINDIE_LOG_TO_STDOUT': 'true'}, {'MINDIE_LOG_TO_STDOUT': 'llm:0;llmmodels:1'},
+                                 {'MINDIE_LOG_LEVEL': 'llmmodels:DEBUG'}, {'MINDIE_LOG_LEVEL': 'llm:ERROR'},
+                                 {'MINDIE_LOG_TO_STDOUT': True}])
+def test_logger_env_that_keeps_the_figures_accepted(run_module, local_client, node, env):
+    args = dict(node['args'], env=dict(node['args']['env'], **env))
+    result = run_module(mindie_inference.main, args, check_mode=True)
+    assert result['changed'] is False

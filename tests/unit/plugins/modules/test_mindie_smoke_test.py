@@ -54,9 +54,24 @@ def sim(tmp_path, assets):  # noqa: F811
     s.cleanup()
 
 
+def wait_ready(sim, limit=20):
+    """The ports open after the load; ready then answers 500 (SERVICE_INIT) for one health interval, then 200."""
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen('http://127.0.0.1:%d/v2/health/ready' % sim.mport, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.HTTPError, OSError):
+            pass
+        time.sleep(0.05)
+    raise AssertionError('the simulated daemon did not become ready')
+
+
 @pytest.fixture
 def running(sim):
     proc = sim.start(MIES_SERVICE_MONITOR_MODE=1)
+    wait_ready(sim)
     yield sim
     sim.stop(proc)
 
@@ -115,7 +130,8 @@ def test_options_reach_the_requests(run_module, running):
     assert res['chat']['answer'].startswith('The image is a 640x480')
     # a model name the daemon does not serve
     result = run_module(main, sim_args(running, model='llama', tests=['chat']), expect_fail=True)
-    assert result['results'][0]['status'] == 404 and 'llama' in result['results'][0]['error']
+    assert result['results'][0]['status'] == 422
+    assert result['results'][0]['error'] == 'HTTP 422: Input Validation Error: Model not found'
 
 
 def test_missing_image_fails_with_the_daemons_error(run_module, running):
@@ -125,12 +141,14 @@ def test_missing_image_fails_with_the_daemons_error(run_module, running):
     res = by_name(result)
     assert res['health']['ok'] and res['ready']['ok']
     chat = res['chat']
-    assert chat['status'] == 400 and chat['ok'] is False
-    assert chat['error'] == 'HTTP 400: image file:///nonexistent/pic.jpg cannot be read: No such file or directory'
-    assert res['stream']['status'] == 400 and res['stream']['chunks'] == 0
-    assert result['msg'].startswith('MindIE smoke tests failed at http://127.0.0.1:%d: chat: HTTP 400: image '
-                                    'file:///nonexistent/pic.jpg' % running.port)
-    assert '; generate: HTTP 400' in result['msg'] and '; stream: HTTP 400' in result['msg']
+    assert chat['status'] == 422 and chat['ok'] is False
+    # the daemon's error text and type (422 Input Validation Error in 3.0)
+    assert chat['error'].startswith('HTTP 4') and ': Input Validation Error: ' in chat['error']
+    assert chat['error'].endswith('image file:///nonexistent/pic.jpg cannot be read: No such file or directory')
+    assert res['stream']['status'] == 422 and res['stream']['chunks'] == 0
+    assert result['msg'].startswith('MindIE smoke tests failed at http://127.0.0.1:%d: chat: HTTP 422: Input Validation '
+                                    'Error: image file:///nonexistent/pic.jpg' % running.port)
+    assert '; generate: HTTP 422' in result['msg'] and '; stream: HTTP 422' in result['msg']
 
 
 def test_tiny_timeout(run_module, running):
@@ -171,21 +189,17 @@ def test_closed_port_is_connection_refused(run_module):
 
 
 def test_ready_fails_during_warm_up(run_module, sim):
-    sim.spawn(MINDIE_SIM_WARMUP_S=1500)     # 30 s of warm-up at the test scale
+    """The ports open only after the model is loaded and warmed up: while loading, the connection is refused."""
+    proc = sim.spawn(MINDIE_SIM_WARMUP_S=1500)     # 30 s of warm-up at the test scale
     deadline = time.time() + 20
-    status = None
-    while time.time() < deadline and status is None:
-        try:
-            urllib.request.urlopen('http://127.0.0.1:%d/v2/health/ready' % sim.mport, timeout=2)
-            status = 200
-        except urllib.error.HTTPError as exc:
-            status = exc.code
-        except OSError:
-            time.sleep(0.05)
-    assert status == 503
+    while time.time() < deadline and 'g_mainPid' not in sim.output(proc):
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert proc.poll() is None
     result = run_module(main, sim_args(sim, tests=['ready']), expect_fail=True)
     ready = result['results'][0]
-    assert ready['status'] == 503 and ready['error'].startswith('HTTP 503')
+    assert ready['status'] is None and ready['error'].startswith('connection refused by 127.0.0.1:%d' % sim.mport)
+    assert ready['health'] == 'unreachable' and result['service_state'] == 'unreachable'
     assert result['failed_tests'] == ['ready']
 
 
@@ -324,7 +338,7 @@ def test_stream_without_events_or_with_an_error_event(run_module, fake):
     fake.routes[('POST', '/v1/chat/completions')] = lambda h: h.send_pieces(
         [sse('a'), sse('b'), b'data: {"error": "NPU out of memory", "error_type": "Internal"}\n\n'])
     stream = run_module(main, fake_args(fake, ['stream']), expect_fail=True)['results'][0]
-    assert stream['chunks'] == 2 and stream['error'] == 'stream error: NPU out of memory'
+    assert stream['chunks'] == 2 and stream['error'] == 'stream error: Internal: NPU out of memory'
 
 
 def test_http_errors_and_empty_answers(run_module, fake):
@@ -335,9 +349,9 @@ def test_http_errors_and_empty_answers(run_module, fake):
     result = run_module(main, fake_args(fake, ['ready', 'chat', 'generate']), expect_fail=True)
     res = by_name(result)
     assert res['ready']['ok'] and res['ready']['answer'] == '{"status": "ready"}'
-    assert res['chat']['error'] == 'HTTP 500: internal error' and res['chat']['status'] == 500
+    assert res['chat']['error'] == 'HTTP 500: Internal Server Error: internal error' and res['chat']['status'] == 500
     assert res['generate']['status'] == 200 and res['generate']['error'].startswith('empty answer')
-    assert result['msg'] == ('MindIE smoke tests failed at %s: chat: HTTP 500: internal error; generate: %s'
+    assert result['msg'] == ('MindIE smoke tests failed at %s: chat: HTTP 500: Internal Server Error: internal error; generate: %s'
                              % (fake.url, res['generate']['error']))
     fake.routes[('POST', '/generate')] = lambda h: h.send_plain(200, b'<html>ok</html>', 'text/html')
     gen = run_module(main, fake_args(fake, ['generate']), expect_fail=True)['results'][0]
@@ -448,3 +462,123 @@ def test_models_refuses_an_answer_that_is_no_model_list(run_module, fake):
     assert result['results'][0]['error'] == 'the answer is not a model list: {"object": "list"}'
     fake.routes[('GET', '/v1/models')] = lambda h: h.send_plain(200, b'{"data": [{"id": "qwen2_vl"}, {"id": "x"}]}')
     assert run_module(main, fake_args(fake, ['models']))['passed']
+
+
+# ---------------------------------------------------------------------- issue 11: real 3.0 shapes (fake servers)
+
+def test_health_and_ready_pass_on_an_empty_200(run_module, fake):
+    fake.routes[('GET', '/health')] = lambda h: h.send_plain(200, b'')
+    fake.routes[('GET', '/v2/health/ready')] = lambda h: h.send_plain(200, b'')
+    result = run_module(main, fake_args(fake, ['health', 'ready']))
+    res = by_name(result)
+    assert res['health']['ok'] and res['health']['answer'] == ''
+    assert res['ready']['ok'] and res['ready']['health'] == 'ready' and result['service_state'] == 'ready'
+
+
+def test_busy_ready_503_with_live_200_is_up(run_module, fake):
+    fake.routes[('GET', '/v2/health/ready')] = lambda h: h.send_plain(
+        503, b'{"message": "Service is alive but busy. Consider reducing request frequency"}')
+    fake.routes[('GET', '/v2/health/live')] = lambda h: h.send_plain(200, b'{"message": "Service is alive but busy"}')
+    result = run_module(main, fake_args(fake, ['health', 'ready']))
+    ready = by_name(result)['ready']
+    assert result['passed'] is True and ready['ok'] is True and ready['status'] == 503
+    assert ready['health'] == 'busy' and result['service_state'] == 'busy' and 'error' not in ready
+    # live down too: not busy, the ready test fails with the server's text
+    fake.routes[('GET', '/v2/health/live')] = lambda h: h.send_plain(500, b'{"message": "Service is abnormal"}')
+    result = run_module(main, fake_args(fake, ['ready']), expect_fail=True)
+    ready = result['results'][0]
+    assert ready['health'] == 'unhealthy' and result['service_state'] == 'unhealthy'
+    assert ready['error'] == 'HTTP 503: Service is alive but busy. Consider reducing request frequency'
+    # no live endpoint answer at all (404): still unhealthy
+    del fake.routes[('GET', '/v2/health/live')]
+    assert run_module(main, fake_args(fake, ['ready']), expect_fail=True)['service_state'] == 'unhealthy'
+
+
+def test_generate_answer_that_only_echoes_the_prompt_fails(run_module, fake):
+    fake.routes[('POST', '/generate')] = lambda h: h.send_plain(200, b'{"text": ["Explain the details in the image. "]}')
+    gen = run_module(main, fake_args(fake, ['generate']), expect_fail=True)['results'][0]
+    assert gen['status'] == 200 and gen['error'].startswith('empty answer: {"text": ["Explain the details')
+    fake.routes[('POST', '/generate')] = lambda h: h.send_plain(
+        200, b'{"text": ["Explain the details in the image. The image is a 640x480 PNG picture."]}')
+    gen = run_module(main, fake_args(fake, ['generate']))['results'][0]
+    assert gen['ok'] and gen['answer'] == 'The image is a 640x480 PNG picture.'
+
+
+def test_generate_stream_of_nul_ended_json(run_module, fake):
+    raw = b'{"text": ["The image"]}\0{"text": [" is a"]}\0{"text": [" picture."]}\0{"text": [""]}\0'
+    fake.routes[('POST', '/generate')] = lambda h: h.send_pieces([raw[i:i + 4] for i in range(0, len(raw), 4)])
+    result = run_module(main, fake_args(fake, ['generate_stream'], max_tokens=3))
+    res = result['results'][0]
+    assert res['ok'] and res['chunks'] == 3 and res['answer'] == 'The image is a picture.'
+    assert fake.bodies[0]['stream'] is True and fake.bodies[0]['prompt'][1]['text'] == 'Explain the details in the image.'
+    # SSE is not what /generate streams: no NUL, one object that is no JSON
+    fake.routes[('POST', '/generate')] = lambda h: h.send_pieces([b'data: {"text": ["a"]}\n\n', b'data: {"text": ["b"]}\n\n'])
+    res = run_module(main, fake_args(fake, ['generate_stream']), expect_fail=True)['results'][0]
+    assert res['chunks'] == 0 and 'not a JSON object' in res['error']
+
+
+def test_chat_stream_role_chunk_first_and_usage_in_the_last_content_chunk(run_module, fake):
+    role = b'data: {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}\n\n'
+    last = (b'data: {"choices": [{"index": 0, "delta": {"content": "."}, "finish_reason": "length"}], '
+            b'"usage": {"prompt_tokens": 20, "completion_tokens": 3, "total_tokens": 23}}\n\n')
+    fake.routes[('POST', '/v1/chat/completions')] = lambda h: h.send_pieces(
+        [role, sse(u'A'), sse(u' cat'), last, b'data: [DONE]\n\n'])
+    res = run_module(main, fake_args(fake, ['stream']))['results'][0]
+    assert res['ok'] and res['chunks'] == 3 and res['answer'] == 'A cat.'
+    assert (res['prompt_tokens'], res['completion_tokens']) == (20, 3)
+    assert fake.bodies[0]['model'] == 'qwen2_vl'
+
+
+def test_chat_422_reports_the_real_error(run_module, fake):
+    fake.routes[('POST', '/v1/chat/completions')] = lambda h: h.send_plain(
+        422, b'{"error":"Model name mismatch, expected qwen2_vl","error_type":"Input Validation Error"}')
+    res = run_module(main, fake_args(fake, ['chat'], model='other'), expect_fail=True)['results'][0]
+    assert res['error'] == 'HTTP 422: Input Validation Error: Model name mismatch, expected qwen2_vl'
+    assert fake.bodies[0]['model'] == 'other'
+
+
+def test_empty_model_refused_before_any_request(run_module, fake):
+    result = run_module(main, fake_args(fake, ['chat'], model='  '), expect_fail=True)
+    assert 'model must not be empty' in result['msg'] and result['results'] == [] and fake.bodies == []
+
+
+def test_busy_simulated_daemon_is_up_not_down(run_module, sim):
+    """npuUsageThreshold > 0, one batch slot, requests back to back: ready 503 + live 200 is busy and passes."""
+    sim.config['ServerConfig']['HealthCheckConfig'] = {'npuUsageThreshold': 1}
+    sim.config['BackendConfig']['ScheduleConfig'].update(maxBatchSize=1)
+    proc = sim.start(MIES_SERVICE_MONITOR_MODE=1)
+    wait_ready(sim)
+    stop = threading.Event()
+    body = json.dumps({'model': 'qwen2_vl', 'max_tokens': 2048, 'messages': [{'role': 'user', 'content': [
+        {'type': 'image_url', 'image_url': {'url': 'file://' + os.path.join(sim.images, 'sample.jpg')}},
+        {'type': 'text', 'text': 'Explain the details in the image.'}]}]}).encode()
+
+    def load():
+        while not stop.is_set():
+            req = urllib.request.Request('http://127.0.0.1:%d/v1/chat/completions' % sim.port, data=body,
+                                         headers={'Content-Type': 'application/json'})
+            try:
+                urllib.request.urlopen(req, timeout=30).read()
+            except (urllib.error.HTTPError, OSError):
+                time.sleep(0.01)
+    threads = [threading.Thread(target=load) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    busy = None
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline and busy is None:
+            result = run_module(main, sim_args(sim, tests=['health', 'ready']))
+            if result['service_state'] == 'busy':
+                busy = result
+            else:
+                assert result['service_state'] == 'ready'
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(40)
+        sim.stop(proc)
+    assert busy is not None, 'the simulated daemon never answered busy'
+    ready = by_name(busy)['ready']
+    assert busy['passed'] is True and ready['ok'] is True and ready['status'] == 503 and ready['health'] == 'busy'
