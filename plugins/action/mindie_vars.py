@@ -55,7 +55,7 @@ EXTRA_KNOWN = frozenset((
     'mindie_inference_input_image', 'mindie_inference_input_text', 'mindie_inference_dataset_path',
     'mindie_inference_shm_name_save_path', 'mindie_inference_benchmark', 'mindie_inference_env',
     'mindie_inference_timeout', 'mindie_inference_report_dir',
-    'mindie_logs_dir', 'mindie_logs_archive', 'mindie_logs_lines',
+    'mindie_logs_dir', 'mindie_logs_archive', 'mindie_logs_lines', 'mindie_logs_log_root', 'mindie_logs_probe',
     # facts and registered results of the roles
     'mindie_plan', 'mindie_precheck_results', 'mindie_image_info', 'mindie_container_spec',
     'mindie_container_result', 'mindie_container_changes', 'mindie_dependencies_status',

@@ -16,8 +16,11 @@ failures. ``config``, ``npu`` and ``container`` findings are causes of 7.1.1 unl
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import json
 import re
 
+from ansible_collections.ascend.mindie.plugins.module_utils.mindie_api import service_state
+from ansible_collections.ascend.mindie.plugins.module_utils.mindie_logs import CONSOLE_START_MARKER
 from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi_exec import HUNG_DRIVER_HINT
 from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi import (
     NpuSmiParseError,
@@ -89,8 +92,17 @@ LOG_PATTERNS = (
      '(video: mp4/wmv/avi).'),
     ('service_start', '7.1.1', re.compile(r'Failed to init endpoint', re.IGNORECASE),
      'the daemon failed to start (Failed to init endpoint)',
-     'Read the lines before it in mindservice.log / console.log for the cause.'),
+     'Read the lines before it in the daemon\'s log file (mindie-service_<pid>_<time>.log), mindservice.log and '
+     'console.log for the cause.'),
 )
+# The log prefix of MindIE's log lines: ``[time] [pid] [tid] [component] [LEVEL] ...``.
+LOG_LINE_PID = re.compile(r'^\[[^\]]*\] \[(\d+)\] ')
+# The marker ascend.mindie.mindie_service writes to console.log before each start.
+# MindIE opens its ports only after the model is loaded and warmed up; a daemon that has not opened them after
+# this many seconds (mindie_service's default ready_timeout) is reported as hung, not as loading.
+DEFAULT_READY_TIMEOUT = 600
+MONITOR_ERROR = 'MIES_SERVICE_MONITOR_MODE'
+ABNORMAL = 'Service is abnormal'
 
 _IMAGE_MAGIC = (
     (b'\xff\xd8\xff', 'jpeg'),
@@ -198,19 +210,179 @@ def check_container(state, docker_error=None, image_present=None, image_ref=None
     return findings
 
 
-def check_daemon(container_running, daemon, ports_listening):
-    """Findings on the daemon: ``daemon`` is {'pid': int or None, 'running': bool} or None when unknown."""
+def _age_text(seconds):
+    seconds = int(seconds)
+    if seconds < 120:
+        return '%d s' % seconds
+    if seconds < 7200:
+        return '%d min %d s' % (seconds // 60, seconds % 60)
+    return '%d h %d min' % (seconds // 3600, (seconds % 3600) // 60)
+
+
+def exit_status_text(exit_code):
+    """What an exit status of mindieservice_daemon says (137 = SIGKILL, MindIE's end of a failed init)."""
+    if exit_code == 137:
+        return ('exit status 137 (SIGKILL): MindIE ends a failed initialisation with killpg(SIGKILL) after writing '
+                'the reason to its log file; the kernel OOM killer or a kill -9 end it the same way')
+    if exit_code is not None and 128 < exit_code < 160:
+        return 'exit status %d (ended by signal %d)' % (exit_code, exit_code - 128)
+    if exit_code is not None:
+        return 'exit status %d' % exit_code
+    return None
+
+
+def check_daemon(container_running, daemon, ports_listening, ready_timeout=DEFAULT_READY_TIMEOUT):
+    """Findings on the daemon.
+
+    ``daemon`` is None when unknown, else {'pid': int or None, 'running': bool, 'age': seconds since it started
+    (None when /proc did not tell), 'exit_code': the last daemon's exit status (mindie_service's
+    logs/daemon.exit) or None, 'log_file': its own log file or None}. MindIE opens its ports only after the model
+    is loaded and warmed up: a running daemon without listening ports is loading, unless it has been so for longer
+    than ``ready_timeout`` seconds (then start-up hangs).
+    """
     if not container_running or daemon is None:
         return []
+    log_file = daemon.get('log_file')
     if not daemon.get('running'):
-        return [finding(ERROR, 'service_start', 'mindieservice_daemon is not running in the container',
-                        'Start it (ascend.mindie.mindie_service state=started) and read mindservice.log / '
-                        'console.log for why it stopped.')]
-    if not ports_listening:
-        return [finding(WARNING, 'service_start', 'mindieservice_daemon runs (pid %s) but its ports do not listen'
+        msg = 'mindieservice_daemon is not running in the container'
+        ended = exit_status_text(daemon.get('exit_code'))
+        if ended:
+            msg += '; the last one ended with %s' % ended
+        where = ('its own log file %s, ' % log_file) if log_file else 'its own log file (~/mindie/log/debug/), '
+        return [finding(ERROR, 'service_start', msg,
+                        'Start it (ascend.mindie.mindie_service state=started); the reason it stopped is in %s'
+                        'mindservice.log and console.log (see the findings from the logs).' % where)]
+    if ports_listening:
+        return []
+    age = daemon.get('age')
+    loading = ('MindIE opens its ports only after the model is loaded and warmed up (connection refused until '
+               'then)')
+    if age is None:
+        return [finding(WARNING, 'service_start', 'mindieservice_daemon runs (pid %s) but its ports do not listen '
+                        'yet: it is still loading, or it hangs (how long it has run could not be read from /proc)'
                         % daemon.get('pid'),
-                        'It is still loading, or it hangs: an npuMemSize too large makes start-up hang.')]
-    return []
+                        '%s. Wait and diagnose again; if it never listens, an npuMemSize far too large makes '
+                        'start-up hang (see %s).' % (loading, log_file or 'its log file'))]
+    if age < ready_timeout:
+        return [finding(INFO, 'service_start', 'mindieservice_daemon (pid %s) is still loading: started %s ago, its '
+                        'ports do not listen yet' % (daemon.get('pid'), _age_text(age)),
+                        '%s. Wait (mindie_service waits up to ready_timeout, %d s by default).'
+                        % (loading, DEFAULT_READY_TIMEOUT))]
+    return [finding(ERROR, 'service_start', 'mindieservice_daemon (pid %s) has run for %s without opening its ports '
+                    '(more than %d s): start-up hangs' % (daemon.get('pid'), _age_text(age), ready_timeout),
+                    'An npuMemSize far too large makes the KV-cache allocation hang instead of failing (use the '
+                    'guide\'s 8-10 on 32G, 16-20 on 64G); read %s for the last step it reached, then restart it '
+                    '(ascend.mindie.mindie_service state=restarted).' % (log_file or 'its log file'))]
+
+
+# ---------------------------------------------------------------------- health and metrics
+
+def probe_targets(config):
+    """Where the management and metrics endpoints listen, from a parsed config (MindIE defaults filled in).
+
+    {'scheme': 'http'|'https', 'management': (host, port), 'metrics': (host, port)}: the addresses of
+    ServerConfig (managementIpAddress for both; ipAddress when the three ports are one), 0.0.0.0 / :: probed on
+    loopback.
+    """
+    server = config.get('ServerConfig') if isinstance(config, dict) else None
+    server = server if isinstance(server, dict) else {}
+    ports = config_ports(config)
+    ip = server.get('ipAddress') if isinstance(server.get('ipAddress'), str) and server.get('ipAddress') else '127.0.0.1'
+    mgmt_ip = server.get('managementIpAddress')
+    mgmt_ip = mgmt_ip if isinstance(mgmt_ip, str) and mgmt_ip else ip
+    if ports['port'] == ports['managementPort'] == ports['metricsPort']:
+        mgmt_ip = ip
+    probe = {'0.0.0.0': '127.0.0.1', '::': '::1'}.get(mgmt_ip, mgmt_ip)
+    https = server.get('httpsEnabled', True)
+    return {'scheme': 'https' if https is not False else 'http', 'management': (probe, ports['managementPort']),
+            'metrics': (probe, ports['metricsPort'])}
+
+
+def _body_message(body):
+    """The ``message`` / ``error`` of a JSON body, or the body's first characters."""
+    try:
+        data = json.loads(body or '')
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        for key in ('message', 'error', 'Error'):
+            if isinstance(data.get(key), str):
+                kind = data.get('error_type')
+                return '%s (%s)' % (data[key], kind) if isinstance(kind, str) and kind else data[key]
+    return ' '.join((body or '').split())[:200]
+
+
+def health_state(ready, live):
+    """``ready``, ``busy``, ``starting``, ``unhealthy`` or ``unreachable`` from two probe answers.
+
+    Each answer is {'status': int or None (no answer), 'body': str, 'error': str}. MindIE 3.0: ready 200 is ready;
+    ready 503 while live answers 200 is busy (mindie_api.service_state); both answer 500 "Service is abnormal"
+    for the first health-check interval (about 5 s) after the ports open.
+    """
+    state = service_state((ready or {}).get('status'), (live or {}).get('status'))
+    if state == 'unhealthy' and any((a or {}).get('status') == 500 and ABNORMAL in ((a or {}).get('body') or '')
+                                    for a in (ready, live)):
+        return 'starting'
+    return state
+
+
+def _answer_text(name, answer):
+    if answer.get('status') is None:
+        return '%s: no answer (%s)' % (name, answer.get('error') or 'refused')
+    text = '%s: HTTP %s' % (name, answer['status'])
+    if (answer.get('body') or '').strip():
+        text += ' %s' % _body_message(answer['body'])
+    return text
+
+
+def check_health(ready, live, starting_for=None, management_listens=True):
+    """Findings from the health endpoints (answers as in health_state, after the module's re-probes).
+
+    ``starting_for``: seconds the service kept answering 500 "Service is abnormal" while the module re-probed
+    (None when it never did). Busy is not a fault: an info finding. No answer while the management port does
+    not listen is check_daemon's business (still loading).
+    """
+    state = health_state(ready, live)
+    both = '%s, %s' % (_answer_text('/v2/health/ready', ready or {}), _answer_text('/v2/health/live', live or {}))
+    if state == 'ready':
+        return []
+    if state == 'busy':
+        return [finding(INFO, 'slow_inference', 'the service is busy, not down: %s. It is loaded and serving with '
+                        'every batch slot taken (ServerConfig.HealthCheckConfig.npuUsageThreshold)' % both,
+                        'Nothing to fix unless it stays busy: then spread the load over more instances, or use the '
+                        'guide\'s maxBatchSize range. Do not restart a busy daemon.')]
+    if state == 'starting':
+        if starting_for is None:
+            return [finding(INFO, 'service_start', 'the service is starting: %s (MindIE answers so for the first '
+                            'health check, about 5 s after its ports open)' % both, 'Wait a few seconds.')]
+        return [finding(ERROR, 'service_start', 'the service is abnormal: %s, still after %d s' % (both, starting_for),
+                        'The health checker found a fault (a backend worker died, an NPU failed): read the daemon\'s '
+                        'log file and npu-smi info, then restart it.')]
+    if state == 'unreachable':
+        if not management_listens:
+            return []
+        return [finding(WARNING, 'service_start', 'the management port listens but the health probe got no answer: '
+                        '%s' % both,
+                        'With httpsEnabled give ca_path, client_cert and client_key (MindIE serves mutual TLS only); '
+                        'otherwise the daemon may be overloaded (maxLinkNum) or stuck.')]
+    return [finding(ERROR, 'service_start', 'the service is unhealthy: %s' % both,
+                    'Read the daemon\'s log file for the cause, then restart it (ascend.mindie.mindie_service '
+                    'state=restarted).')]
+
+
+def check_metrics(answer):
+    """Findings from ``GET /metrics`` on the metrics port ({'status', 'body', 'error'} or None when not probed)."""
+    if not answer or answer.get('status') in (None, 200):
+        return []
+    body = answer.get('body') or ''
+    if answer['status'] == 500 and MONITOR_ERROR in body:
+        return [finding(WARNING, 'config', '/metrics answers HTTP 500: %s: the daemon was started without '
+                        'MIES_SERVICE_MONITOR_MODE=1, so it serves no metrics' % _body_message(body),
+                        'Start it with metrics on: monitor: true (ascend.mindie.mindie_service), '
+                        'mindie_service_monitor: true (ascend.mindie.service role, its default), or export '
+                        'MIES_SERVICE_MONITOR_MODE=1 before mindieservice_daemon; then restart it.')]
+    return [finding(WARNING, 'config', '/metrics answers HTTP %s: %s' % (answer['status'], _body_message(body)),
+                    'Check metricsPort and the daemon\'s log file.')]
 
 
 # ---------------------------------------------------------------------- config
@@ -343,25 +515,54 @@ def check_ports(listeners, wanted_ports, daemon_running):
 
 # ---------------------------------------------------------------------- logs
 
+def last_run(text, pid=None, name=''):
+    """The part of a log tail that belongs to the last daemon run.
+
+    ``console.log`` (appended at every start by mindie_service): from its last start marker on. An unrotated
+    ``mindservice.log``: from the first line of daemon ``pid`` on when its lines carry MindIE's ``[time] [pid]``
+    prefix and one of them is that pid's; otherwise the whole text.
+    """
+    text = text or ''
+    if name.startswith('console'):
+        index = text.rfind(CONSOLE_START_MARKER)
+        return text[text.rfind('\n', 0, index) + 1:] if index >= 0 else text
+    if pid is None:
+        return text
+    lines = text.splitlines(True)
+    for index, line in enumerate(lines):
+        match = LOG_LINE_PID.match(line)
+        if match and int(match.group(1)) == pid:
+            return ''.join(lines[index:])
+    return text
+
+
 def check_logs(logs):
-    """Findings from log tails: ``logs`` maps a log name to its text. One finding per known failure."""
+    """Findings from log tails, one per known failure.
+
+    ``logs`` is a list of (name, text) in order of authority (the daemon's own log file first), or a dict (its names
+    sorted). A failure is named with the first log that shows it, and the others that show it too.
+    """
+    ordered = sorted(logs.items()) if isinstance(logs, dict) else list(logs)
     findings = []
     seen = {}
-    for name in sorted(logs):
-        for line in (logs[name] or '').splitlines():
+    for name, text in ordered:
+        for line in (text or '').splitlines():
             for index, (problem, section, regex, message, hint) in enumerate(LOG_PATTERNS):
                 if regex.search(line):
-                    entry = seen.setdefault(index, {'count': 0, 'line': '', 'log': name})
-                    entry['count'] += 1
-                    entry['line'] = line.strip()
-                    entry['log'] = name
+                    entry = seen.setdefault(index, {'count': 0, 'line': '', 'log': name, 'also': []})
+                    if entry['log'] == name:
+                        entry['count'] += 1
+                        entry['line'] = line.strip()
+                    elif name not in entry['also']:
+                        entry['also'].append(name)
                     break
     for index in sorted(seen):
         problem, section, dummy, message, hint = LOG_PATTERNS[index]
         entry = seen[index]
-        findings.append(finding(ERROR, problem, '%s: %s: "%s"%s' % (
+        findings.append(finding(ERROR, problem, '%s: %s: "%s"%s%s' % (
             entry['log'], message, entry['line'][:300],
-            ' (%d lines)' % entry['count'] if entry['count'] > 1 else ''), hint, section=section))
+            ' (%d lines)' % entry['count'] if entry['count'] > 1 else '',
+            ' (also in %s)' % ', '.join(entry['also']) if entry['also'] else ''), hint, section=section))
     return findings
 
 

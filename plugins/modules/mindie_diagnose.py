@@ -15,9 +15,23 @@ description:
     for, and matches it against the known failures. Never changes anything and always reports V(changed=false).
   - "Collects: C(npu-smi info), C(npu-smi info -m), C(npu-smi info -l); the driver and firmware C(version.info)
     and C(/etc/ascend_install.info); C(docker inspect) of the container and its image and the list of all containers;
-    C(config.json) with its mode and owner; the tails of C(mindservice.log) and C(console.log) read inside the
-    container; the listening TCP sockets on the config's ports and 1040-1042 with their owning process; the model
-    directory listing with modes; the test image's stat."
+    C(config.json) with its mode and owner; the daemon (pid, how long it has run, the last exit status) and the
+    tails of its own log file C(mindie-service_<pid>_<time>.log), C(mindservice.log) and C(console.log) read inside
+    the container; the listening TCP sockets on the config's ports and 1040-1042 with their owning process; the
+    answers of C(/v2/health/ready), C(/v2/health/live) and C(/metrics); the model directory listing with modes; the
+    test image's stat."
+  - "MindIE writes most errors only to its own log file, C(~/mindie/log/debug/mindie-service_<pid>_<time>.log) of
+    the daemon's user (E(MINDIE_LOG_PATH) changes the root: an absolute P gives C(P/log/debug), a relative R
+    C(~/mindie/log/R/debug)); the console (C(logs/console.log)) gets log lines only with E(MINDIE_LOG_TO_STDOUT=1),
+    which C(mindie/set_env.sh) turns off. The module reads the file of the daemon named by the pid file
+    (C(logs/mindieservice_daemon.pid)), or the newest one when that daemon has none, and finds the failure there."
+  - "E(MINDIE_LOG_PATH) is taken from O(log_root) when set, else from the running daemon's environment, else
+    from what M(ascend.mindie.mindie_service) recorded at the last start (C(logs/mindieservice_daemon.logenv)),
+    else from the container's environment."
+  - "MindIE opens its ports only after the model is loaded and warmed up, so a running daemon whose ports do not
+    listen is reported as still loading (V(info), with how long it has run, from C(/proc)) until O(ready_timeout),
+    then as hung. Ready 503 while live answers 200 is busy (serving, every batch slot taken), not a fault; 500
+    C(Service is abnormal) in the first seconds after the ports open is starting (probed again for up to 12 s)."
   - Every item is collected on its own; one that cannot be collected is recorded in RV(errors) and does not stop
     the others, so the module also works on a node whose Docker engine, driver or container is broken.
   - Findings name the problem and the guide section (V(7.1.1) service does not start, V(7.1.2) out of memory,
@@ -90,6 +104,48 @@ options:
       - The uid the daemon runs as; C(config.json) must belong to it.
     type: int
     default: 0
+  log_root:
+    description:
+      - The E(MINDIE_LOG_PATH) the daemon was started with, when the module cannot learn it (a daemon started by hand
+        that is no longer running). An empty string means unset (C(~/mindie/log/debug)).
+      - Without it the module reads it from the running daemon's environment, then from
+        C(logs/mindieservice_daemon.logenv) (written by M(ascend.mindie.mindie_service)), then from the container's
+        environment.
+    type: str
+  ready_timeout:
+    description:
+      - Seconds a running daemon may go without opening its ports before it is reported as hung rather than still
+        loading (use the C(ready_timeout) it was started with). Must be at least 1.
+    type: int
+    default: 600
+  probe:
+    description:
+      - Probe C(/v2/health/ready), C(/v2/health/live) (management port) and C(/metrics) (metrics port) on the
+        addresses of C(config.json) when the daemon runs and its ports listen. Read-only C(GET) requests.
+    type: bool
+    default: true
+  probe_timeout:
+    description:
+      - Seconds each probe may take (1 to 300).
+    type: int
+    default: 5
+  ca_path:
+    description:
+      - With C(httpsEnabled), the CA that signed MindIE's server certificate (the probes verify it).
+    type: path
+  client_cert:
+    description:
+      - With C(httpsEnabled), the client certificate the probes present (MindIE serves mutual TLS only). Without it
+        an HTTPS service is not probed (noted in C(health.txt)).
+    type: path
+  client_key:
+    description:
+      - The key of O(client_cert) when it is in another file.
+    type: path
+  server_name:
+    description:
+      - The name MindIE's certificate is checked against (default the address probed).
+    type: str
 notes:
   - The container is expected to use host networking (as the guide's does), so its sockets show in the node's
     C(/proc/net/tcp). The owning process of a socket is found through C(/proc/<pid>/fd), which needs root.
@@ -124,8 +180,9 @@ files:
   description:
     - What was collected, by file name (for example C(npu-smi-info.txt), C(npu-smi-info-m.txt), C(npu-smi-info-l.txt),
       C(driver-version.info), C(firmware-version.info), C(ascend_install.info), C(docker-inspect-container.json),
-      C(docker-inspect-image.json), C(docker-ps.json), C(config.json), C(config.json.stat), C(mindservice.log.tail),
-      C(console.log.tail), C(listening-ports.txt), C(model-dir.txt), C(test-image.txt), C(errors.txt)).
+      C(docker-inspect-image.json), C(docker-ps.json), C(config.json), C(config.json.stat), C(daemon.txt),
+      C(mindie-service.log.tail) (the daemon's own log file), C(mindservice.log.tail), C(console.log.tail),
+      C(listening-ports.txt), C(health.txt), C(model-dir.txt), C(test-image.txt), C(errors.txt)).
   returned: always
   type: dict
   sample: {"npu-smi-info.txt": "+----...", "config.json": "{...}"}
@@ -172,6 +229,11 @@ profile:
   returned: always
   type: str
   sample: atlas-800i-a2-32g
+daemon_log_file:
+  description: The daemon's own log file in the container that was read (C(mindie-service.log.tail)), or V(null).
+  returned: always
+  type: str
+  sample: /root/mindie/log/debug/mindie-service_4123_20260101100000123.log
 errors:
   description: The items that could not be collected, with the reason.
   returned: always
@@ -184,13 +246,26 @@ import grp
 import json
 import os
 import pwd
+import socket
+import ssl
 import stat as stat_mod
+import time
 import traceback
+
+import http.client as http_client
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_text
 
 from ansible_collections.ascend.mindie.plugins.module_utils import diagnose
+from ansible_collections.ascend.mindie.plugins.module_utils import mindie_logs
+from ansible_collections.ascend.mindie.plugins.module_utils.diagnose import last_run
+from ansible_collections.ascend.mindie.plugins.module_utils.mindie_http import (
+    TLSSetupError,
+    connection,
+    describe_tls_error,
+    tls_client_context,
+)
 from ansible_collections.ascend.mindie.plugins.module_utils import model_dir
 from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi_exec import (
     DEFAULT_TIMEOUT as NPU_SMI_TIMEOUT,
@@ -208,6 +283,14 @@ from ansible_collections.ascend.mindie.plugins.module_utils.mindie_docker import
 DEFAULT_SERVICE_DIR = '/usr/local/Ascend/mindie/latest/mindie-service'
 PID_FILE = 'logs/mindieservice_daemon.pid'
 CONSOLE_LOG = 'logs/console.log'
+# Written by ascend.mindie.mindie_service at each start: HOME and MINDIE_LOG_PATH as the daemon got them
+# (NUL-separated), and the daemon's exit status.
+LOGENV_FILE = 'logs/mindieservice_daemon.logenv'
+EXIT_FILE = 'logs/daemon.exit'
+DAEMON_LOG_TAIL = 'mindie-service.log.tail'
+# A service answering 500 "Service is abnormal" is probed again for this long: MindIE answers so for the first
+# health-check interval (about 5 s) after its ports open.
+STARTING_WAIT = 12
 MAX_FILE_BYTES = 1024 * 1024
 # Scripts run in the container. They are constants: every value (a path from config.json or an option)
 # reaches them as a positional parameter ("$1", ...), so no value is ever parsed as shell code.
@@ -216,11 +299,26 @@ LOG_TAIL_SCRIPT = (
     'if [ ! -r "$1" ]; then printf \'%s: not readable\\n\' "$1" >&2; exit 4; fi\n'
     'tail -n "$2" -- "$1" | head -c "$3"\n'
 )
+# $1 pid file, $2 log environment file, $3 exit status file (all written by ascend.mindie.mindie_service).
 DAEMON_SCRIPT = (
     'pid=$(cat -- "$1" 2>/dev/null); case "$pid" in ""|*[!0-9]*) pid="";; esac\n'
     'echo "pid=$pid"\n'
     'if [ -n "$pid" ] && [ -e /proc/$pid/cmdline ]; then echo "cmdline=$(tr \'\\0\' \' \' < /proc/$pid/cmdline)";'
-    ' echo "state=$(sed -e \'s/.*) //\' /proc/$pid/stat | cut -c1)"; fi\n'
+    ' st=$(sed -e \'s/.*) //\' /proc/$pid/stat); echo "state=$(echo "$st" | cut -c1)";'
+    ' echo "start=$(echo "$st" | cut -d\' \' -f20)"; echo "uptime=$(cut -d\' \' -f1 /proc/uptime)";'
+    ' echo "clk_tck=$(getconf CLK_TCK 2>/dev/null)";'
+    ' if env=$(tr \'\\0\' \'\\n\' < /proc/$pid/environ 2>/dev/null); then echo "env_read=1";'
+    ' printf \'%s\\n\' "$env" | sed -n -e \'s/^HOME=/env_home=/p\' -e \'s/^MINDIE_LOG_PATH=/env_log_path=/p\'; fi; fi\n'
+    'if [ -f "$2" ]; then tr \'\\0\' \'\\n\' < "$2" | { IFS= read -r h; IFS= read -r l;'
+    ' echo "logenv_home=$h"; echo "logenv_log_path=$l"; }; fi\n'
+    'if [ -f "$3" ]; then echo "exit=$(head -c 16 -- "$3" | tr -d \'\\n\')"; fi\n'
+    'echo "shell_home=${HOME-}"\n'
+    'if [ -n "${MINDIE_LOG_PATH+x}" ]; then echo "shell_log_path=$MINDIE_LOG_PATH"; fi\n'
+)
+# "$@": directories; prints "<mtime> <path>" of every mindie-service_*.log / mindie-server_*.log (3.0) in them, newest first (bounded).
+LOG_LIST_SCRIPT = (
+    'for d in "$@"; do for f in "$d"/mindie-service_*.log "$d"/mindie-server_*.log; do [ -f "$f" ] || continue;'
+    ' printf \'%s %s\\n\' "$(stat -c %Y -- "$f" 2>/dev/null || echo 0)" "$f"; done; done | sort -rn | head -n 2000\n'
 )
 DOCKER_TIMEOUT = 30
 
@@ -235,6 +333,9 @@ def validate_names(params):
     if not service_dir.startswith('/') or any(ord(c) < 32 or ord(c) == 127 for c in service_dir):
         problems.append('service_dir %r must be an absolute path in the container without control characters '
                         '(newlines, NUL).' % (service_dir,))
+    log_path = params.get('log_root')
+    if log_path is not None and any(ord(c) < 32 or ord(c) == 127 for c in log_path):
+        problems.append('log_root %r must not contain control characters (newlines, NUL).' % (log_path,))
     return problems
 
 
@@ -350,6 +451,26 @@ def _read_head(path, size):
     return _read(path, size, text=False)
 
 
+def daemon_age(info):
+    """Seconds since the daemon started, from /proc/<pid>/stat's start time and /proc/uptime; None if unknown."""
+    try:
+        start = int(info.get('start', ''))
+        uptime = float(info.get('uptime', ''))
+        clk = int(info.get('clk_tck') or 100)
+    except ValueError:
+        return None
+    age = uptime - start / float(clk) if clk > 0 else -1
+    # A negative age: /proc/uptime is not the kernel's (lxcfs gives the container's), so the age is unknown.
+    return int(age) if age >= 0 and start >= 0 else None
+
+
+def _answer(answer):
+    if answer['status'] is None:
+        return 'no answer: %s' % answer['error']
+    body = ' '.join(answer['body'].split())
+    return 'HTTP %d %s' % (answer['status'], body[:300] if body else '(empty body)')
+
+
 def _owner(uid):
     try:
         return pwd.getpwuid(uid).pw_name
@@ -384,6 +505,8 @@ class MindieDiagnoser(object):
         self.container_attrs = None
         self.config = None
         self.npu_smi_hung = None
+        self.daemon_notes = []
+        self._tls = None
 
     def collect(self, label, func, *args):
         """Run one collector; record its exception as an error string and return None."""
@@ -487,14 +610,79 @@ class MindieDiagnoser(object):
         return out
 
     def daemon(self):
-        rc, out, err = self.docker.exec_shell(DAEMON_SCRIPT, args=[self.service_dir + '/' + PID_FILE])
+        rc, out, err = self.docker.exec_shell(DAEMON_SCRIPT, args=[self.service_dir + '/' + PID_FILE,
+                                                                   self.service_dir + '/' + LOGENV_FILE,
+                                                                   self.service_dir + '/' + EXIT_FILE])
         if rc != 0:
             raise MindieDockerError('cannot look for the daemon: %s' % err.strip())
-        info = dict(line.split('=', 1) for line in out.splitlines() if '=' in line)
+        info = {}
+        for line in out.splitlines():
+            if '=' in line:
+                key, value = line.split('=', 1)
+                info.setdefault(key, value)
         pid = info.get('pid') or None
         running = bool(pid and info.get('cmdline') and diagnose.is_daemon_process('', info['cmdline'])
                        and info.get('state') not in ('Z', 'X'))
-        return {'pid': int(pid) if pid else None, 'running': running, 'cmdline': info.get('cmdline', '')}
+        exit_code = info.get('exit', '').strip()
+        result = {'pid': int(pid) if pid else None, 'running': running, 'cmdline': info.get('cmdline', ''),
+                  'age': daemon_age(info) if running else None,
+                  'exit_code': int(exit_code) if exit_code.isdigit() and not running else None}
+        result['home'], result['log_path'], result['log_env_from'] = self._log_env(info, running)
+        return result
+
+    def _log_env(self, info, running):
+        """(HOME, MINDIE_LOG_PATH, where they came from) of the daemon, for its log directory."""
+        home = None
+        for key in ('env_home', 'logenv_home', 'shell_home'):
+            if info.get(key) and (running or key != 'env_home'):
+                home = info[key]
+                break
+        if self.p['log_root'] is not None:
+            return home, self.p['log_root'], 'the log_root option'
+        if running and info.get('env_read'):
+            return home, info.get('env_log_path', ''), "the running daemon's environment"
+        if 'logenv_log_path' in info:
+            return home, info['logenv_log_path'], 'what mindie_service recorded at the last start (%s)' % LOGENV_FILE
+        return home, info.get('shell_log_path', ''), "the container's environment"
+
+    def daemon_log(self, daemon):
+        """Find the daemon's own log file (mindie-service_<pid>_<time>.log) and return its tail, or None."""
+        dirs = mindie_logs.daemon_log_dirs(daemon.get('home'), daemon.get('log_path'))
+        rc, out, err = self.docker.exec_shell(LOG_LIST_SCRIPT, args=dirs)
+        if rc != 0:
+            raise MindieDockerError('cannot list %s in the container: %s' % (', '.join(dirs), (err or out).strip()))
+        path, why = mindie_logs.pick_daemon_log(out, dirs, daemon.get('pid'))
+        self.daemon_notes.append('log directories searched (MINDIE_LOG_PATH from %s): %s'
+                                 % (daemon.get('log_env_from'), ', '.join(dirs)))
+        self.daemon_notes.append('daemon log file: %s (%s)' % (path or '-', why))
+        if path is None:
+            return None
+        daemon['log_file'] = path
+        daemon['log_file_own'] = why.startswith('the log file of daemon')
+        return self.log_tail(DAEMON_LOG_TAIL, path)
+
+    def service_logs(self):
+        """The daemon (or None) and the findings of its logs: its own log file, mindservice.log, console.log.
+
+        Everything runs through ``self.docker.exec_shell`` (in the container; a local shell in the tests).
+        The daemon's own log file is the authority; the appended logs count from the last run on.
+        """
+        daemon = self.collect('daemon', self.daemon)
+        logs = []
+        pid = (daemon or {}).get('pid')
+        if daemon is not None:
+            text = self.collect('daemon log file', self.daemon_log, daemon)
+            if text is not None:
+                logs.append((daemon['log_file'], text if daemon.get('log_file_own') else last_run(text, pid)))
+        service_log = diagnose.service_log_path(self.config or {}, self.service_dir)
+        for name, path in (('mindservice.log.tail', service_log),
+                           ('console.log.tail', self.service_dir + '/' + CONSOLE_LOG)):
+            text = self.collect(name, self.log_tail, name, path)
+            if text is not None:
+                logs.append((path, last_run(text, pid, name)))
+        if daemon is not None:
+            self.files['daemon.txt'] = self.daemon_text(daemon)
+        return daemon, diagnose.check_logs(logs)
 
     # ------------------------------------------------------------------ sockets
     def listeners(self, ports):
@@ -543,6 +731,72 @@ class MindieDiagnoser(object):
             if len(owners) == len(targets):
                 break
         return owners
+
+    # ------------------------------------------------------------------ health and metrics
+    def tls_context(self):
+        if self._tls is None:
+            self._tls = tls_client_context(ca_path=self.p['ca_path'], client_cert=self.p['client_cert'],
+                                           client_key=self.p['client_key'])
+        return self._tls
+
+    def http_get(self, scheme, host, port, path):
+        """GET over HTTP(S): {'status': int or None, 'body': text (at most 4 KiB), 'error': why there was no answer}."""
+        try:
+            conn = connection(scheme, host, port, self.p['probe_timeout'],
+                              context=self.tls_context() if scheme == 'https' else None,
+                              server_name=self.p['server_name'])
+        except TLSSetupError as exc:
+            return {'status': None, 'body': '', 'error': str(exc)}
+        try:
+            conn.request('GET', path, headers={'Connection': 'close'})
+            response = conn.getresponse()
+            body = response.read(4096)
+            return {'status': response.status, 'body': to_text(body, errors='replace'), 'error': ''}
+        except ssl.SSLError as exc:
+            return {'status': None, 'body': '', 'error': describe_tls_error(exc)}
+        except (socket.error, http_client.HTTPException) as exc:
+            return {'status': None, 'body': '', 'error': to_text(exc) or exc.__class__.__name__}
+        finally:
+            conn.close()
+
+    def health(self, listeners):
+        """Probe /v2/health/ready, /v2/health/live and /metrics; findings. Records health.txt."""
+        targets = diagnose.probe_targets(self.config or {})
+        scheme = targets['scheme']
+        lines = []
+        findings = []
+        mhost, mport = targets['management']
+        if scheme == 'https' and not self.p['client_cert']:
+            self.files['health.txt'] = ('not probed: httpsEnabled is true and MindIE serves mutual TLS only; give '
+                                        'client_cert, client_key and ca_path to probe it\n')
+            return []
+        base = '%s://%s:%d' % (scheme, '[%s]' % mhost if ':' in mhost else mhost, mport)
+        if mport in listeners:
+            started = time.time()
+            starting_for = None
+            while True:
+                ready = self.http_get(scheme, mhost, mport, '/v2/health/ready')
+                live = self.http_get(scheme, mhost, mport, '/v2/health/live')
+                lines.append('%s %s/v2/health/ready %s; /v2/health/live %s'
+                             % (time.strftime('%H:%M:%S'), base, _answer(ready), _answer(live)))
+                if diagnose.health_state(ready, live) != 'starting':
+                    break
+                waited = time.time() - started
+                if waited >= STARTING_WAIT:
+                    starting_for = int(waited)
+                    break
+                time.sleep(min(1.0, STARTING_WAIT - waited))
+            findings += diagnose.check_health(ready, live, starting_for=starting_for)
+        else:
+            lines.append('%s: the management port does not listen' % base)
+        xhost, xport = targets['metrics']
+        if xport in listeners:
+            metrics = self.http_get(scheme, xhost, xport, '/metrics')
+            lines.append('%s://%s:%d/metrics %s' % (scheme, '[%s]' % xhost if ':' in xhost else xhost, xport,
+                                                    _answer(metrics)))
+            findings += diagnose.check_metrics(metrics)
+        self.files['health.txt'] = '\n'.join(lines) + '\n'
+        return findings
 
     # ------------------------------------------------------------------ model and image
     def model_dir(self):
@@ -617,22 +871,18 @@ class MindieDiagnoser(object):
 
         daemon = None
         if container and container.get('running'):
-            service_log = diagnose.service_log_path(self.config or {}, self.service_dir)
-            logs = {}
-            for name, path in (('mindservice.log.tail', service_log),
-                               ('console.log.tail', self.service_dir + '/' + CONSOLE_LOG)):
-                text = self.collect(name, self.log_tail, name, path)
-                if text is not None:
-                    logs[name] = text
-            f += diagnose.check_logs(logs)
-            daemon = self.collect('daemon', self.daemon)
+            daemon, log_findings = self.service_logs()
+            f += log_findings
 
         config_ports = diagnose.config_ports(self.config) if self.config else {}
         ports = set(config_ports.values()) | set(diagnose.GUIDE_PORTS)
         listeners = self.collect('listening sockets', self.listeners, ports) or {}
         f += diagnose.check_ports(listeners, ports, bool(daemon and daemon.get('running')))
-        f += diagnose.check_daemon(bool(container and container.get('running')), daemon,
-                                   any(port in listeners for port in config_ports.values()))
+        listening = any(port in listeners for port in config_ports.values())
+        f += diagnose.check_daemon(bool(container and container.get('running')), daemon, listening,
+                                   p['ready_timeout'])
+        if p['probe'] and daemon and daemon.get('running') and listening:
+            f += self.collect('health probes', self.health, listeners) or []
 
         model_checks = self.collect('model directory', self.model_dir)
         if model_checks:
@@ -645,7 +895,20 @@ class MindieDiagnoser(object):
             self.files['errors.txt'] = '\n'.join(self.errors) + '\n'
         findings = diagnose.sort_findings(f)
         return {'changed': False, 'files': self.files, 'findings': findings, 'profile': profile,
-                'errors': self.errors, 'summary': diagnose.summarize(findings, self.errors)}
+                'errors': self.errors, 'summary': diagnose.summarize(findings, self.errors),
+                'daemon_log_file': (daemon or {}).get('log_file')}
+
+    def daemon_text(self, daemon):
+        lines = ['pid: %s' % (daemon.get('pid') or '- (no pid file)'),
+                 'running: %s' % ('yes' if daemon.get('running') else 'no'),
+                 'cmdline: %s' % (daemon.get('cmdline') or '-')]
+        if daemon.get('age') is not None:
+            lines.append('running for: %d s' % daemon['age'])
+        if daemon.get('exit_code') is not None:
+            lines.append('last exit status: %s' % diagnose.exit_status_text(daemon['exit_code']))
+        lines.append('HOME: %s' % (daemon.get('home') or '-'))
+        lines.append('MINDIE_LOG_PATH: %s' % (daemon.get('log_path') or '(not set)'))
+        return '\n'.join(lines + self.daemon_notes) + '\n'
 
 
 def main():
@@ -661,6 +924,14 @@ def main():
             test_image=dict(type='path', default='/data/test_images/sample.jpg'),
             log_lines=dict(type='int', default=200),
             daemon_uid=dict(type='int', default=0),
+            log_root=dict(type='str'),
+            ready_timeout=dict(type='int', default=diagnose.DEFAULT_READY_TIMEOUT),
+            probe=dict(type='bool', default=True),
+            probe_timeout=dict(type='int', default=5),
+            ca_path=dict(type='path'),
+            client_cert=dict(type='path'),
+            client_key=dict(type='path', no_log=False),
+            server_name=dict(type='str'),
         ),
         supports_check_mode=True,
     )
@@ -671,6 +942,16 @@ def main():
         module.fail_json(msg=' '.join(problems))
     if module.params['npu_smi_timeout'] < 1:
         module.fail_json(msg='npu_smi_timeout must be at least 1 (seconds), got %d.' % module.params['npu_smi_timeout'])
+    if module.params['ready_timeout'] < 1:
+        module.fail_json(msg='ready_timeout must be at least 1 (seconds), got %d.' % module.params['ready_timeout'])
+    if not 1 <= module.params['probe_timeout'] <= 300:
+        module.fail_json(msg='probe_timeout must be 1 to 300 (seconds), got %d.' % module.params['probe_timeout'])
+    if module.params['client_cert'] or module.params['client_key'] or module.params['ca_path']:
+        try:
+            tls_client_context(ca_path=module.params['ca_path'], client_cert=module.params['client_cert'],
+                               client_key=module.params['client_key'])
+        except TLSSetupError as exc:
+            module.fail_json(msg='The TLS options cannot be used: %s.' % exc)
     module.exit_json(**MindieDiagnoser(module).run())
 
 

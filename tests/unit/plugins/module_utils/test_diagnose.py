@@ -14,6 +14,7 @@ import sys
 import pytest
 
 from ansible_collections.ascend.mindie.plugins.module_utils import diagnose
+from ansible_collections.ascend.mindie.plugins.module_utils import mindie_logs
 from ansible_collections.ascend.mindie.plugins.module_utils import model_dir
 from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi import PROFILE_32G, PROFILE_64G
 
@@ -403,3 +404,130 @@ def test_summary_lines():
                            'slow_inference (7.1.3); first: config.json has mode 0644')
     assert line.endswith('[1 item(s) could not be collected]')
     assert diagnose.summarize([diagnose.finding('warning', 'image_load', 'x')]).startswith('WARN: 0 error(s)')
+
+
+# ---------------------------------------------------------------------- round 2: log file, loading, health, metrics
+
+SIM_LIB = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'sandbox', 'images', 'mindie-sim', 'rootfs',
+                       'usr', 'local', 'Ascend', 'mindie', '1.0.0', 'mindie-service', 'lib', 'simulator')
+
+
+@pytest.mark.parametrize('value', [None, '', '/var/log/mindie', '/var/log/mindie/', 'custom', '~/x',
+                                   'server:/srv/logs', 'llm:/a;server:rel', '*:/all', 'llm:/only-llm'])
+def test_log_dirs_agree_with_the_simulator(monkeypatch, value):
+    """The simulator's daemon writes where diagnose looks first (same rules as MindIE's LogConfig)."""
+    sys.path.insert(0, SIM_LIB)
+    try:
+        from mindie_sim import common
+    finally:
+        sys.path.remove(SIM_LIB)
+    monkeypatch.setenv('HOME', '/home/mindie')
+    if value is None:
+        monkeypatch.delenv('MINDIE_LOG_PATH', raising=False)
+    else:
+        monkeypatch.setenv('MINDIE_LOG_PATH', value)
+    dirs = mindie_logs.daemon_log_dirs('/home/mindie', value)
+    assert os.path.normpath(common.log_debug_dir()) == dirs[0]
+    assert dirs[-1] == '/home/mindie/mindie/log/debug'
+
+
+def test_log_dirs_drop_control_characters_and_default_home():
+    assert mindie_logs.daemon_log_dirs(None, None) == ['/root/mindie/log/debug']
+    assert all('\n' not in d for d in mindie_logs.daemon_log_dirs('/root', '/a\nb'))
+
+
+def test_pick_daemon_log():
+    dirs = ['/root/mindie/log/debug']
+    listing = ('200 /root/mindie/log/debug/mindie-service_7_20260101.log\n'
+               '100 /root/mindie/log/debug/mindie-service_5_20260101.log\n'
+               '300 /elsewhere/mindie-service_5_20260102.log\n'          # not a searched directory
+               '400 /root/mindie/log/debug/mindie-service_x_1.log\n'     # not a pid
+               'garbage\n')
+    assert mindie_logs.pick_daemon_log(listing, dirs, 5) == ('/root/mindie/log/debug/mindie-service_5_20260101.log',
+                                                          'the log file of daemon pid 5')
+    assert mindie_logs.pick_daemon_log(listing, dirs, 9)[0].endswith('_7_20260101.log')
+    assert 'none of daemon pid 9' in mindie_logs.pick_daemon_log(listing, dirs, 9)[1]
+    assert mindie_logs.pick_daemon_log(listing, dirs, None)[0].endswith('_7_20260101.log')
+    assert mindie_logs.pick_daemon_log('', dirs, 5)[0] is None
+
+
+def test_last_run():
+    text = '[t] [4] [1] [s] [ERROR] old failure\n[t] [5] [1] [s] [INFO] start\n[t] [5] [1] [s] [ERROR] now\n'
+    assert diagnose.last_run(text, 5) == '[t] [5] [1] [s] [INFO] start\n[t] [5] [1] [s] [ERROR] now\n'
+    assert diagnose.last_run(text, 6) == text and diagnose.last_run(text, None) == text
+    console = 'x\n==== mindie_service: starting a\nold\n==== mindie_service: starting b\nnew\n'
+    assert diagnose.last_run(console, 5, 'console.log.tail') == '==== mindie_service: starting b\nnew\n'
+
+
+def test_still_loading_is_info_until_ready_timeout():
+    daemon = {'running': True, 'pid': 5, 'age': 30, 'log_file': '/root/x.log'}
+    found = diagnose.check_daemon(True, daemon, False, 600)
+    assert [f['severity'] for f in found] == ['info'] and 'still loading: started 30 s ago' in found[0]['message']
+    daemon['age'] = 601
+    found = diagnose.check_daemon(True, daemon, False, 600)
+    assert found[0]['severity'] == 'error' and 'start-up hangs' in found[0]['message'] and '/root/x.log' in found[0]['hint']
+    assert diagnose.check_daemon(True, dict(daemon, age=None), False)[0]['severity'] == 'warning'
+    dead = diagnose.check_daemon(True, {'running': False, 'pid': 5, 'exit_code': 137}, False)
+    assert 'killpg(SIGKILL)' in dead[0]['message']
+
+
+ABNORMAL = {'status': 500, 'body': '{"message":"Service is abnormal"}'}
+
+
+@pytest.mark.parametrize('ready, live, state', [
+    ({'status': 200, 'body': ''}, {'status': 200, 'body': ''}, 'ready'),
+    ({'status': 503, 'body': '{"message":"Service is alive but busy"}'}, {'status': 200, 'body': ''}, 'busy'),
+    (ABNORMAL, ABNORMAL, 'starting'),
+    ({'status': None, 'error': 'refused'}, {'status': None}, 'unreachable'),
+    ({'status': 503, 'body': ''}, {'status': 503, 'body': ''}, 'unhealthy'),
+])
+def test_health_state(ready, live, state):
+    assert diagnose.health_state(ready, live) == state
+
+
+def test_health_findings():
+    busy = diagnose.check_health({'status': 503, 'body': ''}, {'status': 200, 'body': ''})
+    assert [f['severity'] for f in busy] == ['info'] and 'busy, not down' in busy[0]['message']
+    assert diagnose.check_health({'status': 200}, {'status': 200}) == []
+    assert diagnose.check_health(ABNORMAL, ABNORMAL)[0]['severity'] == 'info'
+    assert diagnose.check_health(ABNORMAL, ABNORMAL, starting_for=12)[0]['severity'] == 'error'
+    assert diagnose.check_health({'status': None}, {'status': None}, management_listens=False) == []
+    assert diagnose.check_health({'status': 503, 'body': ''}, {'status': 500, 'body': ''})[0]['severity'] == 'error'
+
+
+def test_metrics_finding():
+    body = ('{"error":"Environment variable MIES_SERVICE_MONITOR_MODE is not set.",'
+            '"error_type":"Incomplete Generation"}')
+    found = diagnose.check_metrics({'status': 500, 'body': body})
+    assert len(found) == 1 and found[0]['severity'] == 'warning'
+    assert 'MIES_SERVICE_MONITOR_MODE is not set. (Incomplete Generation)' in found[0]['message']
+    assert 'mindie_service_monitor: true' in found[0]['hint']
+    assert diagnose.check_metrics({'status': 200, 'body': 'x 1\n'}) == []
+    assert diagnose.check_metrics(None) == []
+
+
+def test_probe_targets():
+    config = guide_config()
+    targets = diagnose.probe_targets(config)
+    server = config['ServerConfig']
+    assert targets['management'][1] == server['managementPort'] and targets['metrics'][1] == server['metricsPort']
+    server.update(port=1025, managementPort=1025, metricsPort=1025, ipAddress='0.0.0.0', httpsEnabled=False)
+    assert diagnose.probe_targets(config) == {'scheme': 'http', 'management': ('127.0.0.1', 1025),
+                                              'metrics': ('127.0.0.1', 1025)}
+
+
+def test_log_findings_name_the_own_log_first():
+    own = '/root/mindie/log/debug/mindie-service_5_1.log'
+    line = '[t] [5] [1] [mindie-server] [ERROR] Warmup failed, because of multimodal model inference out of memory'
+    found = diagnose.check_logs([(own, line), ('/svc/logs/mindservice.log', line)])
+    assert len(found) == 1 and found[0]['message'].startswith(own + ': ')
+    assert '(also in /svc/logs/mindservice.log)' in found[0]['message']
+
+
+def test_mindie_3_0_log_file_name_and_llm_component_are_found():
+    # 3.0 names the daemon's file mindie-server_<pid>_<time>.log and reads MINDIE_LOG_PATH for the `llm` component.
+    dirs = mindie_logs.daemon_log_dirs('/root', 'llm:/var/log/mindie')
+    assert dirs[0] == '/var/log/mindie/log/debug'
+    listing = '200 /var/log/mindie/log/debug/mindie-server_77_20261201120000123.log\n'
+    path, why = mindie_logs.pick_daemon_log(listing, dirs, 77)
+    assert path.endswith('mindie-server_77_20261201120000123.log') and 'pid 77' in why

@@ -62,16 +62,41 @@ class FakeDocker(object):
     def ps_all(self):
         return [{'Names': self.name, 'Status': 'running'}]
 
+    daemon_extra = ''
+    listing = ''
+
     def exec_shell(self, script, args=()):
         FakeDocker.calls.append((script, list(args)))
         if args and args[0].endswith('mindieservice_daemon.pid'):
             if self.daemon_pid is None:
-                return 0, 'pid=\n', ''
-            return 0, ('pid=%d\ncmdline=python3 %s/bin/mindieservice_daemon \nstate=S\n'
-                       % (self.daemon_pid, SERVICE_DIR)), ''
+                return 0, 'pid=\nshell_home=/root\n' + self.daemon_extra, ''
+            return 0, ('pid=%d\ncmdline=python3 %s/bin/mindieservice_daemon \nstate=S\nshell_home=/root\n'
+                       % (self.daemon_pid, SERVICE_DIR)) + self.daemon_extra, ''
+        if script == mindie_diagnose.LOG_LIST_SCRIPT:
+            return 0, self.listing, ''
         if args and args[0] in self.logs:
             return 0, self.logs[args[0]], ''
         return 3, '', 'no such file'
+
+
+HEALTHY = {'/v2/health/ready': (200, ''), '/v2/health/live': (200, ''), '/metrics': (200, 'request_success_total 1\n')}
+
+
+class FakeHTTP(object):
+    """What the management and metrics ports answer: path -> (status, body), or a list of them in turn."""
+
+    answers = dict(HEALTHY)
+    calls = []
+
+    @classmethod
+    def get(cls, scheme, host, port, path):
+        cls.calls.append((scheme, host, port, path))
+        answer = cls.answers.get(path)
+        if isinstance(answer, list):
+            answer = answer.pop(0) if len(answer) > 1 else answer[0]
+        if answer is None:
+            return {'status': None, 'body': '', 'error': '[Errno 111] Connection refused'}
+        return {'status': answer[0], 'body': answer[1], 'error': ''}
 
 
 GENERATOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', '..',
@@ -130,6 +155,11 @@ def node(tmp_path, monkeypatch, weights):
     FakeDocker.daemon_pid = 4123
     FakeDocker.fail_connect = None
     FakeDocker.calls = []
+    FakeDocker.daemon_extra = ''
+    FakeDocker.listing = ''
+    FakeHTTP.answers = dict(HEALTHY)
+    FakeHTTP.calls = []
+    monkeypatch.setattr(mindie_diagnose.MindieDiagnoser, 'http_get', FakeHTTP.get)
     monkeypatch.setattr(mindie_diagnose, 'HAS_DOCKER', True)
     monkeypatch.setattr(mindie_diagnose, 'SdkBackend', FakeDocker)
     # the sockets of this machine are none of the test's business: every wanted port is the daemon's
@@ -305,7 +335,9 @@ def test_documentation_parses():
         assert yaml.safe_load(block)
     doc = yaml.safe_load(mindie_diagnose.DOCUMENTATION)
     assert set(doc['options']) == {'container', 'config_path', 'service_dir', 'npu_smi', 'ascend_home', 'model_path',
-                                   'test_image', 'log_lines', 'daemon_uid', 'npu_smi_timeout'}
+                                   'test_image', 'log_lines', 'daemon_uid', 'npu_smi_timeout', 'log_root',
+                                   'ready_timeout', 'probe', 'probe_timeout', 'ca_path', 'client_cert', 'client_key',
+                                   'server_name'}
     assert doc['options']['npu_smi_timeout']['type'] == 'int' and doc['options']['npu_smi_timeout']['default'] == 30
 
 
@@ -520,3 +552,226 @@ def test_special_files_are_reported_not_waited_on(run_module, node, kind):
     result = run_module(mindie_diagnose.main, dict(node['args'], **{key: str(fifo)}))
     assert time.time() - started < 10
     assert any('is not a regular file' in e for e in result['errors'])
+
+
+# ---------------------------------------------------------------------- the daemon's own log file (fixture tree)
+
+TREE = os.path.join(FIXTURES, 'mindie', 'diagnose')
+LAST_PID, OLD_PID = 3999917, 3999001
+OOM_LINE = 'Warmup failed, because of multimodal model inference out of memory'
+
+
+@pytest.fixture
+def tree_node(shell_node, monkeypatch):
+    """shell_node with the fixture tree: two failed runs, the last an OOM at warm-up that only the log file names."""
+    home = shell_node['tmp'] / 'home'
+    shutil.copytree(os.path.join(TREE, 'home'), str(home))
+    service = shell_node['service']
+    for name in os.listdir(os.path.join(TREE, 'svc', 'logs')):
+        shutil.copy(os.path.join(TREE, 'svc', 'logs', name), str(service / 'logs' / name))
+    debug = home / 'mindie' / 'log' / 'debug'
+    now = time.time()
+    for path in debug.iterdir():        # git keeps no mtimes: the older run's file is older
+        os.utime(str(path), (now - 3600, now - 3600) if '_%d_' % OLD_PID in path.name else (now, now))
+    (service / 'logs' / 'mindieservice_daemon.logenv').write_bytes(str(home).encode() + b'\0\0')
+    set_log_path(shell_node, 'logs/mindservice.log')
+    monkeypatch.setenv('HOME', str(home))       # the container's HOME (the scripts run here)
+    monkeypatch.delenv('MINDIE_LOG_PATH', raising=False)
+    shell_node['home'] = home
+    shell_node['debug'] = debug
+    return shell_node
+
+
+def own_log(node, pid=LAST_PID):
+    return [str(p) for p in node['debug'].iterdir() if '_%d_' % pid in p.name][0]
+
+
+def test_reason_only_in_the_log_file_is_diagnosed(run_module, tree_node):
+    result = run_module(mindie_diagnose.main, tree_node['args'])
+    log_file = own_log(tree_node)
+    assert result['daemon_log_file'] == log_file
+    assert OOM_LINE in result['files']['mindie-service.log.tail']
+    assert OOM_LINE not in result['files']['console.log.tail']
+    oom = [f for f in result['findings'] if f['problem'] == 'out_of_memory' and f['message'].startswith(log_file)]
+    assert len(oom) == 1 and oom[0]['severity'] == 'error' and oom[0]['guide_section'] == '7.1.2'
+    assert OOM_LINE in oom[0]['message'] and '(9 lines)' in oom[0]['message']
+    assert 'npuMemSize' in oom[0]['hint']
+    dead = [f for f in result['findings'] if 'is not running' in f['message']]
+    assert 'exit status 137 (SIGKILL)' in dead[0]['message'] and log_file in dead[0]['hint']
+    daemon = result['files']['daemon.txt']
+    assert 'pid: %d' % LAST_PID in daemon and 'last exit status: exit status 137' in daemon
+    assert 'the log file of daemon pid %d' % LAST_PID in daemon and 'mindieservice_daemon.logenv' in daemon
+
+
+def test_an_older_runs_failure_is_not_reported(run_module, tree_node):
+    result = run_module(mindie_diagnose.main, tree_node['args'])
+    messages = ' | '.join(f['message'] for f in result['findings'])
+    # pid 3999001 failed on a held port; its lines are in its own log, early in mindservice.log and console.log
+    assert 'Socket bind failed' in result['files']['mindservice.log.tail']
+    assert 'Socket bind failed' not in messages and 'a listen port was taken' not in messages
+
+
+def test_newest_log_file_when_the_pid_file_is_gone(run_module, tree_node):
+    os.remove(str(tree_node['service'] / 'logs' / 'mindieservice_daemon.pid'))
+    result = run_module(mindie_diagnose.main, tree_node['args'])
+    assert result['daemon_log_file'] == own_log(tree_node)
+    assert 'the newest log file (the pid file names no daemon)' in result['files']['daemon.txt']
+    later = time.time() + 60
+    os.utime(own_log(tree_node, OLD_PID), (later, later))     # now the older run's file is the newest
+    result = run_module(mindie_diagnose.main, tree_node['args'])
+    assert result['daemon_log_file'] == own_log(tree_node, OLD_PID)
+    assert any('a listen port was taken' in f['message'] for f in result['findings']), result['findings']
+
+
+def test_pid_files_log_wins_over_a_newer_one(run_module, tree_node):
+    later = time.time() + 60
+    os.utime(own_log(tree_node, OLD_PID), (later, later))
+    os.utime(own_log(tree_node), (time.time() - 7200, time.time() - 7200))
+    result = run_module(mindie_diagnose.main, tree_node['args'])
+    assert result['daemon_log_file'] == own_log(tree_node)
+
+
+@pytest.mark.parametrize('value, where', [
+    ('/LOGROOT', 'LOGROOT/log/debug'),      # absolute P: P/log/debug
+    ('custom', 'home/mindie/log/custom/debug'),     # relative R: ~/mindie/log/R/debug
+    ('server:custom;llm:/elsewhere', 'home/mindie/log/custom/debug'),     # per component
+])
+def test_mindie_log_path_moves_the_log_root(run_module, tree_node, value, where):
+    value = value.replace('/LOGROOT', str(tree_node['tmp'] / 'LOGROOT'))
+    target = tree_node['tmp'] / where
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(tree_node['debug']), str(target))
+    tree_node['debug'] = target
+    # recorded by mindie_service at the start ...
+    (tree_node['service'] / 'logs' / 'mindieservice_daemon.logenv').write_bytes(
+        str(tree_node['home']).encode() + b'\0' + value.encode() + b'\0')
+    result = run_module(mindie_diagnose.main, tree_node['args'])
+    assert result['daemon_log_file'] == own_log(tree_node)
+    assert any(f['problem'] == 'out_of_memory' and f['message'].startswith(own_log(tree_node))
+               for f in result['findings'])
+    # ... or, without that record, given as the option
+    os.remove(str(tree_node['service'] / 'logs' / 'mindieservice_daemon.logenv'))
+    result = run_module(mindie_diagnose.main, tree_node['args'])
+    assert result['daemon_log_file'] is None
+    result = run_module(mindie_diagnose.main, dict(tree_node['args'], log_root=value))
+    assert result['daemon_log_file'] == own_log(tree_node)
+    assert 'the log_root option' in result['files']['daemon.txt']
+
+
+@pytest.mark.parametrize('value', [h for h in HOSTILE if '\n' not in h])
+def test_hostile_mindie_log_path_runs_nothing(run_module, tree_node, value):
+    result = run_module(mindie_diagnose.main, dict(tree_node['args'], log_root=value))
+    assert markers(tree_node) == []
+    assert 'MINDIE_LOG_PATH: %s' % value in result['files']['daemon.txt']
+
+
+def test_age_from_a_foreign_uptime_is_unknown():
+    assert mindie_diagnose.daemon_age({'start': '500000', 'uptime': '100.5', 'clk_tck': '100'}) is None
+    assert mindie_diagnose.daemon_age({'start': '10000', 'uptime': '160.5', 'clk_tck': '100'}) == 60
+    assert mindie_diagnose.daemon_age({'start': 'x'}) is None
+
+
+def test_mindie_log_path_with_control_characters_is_refused(run_module, shell_node):
+    result = run_module(mindie_diagnose.main, dict(shell_node['args'], log_root='x\n$(touch PWNED)'),
+                        expect_fail=True)
+    assert 'log_root' in result['msg'] and markers(shell_node) == []
+
+
+# ---------------------------------------------------------------------- loading, busy, starting, metrics
+
+def running_daemon(age_s, listening=True):
+    """FakeDocker's daemon runs and has run for ``age_s`` seconds (as /proc says it)."""
+    FakeDocker.daemon_extra = 'start=%d\nuptime=%d.50\nclk_tck=100\n' % (1000 * 100, 1000 + age_s)
+
+
+def test_running_daemon_without_ports_is_still_loading(run_module, node, monkeypatch):
+    monkeypatch.setattr(mindie_diagnose.MindieDiagnoser, 'listeners', lambda self, ports: {})
+    running_daemon(95)
+    result = run_module(mindie_diagnose.main, node['args'])
+    loading = [f for f in result['findings'] if f['problem'] == 'service_start']
+    assert [f['severity'] for f in loading] == ['info'], result['findings']
+    assert 'still loading: started 95 s ago' in loading[0]['message']
+    assert result['summary'].startswith('OK')
+    assert FakeHTTP.calls == []             # nothing to probe while loading
+
+
+def test_daemon_without_ports_for_too_long_hangs(run_module, node, monkeypatch):
+    monkeypatch.setattr(mindie_diagnose.MindieDiagnoser, 'listeners', lambda self, ports: {})
+    running_daemon(2 * 3600 + 60)
+    result = run_module(mindie_diagnose.main, dict(node['args'], ready_timeout=900))
+    hung = [f for f in result['findings'] if f['problem'] == 'service_start']
+    assert hung[0]['severity'] == 'error' and '2 h 1 min' in hung[0]['message'] and 'hangs' in hung[0]['message']
+    assert 'npuMemSize' in hung[0]['hint']
+
+
+def test_daemon_age_unknown_is_a_warning(run_module, node, monkeypatch):
+    monkeypatch.setattr(mindie_diagnose.MindieDiagnoser, 'listeners', lambda self, ports: {})
+    result = run_module(mindie_diagnose.main, node['args'])
+    assert [f['severity'] for f in result['findings'] if f['problem'] == 'service_start'] == ['warning']
+
+
+def test_busy_is_not_a_fault(run_module, node):
+    running_daemon(300)
+    FakeHTTP.answers['/v2/health/ready'] = (503, '{"message":"Service is alive but busy. Consider reducing request '
+                                                 'frequency"}')
+    FakeHTTP.answers['/v2/health/live'] = (200, '{"message":"Service is alive but busy"}')
+    result = run_module(mindie_diagnose.main, node['args'])
+    assert result['summary'].startswith('OK'), result['findings']
+    busy = [f for f in result['findings'] if 'busy' in f['message']]
+    assert len(busy) == 1 and busy[0]['severity'] == 'info' and 'not down' in busy[0]['message']
+    assert '/v2/health/ready HTTP 503' in result['files']['health.txt']
+
+
+def test_abnormal_in_the_first_seconds_is_starting(run_module, node, monkeypatch):
+    monkeypatch.setattr(mindie_diagnose, 'STARTING_WAIT', 3)
+    running_daemon(40)
+    abnormal = (500, '{"message":"Service is abnormal"}')
+    FakeHTTP.answers['/v2/health/ready'] = [abnormal, abnormal, (200, '')]
+    FakeHTTP.answers['/v2/health/live'] = [abnormal, abnormal, (200, '')]
+    result = run_module(mindie_diagnose.main, node['args'])
+    assert result['summary'].startswith('OK'), result['findings']
+    assert result['files']['health.txt'].count('Service is abnormal') == 4
+
+
+def test_abnormal_that_stays_is_an_error(run_module, node, monkeypatch):
+    monkeypatch.setattr(mindie_diagnose, 'STARTING_WAIT', 1)
+    running_daemon(400)
+    FakeHTTP.answers['/v2/health/ready'] = (500, '{"message":"Service is abnormal"}')
+    FakeHTTP.answers['/v2/health/live'] = (500, '{"message":"Service is abnormal"}')
+    result = run_module(mindie_diagnose.main, node['args'])
+    bad = [f for f in result['findings'] if 'abnormal' in f['message']]
+    assert bad[0]['severity'] == 'error' and 'still after 1 s' in bad[0]['message']
+
+
+def test_metrics_without_monitor_mode(run_module, node):
+    running_daemon(400)
+    FakeHTTP.answers['/metrics'] = (500, '{"error":"Environment variable MIES_SERVICE_MONITOR_MODE is not set.",'
+                                         '"error_type":"Incomplete Generation"}')
+    result = run_module(mindie_diagnose.main, node['args'])
+    metrics = [f for f in result['findings'] if '/metrics' in f['message']]
+    assert len(metrics) == 1 and metrics[0]['severity'] == 'warning' and metrics[0]['problem'] == 'config'
+    assert 'Environment variable MIES_SERVICE_MONITOR_MODE is not set. (Incomplete Generation)' in metrics[0]['message']
+    assert 'monitor: true' in metrics[0]['hint'] and 'mindie_service_monitor: true' in metrics[0]['hint']
+    assert 'MIES_SERVICE_MONITOR_MODE=1' in metrics[0]['hint']
+
+
+def test_probe_off_and_https_without_client_cert(run_module, node):
+    running_daemon(400)
+    result = run_module(mindie_diagnose.main, dict(node['args'], probe=False))
+    assert FakeHTTP.calls == [] and 'health.txt' not in result['files']
+    config = json.loads(node['config'].read_text())
+    config['ServerConfig']['httpsEnabled'] = True
+    node['config'].write_text(json.dumps(config))
+    result = run_module(mindie_diagnose.main, node['args'])
+    assert FakeHTTP.calls == [] and 'mutual TLS' in result['files']['health.txt']
+
+
+@pytest.mark.parametrize('override, message', [
+    ({'ready_timeout': 0}, 'ready_timeout must be at least 1'),
+    ({'probe_timeout': 0}, 'probe_timeout must be 1 to 300'),
+    ({'client_cert': '/nonexistent/c.pem'}, 'client_cert /nonexistent/c.pem does not exist'),
+    ({'client_key': '/nonexistent/k.pem'}, 'client_key needs client_cert'),
+])
+def test_bad_probe_options_are_refused(run_module, node, override, message):
+    result = run_module(mindie_diagnose.main, dict(node['args'], **override), expect_fail=True)
+    assert message in result['msg'] and FakeDocker.calls == []
