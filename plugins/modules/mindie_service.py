@@ -27,10 +27,10 @@ description:
     200, polling every 0.1 seconds from the node. MindIE opens its ports only after the model is loaded, so a
     refused connection means still loading. The container must use host networking, or the management
     address in the config must otherwise be reachable from the node.
-  - An already running daemon whose C(/v2/health/ready) answers 503 while C(/v2/health/live) answers 200 is busy
-    (C(HealthCheckConfig.npuUsageThreshold)), not down; V(started) returns at once with RV(busy) true, and never
-    restarts it. A daemon the module has just started that answers live but not ready is still starting and is
-    waited for.
+  - A daemon whose C(/v2/health/ready) answers 503 while C(/v2/health/live) answers 200 is busy
+    (C(HealthCheckConfig.npuUsageThreshold)): loaded and serving, not down. V(started) returns at once with RV(busy)
+    true and never restarts it; a daemon the module has just started that is busy at once (traffic arrived) counts
+    as started. During MindIE's first health interval live and ready answer 500; that is waited for.
   - The daemon writes its pid to C(<service_dir>/logs/mindieservice_daemon.pid), its console output to
     C(<service_dir>/logs/console.log) and, when it exits, its exit code to C(<service_dir>/logs/daemon.exit).
   - When the daemon dies or is not ready in time, the module fails with the daemon's own error lines, its exit
@@ -224,8 +224,8 @@ live:
 busy:
   description:
     - V(true) when the daemon answered 503 on C(/v2/health/ready) while C(/v2/health/live) answered 200. It runs
-      and has loaded, but is at its C(HealthCheckConfig.npuUsageThreshold). RV(ready) is then V(false). Not a failure
-      for a daemon that was already running.
+      and has loaded, but is at its C(HealthCheckConfig.npuUsageThreshold). RV(ready) is then V(false). Not a
+      failure, whether the daemon was already running or was just started.
   returned: always
   type: bool
   sample: false
@@ -1118,8 +1118,8 @@ class MindieServiceManager(object):
             if keep is not None:
                 _close_after_peer(keep)
 
-    def observe_health(self, started_by_us):
-        """Probe once; set ready/live/busy. True when the wait is over (ready, or an already running daemon busy)."""
+    def observe_health(self):
+        """Probe once; set ready/live/busy. True when the wait is over (ready, or busy: loaded and serving)."""
         status = self.ready_status()
         if status == 200:
             self.result.update(ready=True, live=True, busy=False)
@@ -1127,10 +1127,13 @@ class MindieServiceManager(object):
         if status is None or self.last_ready_path == '/health':
             return False
         # It answers HTTP, so it has loaded (MindIE opens its ports only then): live 200 + ready 503 is busy
-        # (HealthCheckConfig.npuUsageThreshold), not down. A daemon the module just started is still starting.
+        # (HealthCheckConfig.npuUsageThreshold), not down, also for a daemon the module just started: MindIE's
+        # health checker reports busy only after its first interval, once a probe request found no free batch slot
+        # (during that first interval live and ready both answer 500, which is waited for).
         live = self.live_once()
-        self.result.update(ready=False, live=live, busy=live and status == 503)
-        return live and not started_by_us and status == 503
+        busy = live and status == 503
+        self.result.update(ready=False, live=live, busy=busy)
+        return busy
 
     # -------- logs
     def _log_files(self):
@@ -1309,7 +1312,7 @@ class MindieServiceManager(object):
         deadline = time.time() + self.p['ready_timeout']
         next_alive_check = 0.0
         while True:
-            if self.observe_health(started_by_us):
+            if self.observe_health():
                 if started_by_us:
                     self.result['startup_seconds'] = round(time.time() - started, 3)
                 return
@@ -1404,7 +1407,7 @@ class MindieServiceManager(object):
         if state == 'started' and pid is not None:
             self.result['pid'] = pid
             if self.module.check_mode:
-                self.observe_health(started_by_us=False)
+                self.observe_health()
                 return self.result
             self.wait_ready(pid, time.time(), started_by_us=False)
             return self.result

@@ -499,13 +499,23 @@ def test_ready_daemon_is_live_and_not_busy(run_module, box):
     assert result['ready'] is True and result['live'] is True and result['busy'] is False
 
 
-def test_a_fresh_daemon_live_but_not_ready_is_still_starting(run_module, box):
+def test_a_fresh_daemon_that_is_busy_at_once_is_up(run_module, box):
+    """A daemon just started that gets traffic at once: ready 503 + live 200 is busy, not a failed start."""
     box.files[CONFIG] = json.dumps(GOOD)
     box.signal('TERM', ['100'])
     box.health = (503, 200)
+    result = run_module(mindie_service.main, args(state='started', ready_timeout=1))
+    assert result['busy'] is True and result['live'] is True and result['ready'] is False
+    assert result['changed'] is True and result['startup_seconds'] is not None
+
+
+def test_a_fresh_daemon_live_but_abnormal_is_still_starting(run_module, box):
+    box.files[CONFIG] = json.dumps(GOOD)
+    box.signal('TERM', ['100'])
+    box.health = (500, 200)
     result = run_module(mindie_service.main, args(state='started', ready_timeout=1), expect_fail=True)
     assert 'answered live but not ready within 1 s' in result['msg']
-    assert result['busy'] is True and result['ready'] is False
+    assert result['busy'] is False and result['ready'] is False
 
 
 def test_exit_137_with_the_reason_only_in_the_log_file(run_module, box):
