@@ -28,7 +28,7 @@ description:
     refused connection means still loading. The container must use host networking, or the management
     address in the config must otherwise be reachable from the node.
   - A daemon whose C(/v2/health/ready) answers 503 while C(/v2/health/live) answers 200 is busy
-    (C(HealthCheckConfig.npuUsageThreshold)): loaded and serving, not down. V(started) returns at once with RV(busy)
+    (C(HealthCheckConfig.npuUsageThreshold)), which means loaded and serving, not down. V(started) returns at once with RV(busy)
     true and never restarts it; a daemon the module has just started that is busy at once (traffic arrived) counts
     as started. During MindIE's first health interval live and ready answer 500; that is waited for.
   - The daemon writes its pid to C(<service_dir>/logs/mindieservice_daemon.pid), its console output to
