@@ -1,6 +1,6 @@
 # ascend.mindie: development, test and sandbox entry points.
 #   make demo          a 2-node sandbox fleet, deployed, verified and asked about an image
-#   make test          everything CI runs: lint, sanity, units, molecule
+#   make test          everything CI runs: lint, sanity, units, integration, molecule
 #   make sandbox-up    NODES=4 PROFILES=800i-a2-32g,800i-a2-64g [FLEET=name] [PORT_BASE=31040]
 #   make sandbox-down  [FLEET=name]
 SHELL := /bin/bash
@@ -22,11 +22,11 @@ SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard extensions/molecule
 COLLECTIONS := $(CURDIR)/build/collections
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 
-.PHONY: help venv docker collection-link lint sanity units molecule test demo \
+.PHONY: help venv docker collection-link lint sanity units integration molecule test demo \
         sandbox-images sandbox-up sandbox-down sandbox-status bench-sandbox bench-precheck bench-deploy build clean
 
 help:
-	@sed -n '2,6p' Makefile | sed 's/^# //'
+	@sed -n '2,5p' Makefile | sed 's/^# //'
 
 $(BIN)/.installed: requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,8 +51,13 @@ lint: venv collection-link
 sanity: venv
 	bash scripts/sanity.sh
 
+# tests/unit needs no Docker engine and skips nothing; tests/integration needs the engine
+# and the sandbox images, and fails without them.
 units: venv
-	$(BIN)/python -m pytest tests/unit -q
+	ASCEND_MINDIE_NO_SKIPS=1 $(BIN)/python -m pytest tests/unit -q -rs
+
+integration: venv docker
+	$(BIN)/python -m pytest tests/integration -q -rs
 
 molecule: venv docker collection-link
 	@for s in $(SCENARIOS); do \
@@ -64,6 +69,7 @@ test: venv docker
 	$(MAKE) lint
 	$(MAKE) sanity
 	$(MAKE) units
+	$(MAKE) integration
 	$(MAKE) molecule
 
 sandbox-images: venv docker

@@ -48,21 +48,17 @@ EXTRA_KNOWN = frozenset((
     # playbooks/*.yml
     'mindie_target_hosts',
     'mindie_test_image',
-    'mindie_teardown_remove_image', 'mindie_teardown_remove_model', 'mindie_teardown_remove_config',
-    'mindie_teardown_allowed_roots', 'mindie_teardown_allowed_config_dirs',
-    'mindie_inference_container', 'mindie_inference_model_path', 'mindie_inference_visible_devices',
-    'mindie_inference_max_batch_size', 'mindie_inference_max_input_length', 'mindie_inference_max_output_length',
-    'mindie_inference_input_image', 'mindie_inference_input_text', 'mindie_inference_dataset_path',
-    'mindie_inference_shm_name_save_path', 'mindie_inference_benchmark', 'mindie_inference_env',
-    'mindie_inference_timeout', 'mindie_inference_report_dir',
-    'mindie_logs_dir', 'mindie_logs_archive', 'mindie_logs_lines', 'mindie_logs_log_root', 'mindie_logs_probe',
-    # facts and registered results of the roles
-    'mindie_plan', 'mindie_precheck_results', 'mindie_image_info', 'mindie_container_spec',
-    'mindie_container_result', 'mindie_container_changes', 'mindie_dependencies_status',
+    # (the inference, diagnose and teardown roles declare the variables of those playbooks)
+    # facts of the roles: the plan, each role's result (mindie_<role>_result), the container's spec
+    'mindie_plan', 'mindie_prechecks_result', 'mindie_image_result', 'mindie_container_result',
+    'mindie_dependencies_result', 'mindie_service_result', 'mindie_verify_result', 'mindie_container_spec',
+    'mindie_inference_result', 'mindie_diagnose_result',
+    # deprecated aliases of the results (the same values)
+    'mindie_precheck_results', 'mindie_image_info', 'mindie_container_changes', 'mindie_dependencies_status',
     'mindie_service_status', 'mindie_verify_results',
     'mindie_deploy_failure', 'mindie_deploy_phase', 'mindie_deploy_targets',
     # the sandbox inventory (sandbox/fleet.py)
-    'mindie_sandbox_profile', 'mindie_published_host', 'mindie_published_ports',
+    'mindie_sandbox_profile',
 ))
 
 TYPED = ('int', 'float', 'bool', 'list', 'dict')

@@ -21,3 +21,22 @@ attributes:
   platform:
     platforms: posix
 '''
+
+    # An action plugin that runs on the controller only (no connection, no diff), for example
+    # ascend.mindie.mindie_report. Use it after ansible.builtin.action_common_attributes and
+    # ansible.builtin.action_common_attributes.flow.
+    CONTROLLER = r'''
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: all
+'''

@@ -1,12 +1,15 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, ascend.mindie contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Readers for Ascend version files (pure functions, no I/O).
+"""Readers for Ascend version files: where they are, and pure parsers of their text.
 
 Files handled:
   /usr/local/Ascend/driver/version.info, /usr/local/Ascend/firmware/version.info,
   .../ascend_toolkit_install.info, /etc/ascend_install.info   ``Key=Value`` lines
   /usr/local/Ascend/mindie/latest/version.info                 ``name : value`` lines
+
+``node_version_files(ascend_home)`` names the node's files (npu_facts, mindie_precheck and mindie_diagnose
+read these, and no other); ``read_key_value_file(path)`` is the one reader of a ``Key=Value`` file.
 
 Version ordering (``version_key`` / ``compare_versions``): versions are split on ``.``;
 a numeric part ranks above a pre-release part (``rcN``, ``alphaN``, ``betaN``), which
@@ -21,7 +24,10 @@ Comparison is case-insensitive (``2.1.RC1`` == ``2.1.rc1``).
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import os
 import re
+
+INSTALL_INFO_PATH = '/etc/ascend_install.info'
 
 _PRE_RELEASE = re.compile(r'^(rc|alpha|beta)(\d*)$', re.IGNORECASE)
 _ALNUM = re.compile(r'^([a-z]*)(\d*)(.*)$', re.IGNORECASE)
@@ -50,6 +56,24 @@ def parse_key_value(text):
     result['version'] = lowered.get('version') or None
     result['package_version'] = lowered.get('package_version') or None
     return result
+
+
+def node_version_files(ascend_home, install_info=INSTALL_INFO_PATH):
+    """[(key, path)] of the node's version files: ``driver``, ``firmware`` (under ``ascend_home``), ``install_info``."""
+    return [('driver', os.path.join(ascend_home, 'driver', 'version.info')),
+            ('firmware', os.path.join(ascend_home, 'firmware', 'version.info')),
+            ('install_info', install_info)]
+
+
+def read_key_value_file(path):
+    """parse_key_value() of a file; None when it is not a regular file. A file that cannot be read raises OSError.
+
+    Invalid UTF-8 is replaced (U+FFFD): a lone surrogate would make a module's JSON result undeliverable.
+    """
+    if not os.path.isfile(path):
+        return None
+    with open(path, 'rb') as handle:
+        return parse_key_value(handle.read(1024 * 1024).decode('utf-8', errors='replace'))
 
 
 def parse_version_range(text):

@@ -3,10 +3,16 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Detection rules of ascend.mindie.mindie_diagnose (pure functions, no I/O).
 
-Every ``check_*`` function takes what the module collected and returns a list of findings::
+Every ``check_*`` function takes what the module collected and returns a list of findings: checks in
+the collection's one shape (module_utils/checks.py), made by :func:`finding`::
 
-    {'severity': 'error'|'warning'|'info', 'problem': <one of PROBLEMS>,
-     'guide_section': '7.1.N', 'message': str, 'hint': str}
+    {'id', 'category': <one of PROBLEMS>, 'status': 'fail'|'warn'|'info', 'message', 'hint',
+     'guide_section': '7.1.N', 'details',
+     'severity': 'error'|'warning'|'info', 'problem': <= category>, 'name', 'reason'}
+
+``severity`` and ``problem`` are the names this module has always returned (severity error = status
+fail, warning = warn, info = info). The weight-directory checks of module_utils/model_dir (category
+``model``) are findings as they are: mindie_diagnose reports those that are not ``pass``.
 
 ``problem`` and ``guide_section`` follow section 7 (故障排除) of the deployment guide:
 7.1.1 the service does not start, 7.1.2 out of memory, 7.1.3 slow inference, 7.1.4 image load
@@ -19,16 +25,17 @@ __metaclass__ = type
 import json
 import re
 
+from ansible_collections.ascend.mindie.plugins.module_utils import checks
 from ansible_collections.ascend.mindie.plugins.module_utils.mindie_api import service_state
+from ansible_collections.ascend.mindie.plugins.module_utils.mindie_daemon import is_mindie_process
 from ansible_collections.ascend.mindie.plugins.module_utils.mindie_logs import CONSOLE_START_MARKER
-from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi_exec import HUNG_DRIVER_HINT
+from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi_exec import DCMI_INIT_CAUSE, HUNG_DRIVER_HINT, is_dcmi_init_failure
 from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi import (
     NpuSmiParseError,
-    PROFILE_32G,
-    PROFILE_64G,
-    classify_profile,
     parse_npu_smi_info,
 )
+from ansible_collections.ascend.mindie.plugins.module_utils import profiles
+from ansible_collections.ascend.mindie.plugins.module_utils import plan
 from ansible_collections.ascend.mindie.plugins.module_utils.mindie_schema import (
     ConfigParseError,
     is_multimodal,
@@ -36,24 +43,21 @@ from ansible_collections.ascend.mindie.plugins.module_utils.mindie_schema import
     validate_config,
 )
 
-ERROR, WARNING, INFO = 'error', 'warning', 'info'
+# The severities of findings (checks.SEVERITY of the statuses fail, warn and info).
+ERROR, WARNING, INFO = checks.ERROR, checks.WARNING, checks.INFO
 SEVERITIES = (ERROR, WARNING, INFO)
-PROBLEMS = ('service_start', 'out_of_memory', 'slow_inference', 'image_load', 'config', 'npu', 'container')
+PROBLEMS = ('service_start', 'out_of_memory', 'slow_inference', 'image_load', 'config', 'npu', 'container', 'model')
 SECTIONS = {
+    'model': '7.1.2',
     'service_start': '7.1.1', 'config': '7.1.1', 'npu': '7.1.1', 'container': '7.1.1',
     'out_of_memory': '7.1.2', 'slow_inference': '7.1.3', 'image_load': '7.1.4',
 }
 
-# The guide's table (section 5.3 / 6): per-profile ranges of npuMemSize (GB) and maxBatchSize.
-PROFILE_RANGES = {
-    PROFILE_32G: {'npuMemSize': (8, 10), 'maxBatchSize': (4, 8)},
-    PROFILE_64G: {'npuMemSize': (16, 20), 'maxBatchSize': (16, 32)},
-}
+# config.json keys whose per-profile range the guide gives (6.1.3), and their field in the profile table.
+PROFILE_RANGE_KEYS = {'npuMemSize': 'npu_mem_size', 'maxBatchSize': 'max_batch_size'}
 GUIDE_PORTS = (1040, 1041, 1042)
 DEFAULT_PORTS = {'port': 1025, 'managementPort': 1026, 'metricsPort': 1027}
 CONFIG_MAX_MODE = 0o640
-DAEMON_NAMES = ('mindieservice_d',  # comm is cut at 15 characters
-                'mindie_llm', 'mindie-llm', 'mindie_sim')
 IMAGE_FORMATS = ('jpg', 'jpeg', 'png', 'mp4', 'wmv', 'avi')
 SERVICE_LOG = 'logs/mindservice.log'
 
@@ -112,10 +116,13 @@ _IMAGE_MAGIC = (
 )
 
 
-def finding(severity, problem, message, hint='', section=None):
-    """One finding; ``section`` defaults to the guide section of ``problem``."""
-    return {'severity': severity, 'problem': problem, 'guide_section': section or SECTIONS[problem],
-            'message': message, 'hint': hint}
+def finding(severity, problem, message, hint='', section=None, check_id=None, details=None):
+    """One finding (a check of module_utils/checks.py) of category ``problem``.
+
+    ``severity`` is error, warning or info (or a status); ``section`` defaults to the guide section of
+    ``problem``, the id to ``problem`` (several findings may share it).
+    """
+    return checks.make(check_id or problem, problem, severity, message, hint, section or SECTIONS[problem], details)
 
 
 def _mode(value):
@@ -133,10 +140,9 @@ def check_npu(info_text, info_error=None):
     if info_error and 'did not finish within' in info_error:
         return [finding(ERROR, 'npu', 'npu-smi hangs: %s' % info_error.split('. Likely cause:', 1)[0].split(': ', 1)[-1],
                         HUNG_DRIVER_HINT.replace('Likely cause: ', ''))], None, None
-    if '-8005' in text or '-8005' in (info_error or '') or 'dcmi module initialize failed' in text:
+    if is_dcmi_init_failure(text) or is_dcmi_init_failure(info_error):
         return [finding(ERROR, 'npu', 'npu-smi info fails: dcmi module initialize failed (ret -8005)',
-                        'The driver or firmware was upgraded without a reboot (reboot the node), or npu-smi ran as '
-                        'a user that may not use the driver (run it as root / in HwHiAiUser\'s group).')], None, None
+                        DCMI_INIT_CAUSE[:1].upper() + DCMI_INIT_CAUSE[1:])], None, None
     try:
         parsed = parse_npu_smi_info(text)
     except NpuSmiParseError as exc:
@@ -162,17 +168,8 @@ def check_npu(info_text, info_error=None):
             'These are the daemon\'s own workers while MindIE runs; otherwise foreign processes take HBM the '
             'service needs (guide 7.1.3: check hardware use).',
             section='7.1.3'))
-    return findings, parsed, classify_profile(chips) or _profile_by_hbm(chips)
-
-
-def _profile_by_hbm(chips):
-    """The 32G/64G profile from the HBM size alone (subsets of the cards, e.g. inside a container)."""
-    totals = set(c.get('hbm_total_mb') for c in chips or [])
-    if totals == set([32768]):
-        return PROFILE_32G
-    if totals == set([65536]):
-        return PROFILE_64G
-    return None
+    # A container (or ASCEND_VISIBLE_DEVICES) shows a subset of the cards: the profile table's subset rule.
+    return findings, parsed, profiles.classify_by_hbm(chips)
 
 
 # ---------------------------------------------------------------------- container
@@ -206,7 +203,7 @@ def check_container(state, docker_error=None, image_present=None, image_ref=None
                                 'The daemon dies with the container: see docker logs and mindservice.log.'))
     if state.get('oom_killed') and state.get('running'):
         findings.append(finding(WARNING, 'out_of_memory', 'the container was killed by the OOM killer before',
-                                'Host memory ran out: the guide needs >= 64 GB (32G) / 128 GB (64G).'))
+                                'Host memory ran out: the guide needs %s.' % profiles.describe_min_memory()))
     return findings
 
 
@@ -271,8 +268,9 @@ def check_daemon(container_running, daemon, ports_listening, ready_timeout=DEFAU
     return [finding(ERROR, 'service_start', 'mindieservice_daemon (pid %s) has run for %s without opening its ports '
                     '(more than %d s): start-up hangs' % (daemon.get('pid'), _age_text(age), ready_timeout),
                     'An npuMemSize far too large makes the KV-cache allocation hang instead of failing (use the '
-                    'guide\'s 8-10 on 32G, 16-20 on 64G); read %s for the last step it reached, then restart it '
-                    '(ascend.mindie.mindie_service state=restarted).' % (log_file or 'its log file'))]
+                    'guide\'s %s); read %s for the last step it reached, then restart it '
+                    '(ascend.mindie.mindie_service state=restarted).'
+                    % (profiles.describe_range('npu_mem_size'), log_file or 'its log file'))]
 
 
 # ---------------------------------------------------------------------- health and metrics
@@ -280,22 +278,15 @@ def check_daemon(container_running, daemon, ports_listening, ready_timeout=DEFAU
 def probe_targets(config):
     """Where the management and metrics endpoints listen, from a parsed config (MindIE defaults filled in).
 
-    {'scheme': 'http'|'https', 'management': (host, port), 'metrics': (host, port)}: the addresses of
-    ServerConfig (managementIpAddress for both; ipAddress when the three ports are one), 0.0.0.0 / :: probed on
-    loopback.
+    {'scheme': 'http'|'https', 'management': (host, port), 'metrics': (host, port), 'urls': {...}}: the node plan's
+    derivation (module_utils/plan.py server_endpoints) - managementIpAddress, or ipAddress for a port equal to the
+    business port; 0.0.0.0 / :: probed on loopback.
     """
-    server = config.get('ServerConfig') if isinstance(config, dict) else None
-    server = server if isinstance(server, dict) else {}
-    ports = config_ports(config)
-    ip = server.get('ipAddress') if isinstance(server.get('ipAddress'), str) and server.get('ipAddress') else '127.0.0.1'
-    mgmt_ip = server.get('managementIpAddress')
-    mgmt_ip = mgmt_ip if isinstance(mgmt_ip, str) and mgmt_ip else ip
-    if ports['port'] == ports['managementPort'] == ports['metricsPort']:
-        mgmt_ip = ip
-    probe = {'0.0.0.0': '127.0.0.1', '::': '::1'}.get(mgmt_ip, mgmt_ip)
-    https = server.get('httpsEnabled', True)
-    return {'scheme': 'https' if https is not False else 'http', 'management': (probe, ports['managementPort']),
-            'metrics': (probe, ports['metricsPort'])}
+    served = plan.server_endpoints(config)
+    return {'scheme': served['scheme'],
+            'management': (plan.probe_address(served['addresses']['management']), served['ports']['management']),
+            'metrics': (plan.probe_address(served['addresses']['metrics']), served['ports']['metrics']),
+            'urls': served['urls']}
 
 
 def _body_message(body):
@@ -447,8 +438,9 @@ def check_config_file(stat, expected_uid=0):
 def check_config(config, profile):
     """Findings on the content of a parsed config.json for a hardware profile (None when unknown)."""
     findings = []
-    ranges = PROFILE_RANGES.get(profile)
-    label = {PROFILE_32G: '32G', PROFILE_64G: '64G'}.get(profile)
+    table = profiles.get_profile(profile)
+    ranges = dict((key, (table[field]['min'], table[field]['max'])) for key, field in PROFILE_RANGE_KEYS.items()) if table else None
+    label = table['label'] if table else None
     for index, model in enumerate(_models(config)):
         mem = _int(model.get('npuMemSize'))
         where = 'ModelConfig[%d].npuMemSize' % index
@@ -457,7 +449,7 @@ def check_config(config, profile):
                 findings.append(finding(ERROR, 'out_of_memory', '%s is -1 for the vision model %s: the KV cache '
                                         'takes all HBM and the vision encoder runs out of memory'
                                         % (where, model.get('modelName')),
-                                        'Set npuMemSize to a fixed size (guide: 8-10 on 32G, 16-20 on 64G).'))
+                                        'Set npuMemSize to a fixed size (guide: %s).' % profiles.describe_range('npu_mem_size')))
         elif mem is not None and ranges:
             low, high = ranges['npuMemSize']
             if mem > high:
@@ -487,11 +479,6 @@ def check_config(config, profile):
 
 # ---------------------------------------------------------------------- ports
 
-def is_daemon_process(name, cmdline=''):
-    text = ('%s %s' % (name or '', cmdline or '')).lower()
-    return any(n in text for n in DAEMON_NAMES)
-
-
 def check_ports(listeners, wanted_ports, daemon_running):
     """Findings on listening sockets: ``listeners`` maps port -> {'pid', 'name', 'cmdline'} (pid/name may be None)."""
     findings = []
@@ -505,7 +492,7 @@ def check_ports(listeners, wanted_ports, daemon_running):
                                         'does not run' % port,
                                         'Find it with netstat -tlnp | grep %d and stop it, or use other ports.' % port))
             continue
-        if not is_daemon_process(holder.get('name'), holder.get('cmdline')):
+        if not is_mindie_process(holder.get('name'), holder.get('cmdline')):
             findings.append(finding(ERROR, 'service_start', 'port %d is held by another process: pid %s (%s)'
                                     % (port, holder['pid'], holder.get('name') or '?'),
                                     'Stop it or move MindIE to other ports (mindie_service_port, '
@@ -611,59 +598,9 @@ def check_test_image(path, info):
     return findings
 
 
-def check_model_dir(path, checks):
-    """Findings from the weight-directory checks of module_utils/model_dir.
-
-    ``checks`` are the dicts of ``model_dir.check_model_dir(path)`` followed by those of a
-    read-only ``model_dir.check_permissions(path)`` (the same checks the prechecks run).
-    """
-    failed = [c for c in checks if c['status'] != 'pass']
-    gone = [c for c in failed if c['name'] == 'model_dir_exists']
-    if gone:
-        return [finding(ERROR, 'out_of_memory', 'model directory %s: %s' % (path, gone[0]['reason']),
-                        gone[0]['hint'] or 'Download the weights there (mindie_model_path).', section='7.1.2')]
-    findings = []
-    for check in failed:
-        severity = ERROR if check['status'] == 'fail' else WARNING
-        if check['name'] == 'model_dir_mode':
-            findings.append(finding(severity, 'config', 'model directory %s: MindIE refuses it' % check['reason'],
-                                    'chmod 0750 %s' % path))
-        elif check['name'] == 'model_config_mode':
-            findings.append(finding(WARNING, 'config', "the model's config.json: %s" % check['reason'],
-                                    'chmod 0640 %s/config.json' % path))
-        else:
-            findings.append(finding(severity, 'out_of_memory', 'the weights in %s are incomplete: %s'
-                                    % (path, check['reason']),
-                                    'Download the missing files again and verify them (sha256) '
-                                    '(guide 7.1.2: check the model files): %s' % check['hint']))
-    return findings
-
-
 # ---------------------------------------------------------------------- summary
 
-_RANK = {ERROR: 0, WARNING: 1, INFO: 2}
-
-
-def sort_findings(findings):
-    return sorted(findings, key=lambda f: (_RANK.get(f['severity'], 3), f['guide_section'], f['problem']))
-
-
-def summarize(findings, collect_errors=()):
-    """One line: the counts and the problems found, worst first."""
-    counts = dict((s, sum(1 for f in findings if f['severity'] == s)) for s in SEVERITIES)
-    if not counts[ERROR] and not counts[WARNING]:
-        line = 'OK: no problem found'
-    else:
-        status = 'FAIL' if counts[ERROR] else 'WARN'
-        problems = []
-        for f in sort_findings(findings):
-            if f['severity'] == INFO:
-                continue
-            label = '%s (%s)' % (f['problem'], f['guide_section'])
-            if label not in problems:
-                problems.append(label)
-        line = '%s: %d error(s), %d warning(s): %s; first: %s' % (
-            status, counts[ERROR], counts[WARNING], ', '.join(problems), sort_findings(findings)[0]['message'])
-    if collect_errors:
-        line += ' [%d item(s) could not be collected]' % len(collect_errors)
-    return line
+# Worst first, then by guide section and problem (checks.sort_checks).
+sort_findings = checks.sort_checks
+# One line: the verdict, the counts and the problems found, worst first (checks.summarize).
+summarize = checks.summarize

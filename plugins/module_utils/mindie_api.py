@@ -84,43 +84,26 @@ def join_url(base_url, path):
 
 # ---------------------------------------------------------------------- request bodies (guide 6.3)
 
+# The sampling of the guide's 6.3.1 and 6.3.2 requests (near-greedy, so that answers are repeatable).
+GUIDE_SAMPLING = {'stream': False, 'do_sample': True, 'repetition_penalty': 1.0, 'temperature': 0.01, 'top_p': 0.001,
+                  'top_k': 1}
+
+
 def generate_body(model, image, prompt, max_tokens):
     """Body of the guide's 6.3.1 ``POST /generate`` request."""
-    return {
-        'prompt': [
-            {'type': 'image_url', 'image_url': image},
-            {'type': 'text', 'text': prompt},
-        ],
-        'max_tokens': max_tokens,
-        'stream': False,
-        'do_sample': True,
-        'repetition_penalty': 1.0,
-        'temperature': 0.01,
-        'top_p': 0.001,
-        'top_k': 1,
-        'model': model,
-    }
+    body = {'prompt': [{'type': 'image_url', 'image_url': image}, {'type': 'text', 'text': prompt}],
+            'max_tokens': max_tokens}
+    body.update(GUIDE_SAMPLING)
+    body['model'] = model           # last, as in the guide
+    return body
 
 
 def chat_body(model, image, prompt, max_tokens):
     """Body of the guide's 6.3.2 ``POST /v1/chat/completions`` request."""
-    return {
-        'model': model,
-        'messages': [{
-            'role': 'user',
-            'content': [
-                {'type': 'image_url', 'image_url': {'url': image}},
-                {'type': 'text', 'text': prompt},
-            ],
-        }],
-        'max_tokens': max_tokens,
-        'stream': False,
-        'do_sample': True,
-        'repetition_penalty': 1.0,
-        'temperature': 0.01,
-        'top_p': 0.001,
-        'top_k': 1,
-    }
+    content = [{'type': 'image_url', 'image_url': {'url': image}}, {'type': 'text', 'text': prompt}]
+    body = {'model': model, 'messages': [{'role': 'user', 'content': content}], 'max_tokens': max_tokens}
+    body.update(GUIDE_SAMPLING)
+    return body
 
 
 def stream_body(model, image, prompt, max_tokens):
@@ -300,46 +283,62 @@ def short(text, limit=ANSWER_LIMIT):
 
 # ---------------------------------------------------------------------- Server-Sent Events
 
-class SSEParser(object):
-    """Incremental Server-Sent Events parser: feed() it bytes as they arrive, get the events' data.
+class _DelimitedStreamParser(object):
+    """Buffers a byte stream and cuts it at ``DELIMITER``: feed() it bytes as they arrive, close() at its end.
 
-    Events end at a blank line; ``data:`` lines of one event are joined with newlines, one space
-    after the colon is dropped, comments (``:``) and other fields are ignored. Lines may end with
-    LF or CRLF, and a read may end anywhere, also inside a multi-byte UTF-8 character.
+    A read may end anywhere, also inside a multi-byte UTF-8 character: only whole pieces are decoded.
+    Subclasses turn each piece into an item (``_piece``: the item or None) and may add one at the end (``_end``).
     """
+
+    DELIMITER = b'\n'
 
     def __init__(self):
         self._buffer = b''
-        self._data = []
 
     def feed(self, raw):
-        """Add bytes; return the data of every event completed by them, in order."""
+        """Add bytes; return every item completed by them, in order."""
         self._buffer += raw
-        events = []
+        items = []
         while True:
-            end = self._buffer.find(b'\n')
+            end = self._buffer.find(self.DELIMITER)
             if end < 0:
                 break
-            line, self._buffer = self._buffer[:end], self._buffer[end + 1:]
-            event = self._line(line)
-            if event is not None:
-                events.append(event)
-        return events
+            piece, self._buffer = self._buffer[:end], self._buffer[end + len(self.DELIMITER):]
+            item = self._piece(piece)
+            if item is not None:
+                items.append(item)
+        return items
 
     def close(self):
-        """End of the stream: the data of an event that was not followed by a blank line, if any."""
-        events = []
-        if self._buffer:
-            line, self._buffer = self._buffer, b''
-            event = self._line(line)
-            if event is not None:
-                events.append(event)
-        event = self._line(b'')
-        if event is not None:
-            events.append(event)
-        return events
+        """End of the stream: the items of what was not ended by the delimiter, if any."""
+        piece, self._buffer = self._buffer, b''
+        items = [self._piece(piece)] if piece else []
+        items.append(self._end())
+        return [item for item in items if item is not None]
 
-    def _line(self, raw):
+    def _piece(self, raw):
+        raise NotImplementedError
+
+    def _end(self):
+        return None
+
+
+class SSEParser(_DelimitedStreamParser):
+    """Incremental Server-Sent Events parser: the items are the events' data.
+
+    Events end at a blank line; ``data:`` lines of one event are joined with newlines, one space
+    after the colon is dropped, comments (``:``) and other fields are ignored. Lines may end with
+    LF or CRLF.
+    """
+
+    def __init__(self):
+        super(SSEParser, self).__init__()
+        self._data = []
+
+    def _end(self):
+        return self._piece(b'')     # an event that was not followed by a blank line
+
+    def _piece(self, raw):
         if raw.endswith(b'\r'):
             raw = raw[:-1]
         line = raw.decode('utf-8', 'replace')
@@ -358,32 +357,16 @@ class SSEParser(object):
         return None
 
 
-class NulJSONParser(object):
+class NulJSONParser(_DelimitedStreamParser):
     """Incremental parser of MindIE's ``/generate`` stream: raw JSON objects, each ended by a NUL byte (not SSE).
 
-    feed() it bytes as they arrive; it returns the text of every object completed by them. A read may end
-    anywhere, also inside a multi-byte UTF-8 character. White space between objects is ignored.
+    The items are the text of the objects; white space between objects is ignored.
     """
 
-    def __init__(self):
-        self._buffer = b''
+    DELIMITER = b'\0'
 
-    def feed(self, raw):
-        self._buffer += raw
-        items = []
-        while True:
-            end = self._buffer.find(b'\0')
-            if end < 0:
-                break
-            item, self._buffer = self._buffer[:end], self._buffer[end + 1:]
-            if item.strip():
-                items.append(item.decode('utf-8', 'replace'))
-        return items
-
-    def close(self):
-        """End of the stream: a last object that was not ended by NUL, if any."""
-        item, self._buffer = self._buffer, b''
-        return [item.decode('utf-8', 'replace')] if item.strip() else []
+    def _piece(self, raw):
+        return raw.decode('utf-8', 'replace') if raw.strip() else None
 
 
 def stream_event(data):

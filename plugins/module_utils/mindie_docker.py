@@ -1,29 +1,20 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, ascend.mindie contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""One small client over the Docker SDK for the modules that act inside a MindIE container.
+"""The collection's one way to reach Docker: a small client over the Docker SDK for Python.
 
-Private to this collection. Every Docker error leaves as a MindieDockerError with a message a
-user can act on; the modules turn it into fail_json().
+Private to this collection, and the only file of it that imports the SDK. In community.docker's
+pattern the client never ends the module: every failure - the SDK missing included - leaves as a
+MindieDockerError whose ``kind`` says what went wrong and whose message a user can act on, and the
+module decides (fail_json, or a finding of mindie_diagnose / a check of mindie_precheck).
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import os
 import re
 import traceback
-
-# The environment scripts of a MindIE image, in the order they must be sourced. Pure
-# inference (atb-models' run_pa.sh) needs the first three, MindIE Service all four.
-# A Docker container name as the modules accept it (refused before Docker is asked).
-CONTAINER_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]*\Z')
-
-SET_ENV_SCRIPTS = (
-    '/usr/local/Ascend/ascend-toolkit/set_env.sh',
-    '/usr/local/Ascend/nnal/atb/set_env.sh',
-    '/usr/local/Ascend/atb-models/set_env.sh',
-    '/usr/local/Ascend/mindie/set_env.sh',
-)
 
 from ansible.module_utils.basic import missing_required_lib
 from ansible.module_utils.common.text.converters import to_text
@@ -43,9 +34,60 @@ except ImportError:
     class NotFound(DockerException):  # pylint: disable=function-redefined
         pass
 
+# A Docker container name as the modules accept it (refused before Docker is asked).
+CONTAINER_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]*\Z')
+# The name of an environment variable a module passes into the container (its env option).
+ENV_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_]*\Z')
+
+# The environment scripts of a MindIE image, in the order they must be sourced. Pure
+# inference (atb-models' run_pa.sh) needs the first three, MindIE Service all four.
+SET_ENV_SCRIPTS = (
+    '/usr/local/Ascend/ascend-toolkit/set_env.sh',
+    '/usr/local/Ascend/nnal/atb/set_env.sh',
+    '/usr/local/Ascend/atb-models/set_env.sh',
+    '/usr/local/Ascend/mindie/set_env.sh',
+)
+
+DEFAULT_SOCKET = '/var/run/docker.sock'
+
+# MindieDockerError.kind
+SDK_MISSING = 'sdk_missing'      # the Docker SDK for Python cannot be imported
+NO_ENGINE = 'no_engine'          # no engine socket where the client looks (Docker not installed, or not there)
+ENGINE_DOWN = 'engine_down'      # the engine does not answer
+NOT_FOUND = 'not_found'          # the container (or image) does not exist
+API = 'api'                      # any other failure of a call
+
 
 class MindieDockerError(Exception):
-    """A Docker failure, with a message fit for the user."""
+    """A Docker failure, with a message fit for the user and its ``kind`` (SDK_MISSING, NO_ENGINE, ...).
+
+    ``exception`` is the traceback text to pass to fail_json (the import error when the SDK is missing).
+    """
+
+    def __init__(self, msg, kind=API, exception=None):
+        super(MindieDockerError, self).__init__(msg)
+        self.msg = msg
+        self.kind = kind
+        self.exception = exception
+
+    def fail_kwargs(self):
+        """What fail_json needs: ``msg`` and, when known, ``exception``."""
+        kwargs = {'msg': self.msg}
+        if self.exception:
+            kwargs['exception'] = self.exception
+        return kwargs
+
+
+def sdk_version():
+    """The version of the importable Docker SDK for Python, or None when it cannot be imported."""
+    if not HAS_DOCKER:
+        return None
+    return getattr(docker, '__version__', None) or 'unknown'
+
+
+def sdk_missing_error():
+    """The MindieDockerError of a missing SDK (missing_required_lib's text, the import traceback)."""
+    return MindieDockerError(missing_required_lib('docker'), kind=SDK_MISSING, exception=DOCKER_IMPORT_ERROR)
 
 
 def _text(data):
@@ -54,17 +96,28 @@ def _text(data):
     return to_text(data, errors='replace')      # lone surrogates would make the module's JSON result undeliverable
 
 
-class MindieDockerClient(object):
-    """Talks to one container through the Docker engine API.
+def _engine_socket(docker_host):
+    """The unix socket path the client will use (from ``docker_host`` or E(DOCKER_HOST)), or None for tcp:// etc."""
+    url = docker_host or os.environ.get('DOCKER_HOST') or 'unix://' + DEFAULT_SOCKET
+    if url.startswith('unix://'):
+        return url[len('unix://'):] or DEFAULT_SOCKET
+    return None
 
-    ``module`` is only used to fail cleanly when the Docker SDK is missing or the engine does not answer.
+
+class MindieDockerClient(object):
+    """Talks to the Docker engine and, when ``container`` is given, to that one container.
+
+    Connects (and pings) at construction. Raises MindieDockerError: SDK_MISSING without the SDK,
+    NO_ENGINE when the engine's unix socket does not exist, ENGINE_DOWN when the engine does not answer.
     """
 
-    def __init__(self, module, container, docker_host=None, timeout=60):
-        self.module = module
+    def __init__(self, container=None, docker_host=None, timeout=60):
         self.container_name = container
+        self.docker_host = docker_host
+        self._container = None
         if not HAS_DOCKER:
-            module.fail_json(msg=missing_required_lib('docker'), exception=DOCKER_IMPORT_ERROR)
+            raise sdk_missing_error()
+        where = ' at %s' % docker_host if docker_host else ''
         try:
             if docker_host:
                 self.client = docker.DockerClient(base_url=docker_host, timeout=timeout)
@@ -72,21 +125,62 @@ class MindieDockerClient(object):
                 self.client = docker.from_env(timeout=timeout)
             self.client.ping()
         except DockerException as exc:
-            module.fail_json(msg='Cannot talk to the Docker engine%s: %s'
-                             % (' at %s' % docker_host if docker_host else '', exc))
-        self._container = None
+            sock = _engine_socket(docker_host)
+            if sock and not os.path.exists(sock):
+                raise MindieDockerError('No Docker engine%s: %s does not exist (is Docker installed and its service '
+                                        'started?)' % (where, sock), kind=NO_ENGINE)
+            raise MindieDockerError('Cannot talk to the Docker engine%s: %s' % (where, exc), kind=ENGINE_DOWN)
+
+    # ------------------------------------------------------------------ engine
+    def engine_version(self):
+        """The engine's version string (C(docker version)'s Server.Version)."""
+        try:
+            return self.client.version().get('Version')
+        except DockerException as exc:
+            raise MindieDockerError('Cannot ask the Docker engine for its version: %s' % exc, kind=ENGINE_DOWN)
+
+    def ps_all(self):
+        """All containers, running or not (C(docker ps -a)): ID, Names, Image, Status, Created of each."""
+        try:
+            containers = self.client.containers.list(all=True)
+        except DockerException as exc:
+            raise MindieDockerError('Cannot list the containers: %s' % exc)
+        rows = []
+        for item in containers:
+            attrs = item.attrs
+            rows.append({'ID': item.short_id, 'Names': item.name, 'Image': (attrs.get('Config') or {}).get('Image'),
+                         'Status': (attrs.get('State') or {}).get('Status'), 'Created': attrs.get('Created')})
+        return rows
+
+    def inspect_image(self, ref):
+        """C(docker image inspect) of ``ref``; None when there is no such image."""
+        try:
+            return self.client.images.get(ref).attrs
+        except NotFound:
+            return None
+        except DockerException as exc:
+            raise MindieDockerError('Cannot inspect image %s: %s' % (ref, exc))
 
     # ------------------------------------------------------------------ container
     def container(self, reload=False):
-        """The container object; raises MindieDockerError when it does not exist."""
+        """The container object; raises MindieDockerError (NOT_FOUND) when it does not exist."""
         if self._container is None or reload:
             try:
                 self._container = self.client.containers.get(self.container_name)
             except NotFound:
-                raise MindieDockerError('Container %s does not exist.' % self.container_name)
+                raise MindieDockerError('Container %s does not exist.' % self.container_name, kind=NOT_FOUND)
             except DockerException as exc:
                 raise MindieDockerError('Cannot inspect container %s: %s' % (self.container_name, exc))
         return self._container
+
+    def inspect_container(self):
+        """C(docker container inspect) of the container (never an image of that name); None when it does not exist."""
+        try:
+            return self.container(reload=True).attrs
+        except MindieDockerError as exc:
+            if exc.kind == NOT_FOUND:
+                return None
+            raise
 
     def state(self):
         """Running flag, status, restart count and StartedAt of the container."""

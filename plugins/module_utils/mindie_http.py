@@ -13,10 +13,30 @@ than TLS 1.3. Standard library only.
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
+import copy
 import os
+import socket
 import ssl
+import struct
 
 import http.client as http_client
+
+from ansible.module_utils.common.text.converters import to_text
+
+# The TLS options of every module that talks to MindIE (documented once, in the doc fragment ascend.mindie.tls).
+TLS_ARGUMENT_SPEC = dict(
+    ca_path=dict(type='path'),
+    client_cert=dict(type='path'),
+    client_key=dict(type='path', no_log=False),
+    client_key_passphrase=dict(type='str', no_log=True),
+    validate_certs=dict(type='bool', default=True),
+    server_name=dict(type='str', aliases=['tls_server_name']),
+)
+
+
+def tls_argument_spec():
+    """A copy of TLS_ARGUMENT_SPEC, to merge into a module's argument_spec."""
+    return copy.deepcopy(TLS_ARGUMENT_SPEC)
 
 
 class TLSSetupError(ValueError):
@@ -112,3 +132,100 @@ def describe_tls_error(exc):
     if 'wrong version number' in lowered or 'record layer failure' in lowered:
         return 'the port does not speak TLS (is httpsEnabled false?): %s' % text
     return text
+
+
+def _close_after_peer(sock, timeout=0.2):
+    """Read until the peer closed its side (or ``timeout``), then close ``sock`` (a reset, with SO_LINGER 0)."""
+    try:
+        sock.settimeout(timeout)
+        while sock.recv(4096):
+            pass
+    except (socket.error, ValueError):
+        pass
+    finally:
+        sock.close()
+
+
+def _answer(status=None, body=b'', error='', cert_refused=False):
+    return {'status': status, 'body': to_text(body, errors='replace'), 'error': error, 'cert_refused': cert_refused}
+
+
+class MindieHTTP(object):
+    """HTTP(S) to MindIE with the collection's TLS options: the one client every probe uses.
+
+    The TLS context is built on first use (or by ``check()``), so plain HTTP never needs the files.
+    """
+
+    def __init__(self, ca_path=None, client_cert=None, client_key=None, client_key_passphrase=None,
+                 validate_certs=True, server_name=None):
+        self.ca_path = ca_path
+        self.client_cert = client_cert
+        self.client_key = client_key
+        self.client_key_passphrase = client_key_passphrase
+        self.validate_certs = validate_certs
+        self.server_name = server_name
+        self._context = None
+
+    @classmethod
+    def from_params(cls, params):
+        """The client for a module whose argument_spec holds TLS_ARGUMENT_SPEC."""
+        return cls(**dict((name, params.get(name)) for name in TLS_ARGUMENT_SPEC))
+
+    def tls_files_given(self):
+        return bool(self.ca_path or self.client_cert or self.client_key)
+
+    def context(self):
+        """The ssl.SSLContext (tls_client_context of the options); raises TLSSetupError."""
+        if self._context is None:
+            self._context = tls_client_context(self.ca_path, self.client_cert, self.client_key,
+                                               client_key_password=self.client_key_passphrase,
+                                               validate_certs=self.validate_certs is not False)
+        return self._context
+
+    def check(self):
+        """Build the TLS context now, so that bad options are refused before anything happens; raises TLSSetupError."""
+        self.context()
+
+    def connection(self, scheme, host, port, timeout):
+        """An http.client connection (not yet connected); for https with the TLS context and server name."""
+        context = self.context() if scheme == 'https' else None
+        return connection(scheme, host, port, timeout, context=context, server_name=self.server_name)
+
+    def get(self, scheme, host, port, path, timeout, max_body=None, reset=False):
+        """GET ``path``; never raises. Returns {'status', 'body' (text), 'error', 'cert_refused'}.
+
+        ``status`` is None when nothing answered; ``error`` then says why (a TLS failure explained by
+        describe_tls_error), and ``cert_refused`` is true when the server's certificate was not accepted
+        (waiting will not change that). ``max_body`` bounds what is read of the body.
+
+        ``reset``: MindIE closes every connection first (Connection: close), which would leave the port in
+        TIME_WAIT for 60 s after each probe, and MindIE refuses a port in TIME_WAIT at its next start. So the
+        GET waits (briefly) until the server has closed its side, then closes with a reset (SO_LINGER 0, as
+        HAProxy's health checks do): no TIME_WAIT on either side, and the server never sees a reset before it
+        is done. The whole body is then read, since closing with unread data would reset the server's side early.
+        """
+        try:
+            conn = self.connection(scheme, host, port, timeout)
+        except TLSSetupError as exc:
+            return _answer(error=str(exc))
+        keep = None
+        try:
+            conn.connect()
+            if reset:
+                # A second descriptor of the same connection: http.client's close() then does not end the connection.
+                keep = socket.fromfd(conn.sock.fileno(), conn.sock.family, conn.sock.type)
+                keep.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+            conn.request('GET', path, headers={'Connection': 'close'})
+            response = conn.getresponse()
+            body = response.read() if max_body is None or reset else response.read(max_body)
+            return _answer(response.status, body[:max_body] if max_body else body)
+        except ssl.SSLCertVerificationError as exc:
+            return _answer(error=describe_tls_error(exc), cert_refused=True)
+        except ssl.SSLError as exc:
+            return _answer(error=describe_tls_error(exc))
+        except (socket.error, http_client.HTTPException) as exc:
+            return _answer(error=to_text(exc) or exc.__class__.__name__)
+        finally:
+            conn.close()
+            if keep is not None:
+                _close_after_peer(keep)

@@ -24,7 +24,7 @@ def _has_control(text):
 def daemon_log_dirs(home, log_path):
     """Directories where MindIE writes ``mindie-service_<pid>_<time>.log``, from the daemon's HOME and MINDIE_LOG_PATH.
 
-    As MindIE's LogConfig (and the simulator's common.log_debug_dir): unset -> ``~/mindie/log/debug``; an absolute
+    As MindIE's LogConfig resolves it: unset -> ``~/mindie/log/debug``; an absolute
     P -> ``P/log/debug``; a relative R -> ``~/mindie/log/R/debug``; ``component:value;...`` sets a value per
     component (``server`` or ``*`` is the daemon's). 1.0's docs only say the root changes, so ``P/debug`` and ``P``
     are searched too; ``~/mindie/log/debug`` always comes last. Values with control characters are dropped.

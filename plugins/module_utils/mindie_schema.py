@@ -672,10 +672,9 @@ def validate_config(config, multimodal=None, npu_count=None, reserved_ports=None
     deploy_path = 'BackendConfig.ModelDeployConfig'
     deploy = chk.section(deploy_path)
     seq_len = chk.integer(deploy, deploy_path, 'maxSeqLen', 1)
+    # maxInputTokenLen above maxSeqLen is accepted: MindIE caps a request at min(maxInputTokenLen, maxSeqLen - 1)
+    # (infer_tokenizer.cpp, llm_manager_impl.cpp); model_deploy_config.cpp checks only [1, 4194304].
     input_len = chk.integer(deploy, deploy_path, 'maxInputTokenLen', 1, MAX_INPUT_TOKEN_LEN)
-    if seq_len is not None and input_len is not None and input_len > seq_len:
-        chk.add(join_path(deploy_path, 'maxInputTokenLen'), 'is {0}, larger than `{1}.maxSeqLen` ({2}); it must '
-                'be <= maxSeqLen'.format(input_len, deploy_path, seq_len))
     chk.booleans(deploy, deploy_path, deploy_path)
 
     models_path = join_path(deploy_path, 'ModelConfig')

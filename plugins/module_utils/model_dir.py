@@ -7,7 +7,11 @@ Functions read the file system; only ``check_permissions(fix=True)`` (chmod) and
 ``verify_manifest`` (its hash cache) write. None of them raises: bad input, permission
 errors, broken JSON or binary garbage become a ``fail`` check with a one-line reason.
 
-Every check is a dict ``{'name', 'status': 'pass'|'warn'|'fail', 'reason', 'hint'}``.
+Every check is in the collection's check shape (module_utils/checks.py): category ``model``,
+status ``pass``, ``warn`` or ``fail``, the id in ``id``/``name``, the one-line message in
+``message``/``reason``, and the deployment guide's section: 7.1.1 (the service does not start)
+for the modes MindIE refuses, 7.1.2 (out of memory: check the model files) for the others.
+The prechecks and mindie_diagnose report these checks as they are.
 
 Public API:
   check_model_dir(path, model_type='qwen2_vl')
@@ -52,9 +56,15 @@ import stat
 import struct
 import tempfile
 
-PASS = 'pass'
-WARN = 'warn'
-FAIL = 'fail'
+from ansible_collections.ascend.mindie.plugins.module_utils.checks import (  # the statuses of every check
+    FAIL,
+    PASS,
+    WARN,
+    make as make_check,
+)
+# The guide section of each check (the modes make the service not start; the rest is 7.1.2's model check).
+GUIDE_SECTIONS = {'model_dir_mode': '7.1.1', 'model_config_mode': '7.1.1'}
+MODEL_FILES_SECTION = '7.1.2'
 
 CONFIG_FILE = 'config.json'
 INDEX_FILE = 'model.safetensors.index.json'
@@ -90,7 +100,8 @@ class SafetensorsError(ValueError):
 
 
 def _check(name, status, reason, hint=''):
-    return {'name': name, 'status': status, 'reason': _one_line(reason), 'hint': _one_line(hint)}
+    return make_check(name, 'model', status, _one_line(reason), _one_line(hint),
+                      GUIDE_SECTIONS.get(name, MODEL_FILES_SECTION))
 
 
 def _one_line(text):
@@ -225,7 +236,7 @@ def _dir_problem(path):
 def _check_exists(path):
     problem = _dir_problem(path)
     if problem:
-        return _check('model_dir_exists', FAIL, problem,
+        return _check('model_dir_exists', FAIL, 'model directory %s' % problem,
                       'download the weights there or set the model path to the weight directory')
     return _check('model_dir_exists', PASS, '%s is a directory' % path)
 
@@ -420,8 +431,8 @@ def _check_shards(path):
         if items:
             problems.append('%s: %s' % (label, _names(items)))
     if problems:
-        return _check(name, FAIL, '%d of %d shard(s) bad; %s' % (
-            len(missing) + len(truncated) + len(corrupt) + len(unreadable) + len(incomplete),
+        return _check(name, FAIL, 'the weights in %s are incomplete: %d of %d shard(s) bad; %s' % (
+            path, len(missing) + len(truncated) + len(corrupt) + len(unreadable) + len(incomplete),
             len(expected), '; '.join(problems)), hint)
     if isinstance(total_size, (int, float)) and not isinstance(total_size, bool) and total_size > 0:
         if abs(tensor_bytes - total_size) > TOTAL_SIZE_TOLERANCE * total_size:

@@ -5,13 +5,13 @@
 
 The tables are read by cells (split on ``|``) and tokens (split on whitespace), never
 by column offsets, so the 25.x layout, the wider 26.x rows, the extra
-``Process id in container`` column and five-digit ``58626/ 65536`` usages all parse.
+``Process id in container`` column and five-digit used values (no space before the slash) all parse.
+Which hardware profile the chips make is the profile table's business (``profiles.classify``).
 
 Public API:
   parse_npu_smi_info(text)     -> {'npu_smi_version', 'chips', 'processes'}
   parse_npu_smi_mapping(text)  -> [{'npu_id', 'chip_id', 'logical_id', 'name'}, ...]
   parse_npu_smi_list(text)     -> {'total_count', 'npus': [{'npu_id', 'chip_count'}, ...]}
-  classify_profile(chips)      -> 'atlas-800i-a2-32g' | 'atlas-800i-a2-64g' | None
   chips_healthy(chips)         -> True when there is at least one chip and every one is OK
   NpuSmiParseError             raised for output that is not the expected table
 """
@@ -22,8 +22,6 @@ __metaclass__ = type
 import re
 
 HEALTH_OK = 'OK'
-PROFILE_32G = 'atlas-800i-a2-32g'
-PROFILE_64G = 'atlas-800i-a2-64g'
 
 _MISSING = ('', 'NA', 'N/A', '-', '--')
 _SEPARATOR = re.compile(r'^\s*\+[-=+]*\+\s*$')
@@ -283,27 +281,6 @@ def merge_logical_ids(chips, mapping):
     return merged
 
 
-def chip_is_910b(name):
-    """True for the names a 910B prints as: ``910B4``, ``910B3``, ``910B``, ``Ascend910``, ``Ascend 910B4``."""
-    normalised = re.sub(r'[\s_-]', '', name or '').upper()
-    if normalised.startswith('ASCEND'):
-        normalised = normalised[len('ASCEND'):]
-    return normalised.startswith('910')
-
-
 def chips_healthy(chips):
     """True when there is at least one chip and every chip reports ``OK``."""
     return bool(chips) and all(chip.get('health') == HEALTH_OK for chip in chips)
-
-
-def classify_profile(chips):
-    """Name the hardware profile: 8 910B chips with 32768 or 65536 MB HBM each, else None."""
-    chips = list(chips or [])
-    if len(chips) != 8 or not all(chip_is_910b(chip.get('name')) for chip in chips):
-        return None
-    totals = set(chip.get('hbm_total_mb') for chip in chips)
-    if totals == set([32768]):
-        return PROFILE_32G
-    if totals == set([65536]):
-        return PROFILE_64G
-    return None

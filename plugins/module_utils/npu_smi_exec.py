@@ -11,8 +11,11 @@ does not block), and its bytes are decoded as UTF-8 with invalid bytes replaced 
 as lone surrogates that break the module's JSON result.
 
 Public API:
+  find_npu_smi(name) -> path                          the binary: a path as given, a name on E(PATH) or in SEARCH_DIRS
   run_npu_smi(argv, timeout, max_bytes=MAX_OUTPUT_BYTES) -> NpuSmiResult
-  NpuSmiExecError (NpuSmiTimeout): the command could not be run or did not finish in time
+  NpuSmiExecError (NpuSmiTimeout, NpuSmiNotFound): the command could not be found, run, or did not finish in time
+  likely_cause(output, rc=None, ascend_home=...) -> the cause of a known npu-smi failure (one sentence) or None
+  HUNG_DRIVER_HINT, DCMI_INIT_CAUSE, NO_LIBRARY_CAUSE: the sentences themselves
 """
 
 from __future__ import absolute_import, division, print_function
@@ -30,12 +33,18 @@ DEFAULT_TIMEOUT = 30
 MAX_OUTPUT_BYTES = 1024 * 1024
 # After the command itself exited, how long its children may keep its pipes open.
 EXIT_GRACE_SECONDS = 1.0
-_CHUNK = 65536
+_CHUNK = 64 * 1024
 
 HUNG_DRIVER_HINT = ('Likely cause: the Ascend driver hangs (npu-smi blocks in the driver). Look at `dmesg` for '
                     'davinci/devdrv/dcmi errors, check the driver state (`lsmod | grep drv_davinci`, '
                     '`cat /proc/driver/davinci*` where present), then reload the driver or reboot the node. '
                     'If the node is only slow, raise the npu-smi timeout (npu_smi_timeout / mindie_npu_smi_timeout).')
+# "dcmi module initialize failed. ret is -8005": the driver cannot be opened by this process.
+DCMI_INIT_CAUSE = ('the Ascend driver or firmware was upgraded without a reboot (reboot the node), or npu-smi ran as '
+                   "a user that may not use the driver (run it as root, with become: true, or in HwHiAiUser's group).")
+NO_LIBRARY_CAUSE = 'the Ascend driver is not installed or its libraries are missing (look under {0}/driver).'
+# Where npu-smi is looked for after the PATH (the driver installs it in /usr/local/sbin; some nodes link it in bin).
+SEARCH_DIRS = ('/usr/local/sbin', '/usr/local/bin')
 
 
 class NpuSmiExecError(Exception):
@@ -51,6 +60,60 @@ class NpuSmiExecError(Exception):
 
 class NpuSmiTimeout(NpuSmiExecError):
     """npu-smi did not finish in time and was killed."""
+
+
+class NpuSmiNotFound(NpuSmiExecError):
+    """The npu-smi binary was not found; ``searched`` lists the directories looked in."""
+
+    def __init__(self, msg, searched=()):
+        super(NpuSmiNotFound, self).__init__(msg)
+        self.searched = list(searched)
+
+
+def is_dcmi_init_failure(text):
+    """True when npu-smi's output says the driver could not be initialised (ret -8005)."""
+    text = text or ''
+    return '-8005' in text or 'dcmi module initialize failed' in text.lower()
+
+
+def likely_cause(output, rc=None, ascend_home='/usr/local/Ascend'):
+    """The likely cause of a known npu-smi failure seen in ``output`` (its text or error), one sentence; else None."""
+    output = output or ''
+    if 'did not finish within' in output:
+        return HUNG_DRIVER_HINT[len('Likely cause: '):]
+    if is_dcmi_init_failure(output):
+        return DCMI_INIT_CAUSE
+    if 'error while loading shared libraries' in output or rc == 127:
+        return NO_LIBRARY_CAUSE.format((ascend_home or '/').rstrip('/') or '/')
+    return None
+
+
+def search_dirs():
+    """The directories a bare npu-smi name is looked for in: E(PATH), then SEARCH_DIRS (each once, in order)."""
+    dirs = []
+    for directory in os.environ.get('PATH', '').split(os.pathsep) + list(SEARCH_DIRS):
+        if directory and directory not in dirs:
+            dirs.append(directory)
+    return dirs
+
+
+def find_npu_smi(name):
+    """The npu-smi to run: ``name`` itself when it is a path, else the first executable ``name`` in search_dirs().
+
+    Raises NpuSmiNotFound naming where it looked.
+    """
+    if os.sep in name:
+        if os.path.isfile(name) and os.access(name, os.X_OK):
+            return name
+        raise NpuSmiNotFound('npu-smi was not found: {0} is not an executable file. Is the Ascend driver installed?'
+                             .format(name))
+    dirs = search_dirs()
+    for directory in dirs:
+        candidate = os.path.join(directory, name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise NpuSmiNotFound('npu-smi was not found: looked for {0} in {1}. Is the Ascend driver installed? Set the npu_smi '
+                         'option to its path if it lives elsewhere.'.format(name, ', '.join(dirs)), searched=dirs)
 
 
 def command_text(argv):

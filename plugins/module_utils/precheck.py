@@ -5,8 +5,9 @@
 
 Each ``check_*`` function takes what was observed on a node (NPU facts, versions,
 Docker, memory, disk, OS, ports) and the configured thresholds, and returns a list
-of results ``{"name", "category", "status", "reason", "hint"}`` with status
-``pass``, ``warn`` or ``fail``. Nothing here reads the node; the caller gathers.
+of checks in the shape of module_utils/checks.py (``id``/``name``, ``category``,
+``status`` ``pass``, ``warn`` or ``fail``, ``message``/``reason``, ``hint``, ...).
+Nothing here reads the node; the caller gathers.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -15,20 +16,17 @@ __metaclass__ = type
 import difflib
 import math
 
-from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi_exec import HUNG_DRIVER_HINT
+from ansible_collections.ascend.mindie.plugins.module_utils import checks
+from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi_exec import likely_cause
 from ansible_collections.ascend.mindie.plugins.module_utils.ascend_versions import (
     compare_versions,
     parse_version_range,
     version_in_ranges,
 )
+from ansible_collections.ascend.mindie.plugins.module_utils import profiles
 
-PASS, WARN, FAIL = 'pass', 'warn', 'fail'
-_RANK = {PASS: 0, WARN: 1, FAIL: 2}
-
-PROFILE_32G = 'atlas-800i-a2-32g'
-PROFILE_64G = 'atlas-800i-a2-64g'
-# NPU counts a Qwen2-VL-7B deployment may use per profile (model card).
-ALLOWED_NPU_COUNTS = {PROFILE_32G: (8,), PROFILE_64G: (4, 8)}
+# The statuses of module_utils/checks.py (one vocabulary for every check of the collection).
+PASS, WARN, FAIL = checks.PASS, checks.WARN, checks.FAIL
 
 _ARCH_ALIASES = {'amd64': 'x86_64', 'x64': 'x86_64', 'arm64': 'aarch64', 'armv8': 'aarch64'}
 
@@ -100,7 +98,7 @@ def validate_inputs(min_memory_gb=None, min_disk_free_gb=None, recommended_os=No
         problems.append('min_memory_gb must be a dict of profile name to GB, got %r' % (min_memory_gb,))
     for profile, value in sorted((min_memory_gb or {}).items() if isinstance(min_memory_gb, dict) else [],
                                  key=lambda item: str(item[0])):
-        known = sorted(ALLOWED_NPU_COUNTS)
+        known = profiles.profile_names()
         if profile not in known:
             problems.append('min_memory_gb has an unknown profile %r%s; known profiles: %s'
                             % (profile, _suggest(profile, known), ', '.join(known)))
@@ -143,16 +141,12 @@ def validate_inputs(min_memory_gb=None, min_disk_free_gb=None, recommended_os=No
 
 
 def result(name, category, status, reason, hint=''):
-    return {'name': name, 'category': category, 'status': status, 'reason': reason, 'hint': hint}
+    """One precheck in the collection's check shape (module_utils/checks.py; ``name`` is its id, ``reason`` its message)."""
+    return checks.make(name, category, status, reason, hint)
 
 
-def worst(results):
-    """The overall status of a list of results."""
-    status = PASS
-    for item in results:
-        if _RANK[item['status']] > _RANK[status]:
-            status = item['status']
-    return status
+# The overall status of a list of checks.
+worst = checks.worst
 
 
 def _chip_id(chip):
@@ -177,11 +171,10 @@ def check_npu(npu, npu_error, devices, profile, foreign_action='fail', own_pids=
     if npu_error or not npu:
         first = (npu_error or 'no NPU facts').strip().splitlines()[0]
         hint = 'Run npu-smi info as root on the node.'
-        if '-8005' in (npu_error or ''):
-            hint = 'Reboot after a driver or firmware upgrade, and run npu-smi as root.'
-        elif 'did not finish within' in (npu_error or ''):
-            hint = HUNG_DRIVER_HINT.replace('Likely cause: ', '')
-        elif 'not found' in (npu_error or '') or 'shared libraries' in (npu_error or ''):
+        cause = likely_cause(npu_error)       # a hung driver, -8005, missing driver libraries
+        if cause:
+            hint = cause[:1].upper() + cause[1:]
+        elif 'not found' in (npu_error or ''):
             hint = 'Install the Ascend driver (it ships npu-smi) and re-run.'
         return [result('npu_smi', cat, FAIL, 'npu-smi does not answer: %s' % first, hint)]
 
@@ -205,13 +198,14 @@ def check_npu(npu, npu_error, devices, profile, foreign_action='fail', own_pids=
     elif devices and not missing:
         out.append(result('npu_health', cat, PASS, 'all %d planned NPUs are OK' % len(devices)))
 
-    allowed = ALLOWED_NPU_COUNTS.get(profile)
+    # The NPU counts a Qwen2-VL-7B deployment may use on the profile (the profile table, from the model card).
+    allowed = (profiles.get_profile(profile) or {}).get('npu_counts')
     if allowed is None:
         names = sorted(set(str(c.get('name')) for c in chips))
         sizes = sorted(set(str(c.get('hbm_total_mb')) for c in chips))
-        out.append(result('npu_profile', cat, FAIL, 'not an Atlas 800I A2 32G/64G: %d chips named %s with %s MB HBM' % (
-            len(chips), '/'.join(names) or '-', '/'.join(sizes) or '-'),
-            'This collection deploys on 8x 910B with 32768 or 65536 MB HBM each.'))
+        out.append(result('npu_profile', cat, FAIL, 'not an %s: %d chips named %s with %s MB HBM' % (
+            profiles.supported_labels(), len(chips), '/'.join(names) or '-', '/'.join(sizes) or '-'),
+            'This collection deploys on %s.' % profiles.describe_supported()))
     elif len(devices) not in allowed:
         out.append(result('npu_count', cat, FAIL, '%s plans %d NPUs; Qwen2-VL-7B on this profile needs %s' % (
             profile, len(devices), ' or '.join(map(str, allowed))),
@@ -266,11 +260,18 @@ def check_versions(driver, firmware, min_driver, min_firmware):
 # ---------------------------------------------------------------------------- host
 
 def check_docker(docker, min_version, sdk_version, sdk_error):
-    """Docker installed, daemon answering, new enough; the Python SDK importable."""
+    """Docker installed, daemon answering, new enough; the Python SDK importable.
+
+    ``docker``: {'client', 'server', 'error'} - no client: Docker is not installed; no server: the engine does not
+    answer. {'unasked': why} when the engine could not even be asked (the SDK the collection asks it through is missing).
+    """
     cat = 'host'
     docker = docker or {}
     out = []
-    if not docker.get('client'):
+    if docker.get('unasked'):
+        out.append(result('docker_daemon', cat, FAIL, 'the Docker engine was not asked: %s' % docker['unasked'],
+                          'Install the Docker SDK for Python (see docker_sdk); the collection talks to the engine through it.'))
+    elif not docker.get('client'):
         out.append(result('docker_installed', cat, FAIL, 'docker is not installed (%s)' % (docker.get('error') or 'not found'),
                           'Install Docker >= %s.' % min_version))
     elif not docker.get('server'):

@@ -19,7 +19,8 @@ description:
     C(ipAddress)/C(managementIpAddress) literal IPv4/IPv6 addresses (no host names; brackets only around IPv6),
     C(0.0.0.0)/C(::)/C(::ffff:0.0.0.0) only with C(allowAllZeroIpListening); C(modelInstanceNumber) in [1, 10]
     and equal to the number of C(npuDeviceIds) groups, each group of C(worldSize) NPUs; C(tokenizerProcessNumber) in [1, 32]; C(maxPrefillTokens) >=
-    C(maxInputTokenLen); C(maxInputTokenLen) <= C(maxSeqLen) and <= 4194304; C(maxIterTimes) in [1, C(maxSeqLen)];
+    C(maxInputTokenLen); C(maxInputTokenLen) <= 4194304 (above C(maxSeqLen) is accepted: MindIE caps requests at
+    C(maxSeqLen) - 1); C(maxIterTimes) in [1, C(maxSeqLen)];
     C(maxPrefillBatchSize) <= C(maxBatchSize) (0 allowed); C(maxBatchSize) in [1, 819200]; C(maxLinkNum) in
     [1, 4096]; C(cacheBlockSize) in [1, 128]; C(modelName) pattern, starting and ending with a letter or digit;
     a non-empty C(ModelConfig); C(npuMemSize) -1 or positive, and not -1 for a multimodal (vision-language) model."

@@ -39,11 +39,12 @@ description:
 author:
   - ascend.mindie maintainers (@ascend-mindie)
 requirements:
-  - The Docker SDK for Python (C(docker)) or the C(docker) CLI on the node; without either the container items are
-    recorded as errors.
+  - The Docker SDK for Python (C(docker)) on the node; without it (or without an answering engine) the container
+    items are recorded as errors and a V(container) finding says why.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ascend.mindie.attributes
+  - ascend.mindie.tls
 options:
   container:
     description:
@@ -129,27 +130,15 @@ options:
       - Seconds each probe may take (1 to 300).
     type: int
     default: 5
-  ca_path:
-    description:
-      - With C(httpsEnabled), the CA that signed MindIE's server certificate (the probes verify it).
-    type: path
-  client_cert:
-    description:
-      - With C(httpsEnabled), the client certificate the probes present (MindIE serves mutual TLS only). Without it
-        an HTTPS service is not probed (noted in C(health.txt)).
-    type: path
-  client_key:
-    description:
-      - The key of O(client_cert) when it is in another file.
-    type: path
-  server_name:
-    description:
-      - The name MindIE's certificate is checked against (default the address probed).
-    type: str
 notes:
+  - "With C(httpsEnabled) the probes use the TLS options (O(ca_path), O(client_cert), O(client_key),
+    O(client_key_passphrase), O(validate_certs), O(server_name)). Without O(client_cert) an HTTPS service is not
+    probed (noted in C(health.txt)), since MindIE serves mutual TLS only. TLS options that cannot be used fail the
+    module before anything is collected."
   - The container is expected to use host networking (as the guide's does), so its sockets show in the node's
     C(/proc/net/tcp). The owning process of a socket is found through C(/proc/<pid>/fd), which needs root.
-  - The hardware profile (32G or 64G) is read from the HBM size that C(npu-smi info) prints; the guide's ranges for
+  - The hardware profile is recognised from the chips C(npu-smi info) shows (the chip family and HBM size of the
+    collection's profile table, C(plugins/module_utils/profiles.py), for a subset of the cards too); the guide's ranges for
     C(npuMemSize) and C(maxBatchSize) are checked only when it is known.
 seealso:
   - module: ascend.mindie.mindie_service
@@ -187,7 +176,12 @@ files:
   type: dict
   sample: {"npu-smi-info.txt": "+----...", "config.json": "{...}"}
 findings:
-  description: What is wrong, worst first.
+  description:
+    - What is wrong, worst first, in the collection's one check shape (the same keys as
+      RV(ascend.mindie.mindie_precheck#module:checks)); the checks that found nothing wrong are left out.
+    - C(severity) and C(problem) are the status and the category in the words this module has always used
+      (error = V(fail), warning = V(warn), info = V(info)); C(name) and C(reason) repeat C(id) and C(message).
+    - The checks of the weight directory are the prechecks' own (category V(model), ids such as C(model_shards)).
   returned: always
   type: list
   elements: dict
@@ -196,10 +190,36 @@ findings:
       description: V(error), V(warning) or V(info).
       type: str
       returned: always
+    status:
+      description: The same as C(severity) in the prechecks' words, V(fail), V(warn) or V(info).
+      type: str
+      returned: always
     problem:
       description: >-
-        V(service_start), V(out_of_memory), V(slow_inference), V(image_load), V(config), V(npu) or V(container).
+        V(service_start), V(out_of_memory), V(slow_inference), V(image_load), V(config), V(npu), V(container) or
+        V(model) (the weight directory).
       type: str
+      returned: always
+    category:
+      description: The same as C(problem).
+      type: str
+      returned: always
+    id:
+      description: >-
+        The check's id: the id of a weight check (for example C(model_dir_mode)), else the same as C(problem).
+      type: str
+      returned: always
+    name:
+      description: The same as C(id).
+      type: str
+      returned: always
+    reason:
+      description: The same as C(message).
+      type: str
+      returned: always
+    details:
+      description: Structured extras of the finding (empty for most).
+      type: dict
       returned: always
     guide_section:
       description: The section of the guide's troubleshooting list (V(7.1.1) to V(7.1.4)).
@@ -215,10 +235,16 @@ findings:
       returned: always
   sample:
     - severity: error
+      status: fail
       problem: config
+      category: config
+      id: config
+      name: config
       guide_section: "7.1.1"
       message: "config.json has mode 0644, looser than 0640: MindIE refuses it"
+      reason: "config.json has mode 0644, looser than 0640: MindIE refuses it"
       hint: "chmod 0640 config.json (mindie_service_config_dir/config.json)."
+      details: {}
 summary:
   description: One line with the verdict (V(OK), V(WARN) or V(FAIL)), the counts and the problems found.
   returned: always
@@ -246,47 +272,50 @@ import grp
 import json
 import os
 import pwd
-import socket
-import ssl
 import stat as stat_mod
 import time
 import traceback
 
-import http.client as http_client
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_text
 
+from ansible_collections.ascend.mindie.plugins.module_utils import checks
 from ansible_collections.ascend.mindie.plugins.module_utils import diagnose
 from ansible_collections.ascend.mindie.plugins.module_utils import mindie_logs
+from ansible_collections.ascend.mindie.plugins.module_utils.mindie_daemon import (
+    CONSOLE_LOG,
+    DEFAULT_SERVICE_DIR,
+    LOGENV_FILE,
+    PROBE_SCRIPT,
+    daemon_age,
+    parse_probe,
+    probe_args,
+)
 from ansible_collections.ascend.mindie.plugins.module_utils.diagnose import last_run
 from ansible_collections.ascend.mindie.plugins.module_utils.mindie_http import (
+    MindieHTTP,
     TLSSetupError,
-    connection,
-    describe_tls_error,
-    tls_client_context,
+    tls_argument_spec,
 )
 from ansible_collections.ascend.mindie.plugins.module_utils import model_dir
 from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi_exec import (
     DEFAULT_TIMEOUT as NPU_SMI_TIMEOUT,
     NpuSmiTimeout,
+    find_npu_smi,
     run_npu_smi,
 )
-from ansible_collections.ascend.mindie.plugins.module_utils.procfs import parse_proc_net_tcp
+from ansible_collections.ascend.mindie.plugins.module_utils.ascend_versions import node_version_files
+from ansible_collections.ascend.mindie.plugins.module_utils.procfs import (
+    parse_proc_net_tcp,
+    read_proc_net_tcp,
+    socket_holders,
+)
 from ansible_collections.ascend.mindie.plugins.module_utils.mindie_docker import (
     CONTAINER_NAME,
-    HAS_DOCKER,
     MindieDockerClient,
     MindieDockerError,
 )
 
-DEFAULT_SERVICE_DIR = '/usr/local/Ascend/mindie/latest/mindie-service'
-PID_FILE = 'logs/mindieservice_daemon.pid'
-CONSOLE_LOG = 'logs/console.log'
-# Written by ascend.mindie.mindie_service at each start: HOME and MINDIE_LOG_PATH as the daemon got them
-# (NUL-separated), and the daemon's exit status.
-LOGENV_FILE = 'logs/mindieservice_daemon.logenv'
-EXIT_FILE = 'logs/daemon.exit'
 DAEMON_LOG_TAIL = 'mindie-service.log.tail'
 # A service answering 500 "Service is abnormal" is probed again for this long: MindIE answers so for the first
 # health-check interval (about 5 s) after its ports open.
@@ -298,22 +327,6 @@ LOG_TAIL_SCRIPT = (
     'if [ ! -f "$1" ]; then printf \'%s: no such regular file\\n\' "$1" >&2; exit 3; fi\n'
     'if [ ! -r "$1" ]; then printf \'%s: not readable\\n\' "$1" >&2; exit 4; fi\n'
     'tail -n "$2" -- "$1" | head -c "$3"\n'
-)
-# $1 pid file, $2 log environment file, $3 exit status file (all written by ascend.mindie.mindie_service).
-DAEMON_SCRIPT = (
-    'pid=$(cat -- "$1" 2>/dev/null); case "$pid" in ""|*[!0-9]*) pid="";; esac\n'
-    'echo "pid=$pid"\n'
-    'if [ -n "$pid" ] && [ -e /proc/$pid/cmdline ]; then echo "cmdline=$(tr \'\\0\' \' \' < /proc/$pid/cmdline)";'
-    ' st=$(sed -e \'s/.*) //\' /proc/$pid/stat); echo "state=$(echo "$st" | cut -c1)";'
-    ' echo "start=$(echo "$st" | cut -d\' \' -f20)"; echo "uptime=$(cut -d\' \' -f1 /proc/uptime)";'
-    ' echo "clk_tck=$(getconf CLK_TCK 2>/dev/null)";'
-    ' if env=$(tr \'\\0\' \'\\n\' < /proc/$pid/environ 2>/dev/null); then echo "env_read=1";'
-    ' printf \'%s\\n\' "$env" | sed -n -e \'s/^HOME=/env_home=/p\' -e \'s/^MINDIE_LOG_PATH=/env_log_path=/p\'; fi; fi\n'
-    'if [ -f "$2" ]; then tr \'\\0\' \'\\n\' < "$2" | { IFS= read -r h; IFS= read -r l;'
-    ' echo "logenv_home=$h"; echo "logenv_log_path=$l"; }; fi\n'
-    'if [ -f "$3" ]; then echo "exit=$(head -c 16 -- "$3" | tr -d \'\\n\')"; fi\n'
-    'echo "shell_home=${HOME-}"\n'
-    'if [ -n "${MINDIE_LOG_PATH+x}" ]; then echo "shell_log_path=$MINDIE_LOG_PATH"; fi\n'
 )
 # "$@": directories; prints "<mtime> <path>" of every mindie-service_*.log / mindie-server_*.log (3.0) in them, newest first (bounded).
 LOG_LIST_SCRIPT = (
@@ -339,95 +352,6 @@ def validate_names(params):
     return problems
 
 
-class _RaisingModule(object):
-    """Lets MindieDockerClient report a missing SDK or a dead engine as an exception instead of exiting."""
-
-    def fail_json(self, msg, **kwargs):
-        raise MindieDockerError(msg)
-
-
-class SdkBackend(object):
-    """Docker through the SDK (MindieDockerClient for the exec calls)."""
-
-    def __init__(self, container):
-        self.client = MindieDockerClient(_RaisingModule(), container, timeout=DOCKER_TIMEOUT)
-        self.name = container
-
-    def inspect_container(self):
-        try:
-            return self.client.container(reload=True).attrs
-        except MindieDockerError as exc:
-            if 'does not exist' in str(exc):
-                return None
-            raise
-
-    def inspect_image(self, ref):
-        from docker.errors import DockerException, NotFound
-        try:
-            return self.client.client.images.get(ref).attrs
-        except NotFound:
-            return None
-        except DockerException as exc:
-            raise MindieDockerError('Cannot inspect image %s: %s' % (ref, exc))
-
-    def ps_all(self):
-        from docker.errors import DockerException
-        try:
-            containers = self.client.client.containers.list(all=True)
-        except DockerException as exc:
-            raise MindieDockerError('Cannot list the containers: %s' % exc)
-        rows = []
-        for c in containers:
-            attrs = c.attrs
-            rows.append({'ID': c.short_id, 'Names': c.name, 'Image': (attrs.get('Config') or {}).get('Image'),
-                         'Status': (attrs.get('State') or {}).get('Status'), 'Created': attrs.get('Created')})
-        return rows
-
-    def exec_shell(self, script, args=()):
-        return self.client.exec_shell(script, args=args)
-
-
-class CliBackend(object):
-    """Docker through the docker CLI, for nodes without the SDK."""
-
-    def __init__(self, module, container):
-        self.module = module
-        self.name = container
-        self.docker = module.get_bin_path('docker')
-        if not self.docker:
-            raise MindieDockerError('Neither the Docker SDK for Python nor the docker CLI is available on the node.')
-        rc, out, err = self.run(['info', '--format', '{{.ServerVersion}}'])
-        if rc != 0:
-            raise MindieDockerError('Cannot talk to the Docker engine: %s' % (err.strip() or out.strip()))
-
-    def run(self, args):
-        return self.module.run_command([self.docker] + args)
-
-    def _inspect(self, kind, ref):
-        rc, out, err = self.run([kind, 'inspect', ref])
-        if rc != 0:
-            if 'No such' in err:
-                return None
-            raise MindieDockerError('docker %s inspect %s: %s' % (kind, ref, err.strip()))
-        data = json.loads(out)
-        return data[0] if data else None
-
-    def inspect_container(self):
-        return self._inspect('container', self.name)
-
-    def inspect_image(self, ref):
-        return self._inspect('image', ref)
-
-    def ps_all(self):
-        rc, out, err = self.run(['ps', '-a', '--no-trunc', '--format', '{{json .}}'])
-        if rc != 0:
-            raise MindieDockerError('docker ps -a: %s' % err.strip())
-        return [json.loads(line) for line in out.splitlines() if line.strip()]
-
-    def exec_shell(self, script, args=()):
-        return self.run(['exec', self.name, '/bin/sh', '-c', script, 'sh'] + [str(a) for a in args])
-
-
 def _read(path, limit=MAX_FILE_BYTES, text=True):
     # O_NONBLOCK and the S_ISREG check: a FIFO or a device at a configured path is reported, never waited on.
     fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NONBLOCK', 0) | getattr(os, 'O_NOCTTY', 0))
@@ -449,19 +373,6 @@ def _read(path, limit=MAX_FILE_BYTES, text=True):
 def _read_head(path, size):
     """The first ``size`` bytes of a regular file (a FIFO or a device raises IOError instead of blocking)."""
     return _read(path, size, text=False)
-
-
-def daemon_age(info):
-    """Seconds since the daemon started, from /proc/<pid>/stat's start time and /proc/uptime; None if unknown."""
-    try:
-        start = int(info.get('start', ''))
-        uptime = float(info.get('uptime', ''))
-        clk = int(info.get('clk_tck') or 100)
-    except ValueError:
-        return None
-    age = uptime - start / float(clk) if clk > 0 else -1
-    # A negative age: /proc/uptime is not the kernel's (lxcfs gives the container's), so the age is unknown.
-    return int(age) if age >= 0 and start >= 0 else None
 
 
 def _answer(answer):
@@ -506,7 +417,7 @@ class MindieDiagnoser(object):
         self.config = None
         self.npu_smi_hung = None
         self.daemon_notes = []
-        self._tls = None
+        self.http = MindieHTTP.from_params(self.p)
 
     def collect(self, label, func, *args):
         """Run one collector; record its exception as an error string and return None."""
@@ -519,14 +430,7 @@ class MindieDiagnoser(object):
 
     # ------------------------------------------------------------------ node items
     def npu_smi(self, suffix, args):
-        binary = self.p['npu_smi']
-        if '/' in binary:
-            if not os.access(binary, os.X_OK):
-                raise RuntimeError('%s is not an executable file' % binary)
-        else:
-            binary = self.module.get_bin_path(binary, opt_dirs=['/usr/local/bin', '/usr/local/sbin'])
-            if not binary:
-                raise RuntimeError('%s is not on the PATH' % self.p['npu_smi'])
+        binary = find_npu_smi(self.p['npu_smi'])        # NpuSmiNotFound: recorded by collect() as an error
         cmd = [binary, 'info'] + args
         name = 'npu-smi-info%s.txt' % suffix
         if self.npu_smi_hung:
@@ -547,10 +451,9 @@ class MindieDiagnoser(object):
         return text
 
     def version_files(self):
-        for name, path in (('driver-version.info', os.path.join(self.p['ascend_home'], 'driver', 'version.info')),
-                           ('firmware-version.info', os.path.join(self.p['ascend_home'], 'firmware', 'version.info')),
-                           ('ascend_install.info', '/etc/ascend_install.info')):
-            self.collect(name, self._version_file, name, path)
+        names = {'driver': 'driver-version.info', 'firmware': 'firmware-version.info', 'install_info': 'ascend_install.info'}
+        for key, path in node_version_files(self.p['ascend_home']):
+            self.collect(names[key], self._version_file, names[key], path)
 
     def _version_file(self, name, path):
         self.files[name] = _read(path)
@@ -572,10 +475,12 @@ class MindieDiagnoser(object):
 
     # ------------------------------------------------------------------ docker items
     def connect_docker(self):
-        if HAS_DOCKER:
-            self.docker = SdkBackend(self.p['container'])
-        else:
-            self.docker = CliBackend(self.module, self.p['container'])
+        """The Docker client; a missing SDK or an engine that does not answer is kept for the container finding."""
+        try:
+            self.docker = MindieDockerClient(self.p['container'], timeout=DOCKER_TIMEOUT)
+        except MindieDockerError as exc:
+            self.docker_error = exc.msg
+            raise
 
     def container_state(self):
         attrs = self.docker.inspect_container()
@@ -610,24 +515,15 @@ class MindieDiagnoser(object):
         return out
 
     def daemon(self):
-        rc, out, err = self.docker.exec_shell(DAEMON_SCRIPT, args=[self.service_dir + '/' + PID_FILE,
-                                                                   self.service_dir + '/' + LOGENV_FILE,
-                                                                   self.service_dir + '/' + EXIT_FILE])
+        rc, out, err = self.docker.exec_shell(PROBE_SCRIPT, args=probe_args(self.service_dir))
         if rc != 0:
             raise MindieDockerError('cannot look for the daemon: %s' % err.strip())
-        info = {}
-        for line in out.splitlines():
-            if '=' in line:
-                key, value = line.split('=', 1)
-                info.setdefault(key, value)
-        pid = info.get('pid') or None
-        running = bool(pid and info.get('cmdline') and diagnose.is_daemon_process('', info['cmdline'])
-                       and info.get('state') not in ('Z', 'X'))
-        exit_code = info.get('exit', '').strip()
-        result = {'pid': int(pid) if pid else None, 'running': running, 'cmdline': info.get('cmdline', ''),
-                  'age': daemon_age(info) if running else None,
-                  'exit_code': int(exit_code) if exit_code.isdigit() and not running else None}
-        result['home'], result['log_path'], result['log_env_from'] = self._log_env(info, running)
+        info = parse_probe(out)
+        running = bool(info['alive'] and info['is_daemon'])
+        result = {'pid': info['pid'], 'running': running, 'cmdline': info['cmdline'],
+                  'age': daemon_age(info['fields']) if running else None,
+                  'exit_code': info['exit_code'] if not running else None}
+        result['home'], result['log_path'], result['log_env_from'] = self._log_env(info['fields'], running)
         return result
 
     def _log_env(self, info, running):
@@ -686,18 +582,13 @@ class MindieDiagnoser(object):
 
     # ------------------------------------------------------------------ sockets
     def listeners(self, ports):
-        text = ''
-        for path in ('/proc/net/tcp', '/proc/net/tcp6'):
-            try:
-                text += _read(path, 16 * MAX_FILE_BYTES)
-            except (IOError, OSError):
-                pass
-        inodes = parse_proc_net_tcp(text)
+        inodes = parse_proc_net_tcp(read_proc_net_tcp())
         wanted = dict((port, inode) for port, inode in inodes.items() if port in ports)
-        owners = self._socket_owners(set(wanted.values())) if wanted else {}
+        holders = socket_holders(set(wanted.values())) if wanted else {}
         result, lines = {}, ['port  pid  process  cmdline']
         for port in sorted(wanted):
-            owner = owners.get(wanted[port], {'pid': None, 'name': None, 'cmdline': ''})
+            # The lowest pid of those holding the socket (a worker that inherited it is a later one).
+            owner = (holders.get(wanted[port]) or [{'pid': None, 'name': None, 'cmdline': ''}])[0]
             result[port] = owner
             lines.append('%d  %s  %s  %s' % (port, owner['pid'] or '-', owner['name'] or '?', owner['cmdline'][:200]))
         if not wanted:
@@ -705,59 +596,10 @@ class MindieDiagnoser(object):
         self.files['listening-ports.txt'] = '\n'.join(lines) + '\n'
         return result
 
-    @staticmethod
-    def _socket_owners(inodes):
-        owners = {}
-        targets = dict(('socket:[%s]' % inode, inode) for inode in inodes)
-        for pid in os.listdir('/proc'):
-            if not pid.isdigit():
-                continue
-            try:
-                fds = os.listdir('/proc/%s/fd' % pid)
-            except OSError:
-                continue
-            for fd in fds:
-                try:
-                    link = os.readlink('/proc/%s/fd/%s' % (pid, fd))
-                except OSError:
-                    continue
-                if link in targets and targets[link] not in owners:
-                    try:
-                        name = _read('/proc/%s/comm' % pid).strip()
-                        cmdline = _read('/proc/%s/cmdline' % pid).replace('\0', ' ').strip()
-                    except (IOError, OSError):
-                        name, cmdline = None, ''
-                    owners[targets[link]] = {'pid': int(pid), 'name': name, 'cmdline': cmdline}
-            if len(owners) == len(targets):
-                break
-        return owners
-
     # ------------------------------------------------------------------ health and metrics
-    def tls_context(self):
-        if self._tls is None:
-            self._tls = tls_client_context(ca_path=self.p['ca_path'], client_cert=self.p['client_cert'],
-                                           client_key=self.p['client_key'])
-        return self._tls
-
     def http_get(self, scheme, host, port, path):
-        """GET over HTTP(S): {'status': int or None, 'body': text (at most 4 KiB), 'error': why there was no answer}."""
-        try:
-            conn = connection(scheme, host, port, self.p['probe_timeout'],
-                              context=self.tls_context() if scheme == 'https' else None,
-                              server_name=self.p['server_name'])
-        except TLSSetupError as exc:
-            return {'status': None, 'body': '', 'error': str(exc)}
-        try:
-            conn.request('GET', path, headers={'Connection': 'close'})
-            response = conn.getresponse()
-            body = response.read(4096)
-            return {'status': response.status, 'body': to_text(body, errors='replace'), 'error': ''}
-        except ssl.SSLError as exc:
-            return {'status': None, 'body': '', 'error': describe_tls_error(exc)}
-        except (socket.error, http_client.HTTPException) as exc:
-            return {'status': None, 'body': '', 'error': to_text(exc) or exc.__class__.__name__}
-        finally:
-            conn.close()
+        """GET over HTTP(S) (mindie_http): {'status': int or None, 'body': text (at most 4 KiB), 'error': why not}."""
+        return self.http.get(scheme, host, port, path, self.p['probe_timeout'], max_body=4096)
 
     def health(self, listeners):
         """Probe /v2/health/ready, /v2/health/live and /metrics; findings. Records health.txt."""
@@ -770,7 +612,7 @@ class MindieDiagnoser(object):
             self.files['health.txt'] = ('not probed: httpsEnabled is true and MindIE serves mutual TLS only; give '
                                         'client_cert, client_key and ca_path to probe it\n')
             return []
-        base = '%s://%s:%d' % (scheme, '[%s]' % mhost if ':' in mhost else mhost, mport)
+        base = targets['urls']['management']
         if mport in listeners:
             started = time.time()
             starting_for = None
@@ -792,8 +634,7 @@ class MindieDiagnoser(object):
         xhost, xport = targets['metrics']
         if xport in listeners:
             metrics = self.http_get(scheme, xhost, xport, '/metrics')
-            lines.append('%s://%s:%d/metrics %s' % (scheme, '[%s]' % xhost if ':' in xhost else xhost, xport,
-                                                    _answer(metrics)))
+            lines.append('%s/metrics %s' % (targets['urls']['metrics'], _answer(metrics)))
             findings += diagnose.check_metrics(metrics)
         self.files['health.txt'] = '\n'.join(lines) + '\n'
         return findings
@@ -802,16 +643,16 @@ class MindieDiagnoser(object):
     def model_dir(self):
         """The weights listing for the bundle, and the prechecks' own checks of the directory."""
         path = self.p['model_path']
-        checks = model_dir.check_model_dir(path)
-        if checks[0]['status'] != 'pass':
-            self.files['model-dir.txt'] = '%s: %s\n' % (path, checks[0]['reason'])
-            return checks
+        found = model_dir.check_model_dir(path)
+        if found[0]['status'] != checks.PASS:
+            self.files['model-dir.txt'] = '%s: %s\n' % (path, found[0]['message'])
+            return found
         lines = [_ls_line('.', os.stat(path))]
         for name in sorted(os.listdir(path)):
             lines.append(_ls_line(name, os.lstat(os.path.join(path, name))))
         self.files['model-dir.txt'] = '\n'.join(lines) + '\n'
         # Read-only: fix=False never changes a mode.
-        return checks + model_dir.check_permissions(path, fix=False)[0]
+        return found + model_dir.check_permissions(path, fix=False)[0]
 
     def test_image(self):
         path = self.p['test_image']
@@ -833,6 +674,31 @@ class MindieDiagnoser(object):
         return info
 
     # ------------------------------------------------------------------ run
+    def validate(self):
+        """Refuse bad options (fail_json) before anything is run or read."""
+        p = self.p
+        if p['log_lines'] < 1:
+            self.module.fail_json(msg='log_lines must be at least 1, got %d.' % p['log_lines'])
+        problems = validate_names(p)
+        if problems:
+            self.module.fail_json(msg=' '.join(problems))
+        if p['npu_smi_timeout'] < 1:
+            self.module.fail_json(msg='npu_smi_timeout must be at least 1 (seconds), got %d.' % p['npu_smi_timeout'])
+        if p['ready_timeout'] < 1:
+            self.module.fail_json(msg='ready_timeout must be at least 1 (seconds), got %d.' % p['ready_timeout'])
+        if not 1 <= p['probe_timeout'] <= 300:
+            self.module.fail_json(msg='probe_timeout must be 1 to 300 (seconds), got %d.' % p['probe_timeout'])
+        if self.http.tls_files_given():
+            try:
+                self.http.check()
+            except TLSSetupError as exc:
+                self.module.fail_json(msg='The TLS options cannot be used: %s.' % exc)
+
+    def execute(self):
+        """The module's run: validate, collect, exit with the bundle."""
+        self.validate()
+        self.module.exit_json(**self.run())
+
     def run(self):
         f = self.findings
         p = self.p
@@ -857,8 +723,7 @@ class MindieDiagnoser(object):
         container = None
         self.collect('docker', self.connect_docker)
         if self.docker is None:
-            self.docker_error = self.errors[-1].split(': ', 1)[-1] if self.errors else 'unknown'
-            f += diagnose.check_container(None, docker_error=self.docker_error)
+            f += diagnose.check_container(None, docker_error=self.docker_error or 'unknown')
         else:
             container = self.collect('docker inspect container', self.container_state)
             image_present = None
@@ -886,7 +751,8 @@ class MindieDiagnoser(object):
 
         model_checks = self.collect('model directory', self.model_dir)
         if model_checks:
-            f += diagnose.check_model_dir(p['model_path'], model_checks)
+            # The prechecks' own checks of the weights, reported as they are (category model).
+            f += checks.findings(model_checks)
         image_info = self.collect('test image', self.test_image)
         if image_info is not None:
             f += diagnose.check_test_image(p['test_image'], image_info)
@@ -928,31 +794,11 @@ def main():
             ready_timeout=dict(type='int', default=diagnose.DEFAULT_READY_TIMEOUT),
             probe=dict(type='bool', default=True),
             probe_timeout=dict(type='int', default=5),
-            ca_path=dict(type='path'),
-            client_cert=dict(type='path'),
-            client_key=dict(type='path', no_log=False),
-            server_name=dict(type='str'),
+            **tls_argument_spec()
         ),
         supports_check_mode=True,
     )
-    if module.params['log_lines'] < 1:
-        module.fail_json(msg='log_lines must be at least 1, got %d.' % module.params['log_lines'])
-    problems = validate_names(module.params)
-    if problems:
-        module.fail_json(msg=' '.join(problems))
-    if module.params['npu_smi_timeout'] < 1:
-        module.fail_json(msg='npu_smi_timeout must be at least 1 (seconds), got %d.' % module.params['npu_smi_timeout'])
-    if module.params['ready_timeout'] < 1:
-        module.fail_json(msg='ready_timeout must be at least 1 (seconds), got %d.' % module.params['ready_timeout'])
-    if not 1 <= module.params['probe_timeout'] <= 300:
-        module.fail_json(msg='probe_timeout must be 1 to 300 (seconds), got %d.' % module.params['probe_timeout'])
-    if module.params['client_cert'] or module.params['client_key'] or module.params['ca_path']:
-        try:
-            tls_client_context(ca_path=module.params['ca_path'], client_cert=module.params['client_cert'],
-                               client_key=module.params['client_key'])
-        except TLSSetupError as exc:
-            module.fail_json(msg='The TLS options cannot be used: %s.' % exc)
-    module.exit_json(**MindieDiagnoser(module).run())
+    MindieDiagnoser(module).execute()
 
 
 if __name__ == '__main__':

@@ -31,7 +31,8 @@ description:
     after sourcing O(set_env_scripts) and reads the figures from those prefixed lines (stdout and stderr together).
   - The module fails, with the last 30 output lines and a hint for the known causes, when the script exits
     non-zero or prints no C(Latency(s)) / C(Throughput(tokens/s)) line.
-  - The run is a measurement, so the module always reports C(changed=false).
+  - C(changed) is true when the edited copy had to be written into the container (in check mode, when it would be);
+    the run itself is a measurement and changes nothing. A second run with the same options reports no change.
 author:
   - ascend.mindie maintainers (@ascend-mindie)
 requirements:
@@ -58,7 +59,8 @@ options:
   visible_devices:
     description:
       - Logical NPU ids to run on; they become E(ASCEND_RT_VISIBLE_DEVICES) and the number of them the world size.
-      - The guide uses all eight on a 32G node, four or eight on a 64G node.
+      - The guide's NPU counts per hardware profile are in the collection's profile table (field C(npu_counts) of the
+        lookup P(ascend.mindie.mindie_profiles#lookup)).
     type: list
     elements: int
     required: true
@@ -73,7 +75,9 @@ options:
     required: true
   max_batch_size:
     description:
-      - Batch size (continuous batching). The guide's benchmarks use 4 on 32G and 32 on 64G.
+      - Batch size (continuous batching). The guide's batch size and benchmark figures per hardware profile are in the
+        collection's profile table (fields C(inference) and C(run_pa_reference) of the lookup
+        P(ascend.mindie.mindie_profiles#lookup)).
     type: int
     default: 1
   max_input_length:
@@ -326,8 +330,10 @@ from shlex import quote
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.ascend.mindie.plugins.module_utils.container_manager import ContainerManager, run_container_manager
 from ansible_collections.ascend.mindie.plugins.module_utils.mindie_docker import (
     CONTAINER_NAME,
+    ENV_NAME,
     SET_ENV_SCRIPTS,
     MindieDockerClient,
     MindieDockerError,
@@ -350,7 +356,6 @@ FAIL_LINES = 30
 TAIL_LINES = 40
 TIMEOUT_RC = 124
 SET_ENV_MISSING_RC = 98
-ENV_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_]*\Z')
 CONTROL = re.compile(r'[\x00-\x1f\x7f]')
 # The real run_pa.sh builds base_cmd as one string with the paths unquoted and evals it, so these characters in a
 # path would be run as shell code (or split the path): refused in model_path, input_image, dataset_path and
@@ -503,23 +508,16 @@ def run_command(root, set_env_scripts, copy, exports, timeout):
 
 # ---------------------------------------------------------------------- manager
 
-class MindieInferenceManager(object):
+class MindieInferenceManager(ContainerManager):
     """Runs run_pa.sh in one container through a MindieDockerClient."""
 
     def __init__(self, module, client):
-        self.module = module
-        self.client = client
-        self.p = module.params
+        super(MindieInferenceManager, self).__init__(module, client)
         self.script = self.p['script']
         self.copy = posixpath.join(posixpath.dirname(self.script), COPY_NAME)
         self.root = atb_models_root(self.script)
         self.result = {'changed': False, 'script_copy': self.copy, 'parameters': self.parameters(),
                        'rewritten_lines': [], 'inserted_variables': [], 'script_copy_updated': False}
-
-    def fail(self, msg, **kwargs):
-        result = dict(self.result)
-        result.update(kwargs)
-        self.module.fail_json(msg=msg, **result)
 
     def parameters(self):
         p = self.p
@@ -604,10 +602,13 @@ class MindieInferenceManager(object):
 
         body = details['text'] if details['text'].endswith('\n') else details['text'] + '\n'
         self.result['script_copy_updated'] = self.client.read_file(self.copy) != body
+        # Writing the copy is the module's one change to the container (the run is a measurement).
         if self.module.check_mode:
+            self.result['changed'] = self.result['script_copy_updated']
             return self.result
         if self.result['script_copy_updated']:
             self.write_copy(body)
+            self.result['changed'] = True
 
         rc, out, err = self.client.exec_run(['bash', '-c', command], workdir=self.root)
         output = out + (('\n' + err) if err else '')
@@ -664,14 +665,8 @@ def main():
     errors = validate(module.params)
     if errors:
         module.fail_json(msg=' '.join(errors))
-    client = MindieDockerClient(module, module.params['container'], docker_host=module.params['docker_host'],
-                                timeout=module.params['timeout'] + 120)
-    manager = MindieInferenceManager(module, client)
-    try:
-        result = manager.run()
-    except MindieDockerError as exc:
-        module.fail_json(msg=str(exc), **manager.result)
-    module.exit_json(**result)
+    run_container_manager(module, MindieInferenceManager, lambda: MindieDockerClient(
+        module.params['container'], docker_host=module.params['docker_host'], timeout=module.params['timeout'] + 120))
 
 
 if __name__ == '__main__':

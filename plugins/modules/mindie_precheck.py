@@ -18,9 +18,9 @@ description:
     NPUs exist and are healthy, their number fits the hardware profile, no foreign process holds HBM on them;
     driver and firmware present, at least the minimum versions, firmware within the driver's
     C(compatible_version_fw)."
-  - "Host: Docker installed, daemon answering and recent enough; the Docker SDK for Python importable by this
-    interpreter; memory; free disk where the image and weights go; OS; architecture against the image's;
-    the service ports and MASTER_PORT free."
+  - "Host: Docker installed, daemon answering and recent enough (asked through the Docker SDK for Python, never
+    the docker CLI); the Docker SDK for Python importable by this interpreter; memory; free disk where the image and
+    weights go; OS; architecture against the image's; the service ports and MASTER_PORT free."
   - "Model: the weight directory is complete (C(config.json) with the expected C(model_type), tokenizer files,
     every shard named by the safetensors index present with a plausible size), optionally verified against a
     SHA-256 manifest without rehashing unchanged files, and permissions MindIE accepts (directory no looser than
@@ -80,9 +80,11 @@ options:
     type: str
     default: 7.1.0
   docker_bin:
-    description: The docker CLI.
+    description:
+      - Not used any more, and deprecated; it will be removed in a future release.
+      - The module asks the Docker engine through the Docker SDK for Python (the collection's one Docker client), never
+        through the docker CLI; the engine is found as the SDK finds it (E(DOCKER_HOST) or the local socket).
     type: str
-    default: docker
   min_docker_version:
     description: Oldest acceptable Docker engine.
     type: str
@@ -90,9 +92,12 @@ options:
   min_memory_gb:
     description:
       - Minimum host memory in GB per profile. The keys must be known profiles (C(atlas-800i-a2-32g),
-        C(atlas-800i-a2-64g)); the values numbers (or numeric strings) of at least 0.
+        C(atlas-800i-a2-64g)); the values numbers (or numeric strings) of at least 0. A profile left out has no
+        minimum.
+      - When not given, the guide's minimums from the collection's hardware profile table
+        (C(plugins/module_utils/profiles.py), field C(min_memory_gb); the lookup P(ascend.mindie.mindie_profiles#lookup)
+        shows them).
     type: dict
-    default: {atlas-800i-a2-32g: 64, atlas-800i-a2-64g: 128}
   min_disk_free_gb:
     description: Minimum free space in GB at each of O(disk_paths).
     type: float
@@ -174,28 +179,53 @@ EXAMPLES = r'''
 
 RETURN = r'''
 checks:
-  description: Every check, in order.
+  description:
+    - Every check, in order, in the collection's one check shape (the same keys as RV(ascend.mindie.mindie_diagnose#module:findings)).
+    - C(name), C(reason), C(problem) and C(severity) repeat C(id), C(message), C(category) and the status in the words
+      M(ascend.mindie.mindie_diagnose) uses; they are kept for the playbooks and roles that read them.
   type: list
   elements: dict
   returned: always
   contains:
-    name:
+    id:
       description: Check id, for example C(npu_health) or C(model_shards).
+      type: str
+    name:
+      description: The same as C(id).
       type: str
     category:
       description: C(npu), C(host) or C(model).
       type: str
+    problem:
+      description: The same as C(category).
+      type: str
     status:
       description: C(pass), C(warn) or C(fail).
       type: str
-    reason:
+    severity:
+      description: The status in the diagnosis' words, C(ok) (pass), C(warning) (warn) or C(error) (fail).
+      type: str
+    message:
       description: One line saying what was found.
+      type: str
+    reason:
+      description: The same as C(message).
       type: str
     hint:
       description: One line saying what to do (empty on pass).
       type: str
+    guide_section:
+      description:
+        - The deployment guide's section of the check, or empty. The weight checks name the troubleshooting section
+          they prevent, V(7.1.1) (the modes MindIE refuses) or V(7.1.2) (incomplete weights).
+      type: str
+    details:
+      description: Structured extras of the check (empty for most).
+      type: dict
   sample:
-    - {name: npu_health, category: npu, status: fail, reason: 'unhealthy: NPU 3 is Alarm', hint: 'Inspect ...'}
+    - {id: npu_health, name: npu_health, category: npu, problem: npu, status: fail, severity: error,
+       message: 'unhealthy: NPU 3 is Alarm', reason: 'unhealthy: NPU 3 is Alarm', hint: 'Inspect ...',
+       guide_section: '', details: {}}
 status:
   description: The worst status of all checks.
   type: str
@@ -209,46 +239,43 @@ failed_checks:
   sample: [npu_health]
 '''
 
-import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ascend.mindie.plugins.module_utils import checks as check_shape
 from ansible_collections.ascend.mindie.plugins.module_utils import precheck as pc
-from ansible_collections.ascend.mindie.plugins.module_utils.ascend_versions import parse_key_value
-from ansible_collections.ascend.mindie.plugins.module_utils.procfs import parse_proc_net_tcp
+from ansible_collections.ascend.mindie.plugins.module_utils import profiles
+from ansible_collections.ascend.mindie.plugins.module_utils.ascend_versions import node_version_files, read_key_value_file
+from ansible_collections.ascend.mindie.plugins.module_utils.mindie_docker import (
+    NO_ENGINE,
+    SDK_MISSING,
+    MindieDockerClient,
+    MindieDockerError,
+    sdk_version,
+)
+from ansible_collections.ascend.mindie.plugins.module_utils.procfs import (
+    parse_proc_net_tcp,
+    read_proc_net_tcp,
+    socket_holders,
+)
 from ansible_collections.ascend.mindie.plugins.module_utils.model_dir import (
     check_model_dir,
     check_permissions,
     verify_manifest,
 )
 
+# Seconds a call to the Docker engine may take.
+DOCKER_TIMEOUT = 30
+
 
 def listening_ports(proc='/proc'):
     """{port: socket inode} of TCP sockets in LISTEN state (IPv4 and IPv6)."""
-    text = ''
-    for name in ('net/tcp', 'net/tcp6'):
-        try:
-            with open(os.path.join(proc, name)) as handle:
-                text += handle.read()
-        except (IOError, OSError):
-            continue
-    return parse_proc_net_tcp(text)
+    return parse_proc_net_tcp(read_proc_net_tcp(proc))
 
 
-def socket_owner(inode, proc='/proc'):
-    """The pid holding a socket inode, or None."""
-    target = 'socket:[%s]' % inode
-    for pid in os.listdir(proc):
-        if not pid.isdigit():
-            continue
-        fd_dir = os.path.join(proc, pid, 'fd')
-        try:
-            for fd in os.listdir(fd_dir):
-                if os.readlink(os.path.join(fd_dir, fd)) == target:
-                    return int(pid)
-        except (IOError, OSError):
-            continue
-    return None
+def socket_owners(inode, proc='/proc'):
+    """The pids holding a socket inode (a forked child that inherited it holds it too); [] when none is seen."""
+    return [holder['pid'] for holder in socket_holders([inode], proc).get(str(inode), ())]
 
 
 def pid_in_container(pid, container_id, proc='/proc'):
@@ -308,65 +335,72 @@ class MindiePrecheck(object):
         self.params = module.params
         self.changed = False
         self.own_container = None
+        self.docker = None
+        self.docker_error = None
+
+    def connect_docker(self):
+        """The Docker client (module_utils.mindie_docker); what failed is kept for the Docker checks."""
+        try:
+            self.docker = MindieDockerClient(self.params['own_container'], timeout=DOCKER_TIMEOUT)
+        except MindieDockerError as exc:
+            self.docker_error = exc
 
     def docker_engine(self):
-        binary = self.module.get_bin_path(self.params['docker_bin'])
-        if not binary:
-            return {'error': '%s not found in PATH' % self.params['docker_bin']}
-        rc, out, err = self.module.run_command([binary, 'version', '--format', '{{json .}}'],
-                                               environ_update={'LANG': 'C', 'LC_ALL': 'C'})
-        try:
-            data = json.loads(out.strip().splitlines()[0]) if out.strip() else {}
-        except ValueError:
-            data = {}
-        return {
-            'client': (data.get('Client') or {}).get('Version'),
-            'server': (data.get('Server') or {}).get('Version') if rc == 0 else None,
-            'error': (err or out).strip(),
-        }
+        """What pc.check_docker judges: {'client', 'server', 'error'}, or {'unasked': why} without the SDK.
 
-    def container_info(self, binary_docker):
+        'client' is the SDK the collection talks to the engine through; no client (Docker not installed) when the
+        engine's socket does not exist.
+        """
+        exc = self.docker_error
+        if exc is not None and exc.kind == SDK_MISSING:
+            return {'unasked': 'the Docker SDK for Python is not importable'}
+        if exc is not None:
+            return {'client': None if exc.kind == NO_ENGINE else sdk_version(), 'server': None, 'error': exc.msg}
+        try:
+            return {'client': sdk_version(), 'server': self.docker.engine_version(), 'error': ''}
+        except MindieDockerError as err:
+            return {'client': sdk_version(), 'server': None, 'error': err.msg}
+
+    def container_info(self):
         """{'id', 'labels'} of the container named O(own_container); None when there is none (or no Docker)."""
-        name = self.params['own_container']
-        if not name or not binary_docker:
+        if not self.params['own_container'] or self.docker is None:
             return None
-        # `container inspect` (not `inspect`): an image or volume of that name is not our container.
-        rc, out, _err = self.module.run_command([binary_docker, 'container', 'inspect', '--format',
-                                                 '{{.Id}} {{json .Config.Labels}}', '--', name])
-        if rc != 0 or not out.strip():
-            return None
-        cid, dummy, labels = out.strip().partition(' ')
         try:
-            labels = json.loads(labels) if labels else None
-        except ValueError:
-            labels = None
-        return {'id': cid, 'labels': labels if isinstance(labels, dict) else None}
+            # A container inspect: an image or volume of that name is not our container.
+            attrs = self.docker.inspect_container()
+        except MindieDockerError:
+            return None
+        if not attrs:
+            return None
+        labels = (attrs.get('Config') or {}).get('Labels')
+        return {'id': attrs.get('Id'), 'labels': labels if isinstance(labels, dict) else None}
 
-    def container_id(self, binary_docker):
+    def container_id(self):
         """The id of our own container: the one named O(own_container) that carries the managed label."""
-        info = self.container_info(binary_docker)
+        info = self.container_info()
         self.own_container = info
         if info and (info['labels'] or {}).get(pc.MANAGED_LABEL) == pc.MANAGED_VALUE:
             return info['id']
         return None
 
     def version_file(self, component):
-        path = os.path.join(self.params['ascend_home'], component, 'version.info')
+        path = dict(node_version_files(self.params['ascend_home']))[component]
         try:
-            with open(path) as handle:
-                return parse_key_value(handle.read())
+            return read_key_value_file(path)
         except (IOError, OSError):
             return None
 
     def run(self):
         p = self.params
         try:
-            typed = pc.validate_inputs(p['min_memory_gb'], p['min_disk_free_gb'], p['recommended_os'],
+            min_memory_gb = p['min_memory_gb'] if p['min_memory_gb'] is not None else profiles.project(field='min_memory_gb')
+            typed = pc.validate_inputs(min_memory_gb, p['min_disk_free_gb'], p['recommended_os'],
                                        p['ports'], p['master_port'])
         except pc.PrecheckInputError as exc:
             self.module.fail_json(msg='%s. Nothing was checked or changed.' % exc, problems=exc.problems)
         checks = []
-        own_id = self.container_id(self.module.get_bin_path(p['docker_bin']))
+        self.connect_docker()
+        own_id = self.container_id()
         checks += pc.check_own_container(p['own_container'], self.own_container)
         npu = p['npu']
         own_pids = []
@@ -378,13 +412,10 @@ class MindiePrecheck(object):
         checks += pc.check_versions(self.version_file('driver'), self.version_file('firmware'),
                                     p['min_driver_version'], p['min_firmware_version'])
 
-        sdk_version, sdk_error = None, None
-        try:
-            import docker  # pylint: disable=import-outside-toplevel
-            sdk_version = getattr(docker, '__version__', 'unknown')
-        except ImportError as exc:
-            sdk_error = str(exc)
-        checks += pc.check_docker(self.docker_engine(), p['min_docker_version'], sdk_version, sdk_error)
+        import_error = None
+        if self.docker_error is not None and self.docker_error.kind == SDK_MISSING:
+            import_error = (self.docker_error.exception or 'missing').strip().splitlines()[-1]
+        checks += pc.check_docker(self.docker_engine(), p['min_docker_version'], sdk_version(), import_error)
         checks += pc.check_memory(memory_mb(), p['profile'], typed['min_memory_gb'])
         checks += pc.check_disk(dict((path, free_bytes(path)) for path in p['disk_paths']), typed['min_disk_free_gb'])
         checks += pc.check_os(*(os_release() + (typed['recommended_os'],)))
@@ -393,7 +424,7 @@ class MindiePrecheck(object):
         listening = listening_ports()
         wanted = set(p['ports']) | (set([p['master_port']]) if p['master_port'] else set())
         own_ports = [port for port in wanted if port in listening and own_id
-                     and pid_in_container(socket_owner(listening[port]), own_id)]
+                     and any(pid_in_container(pid, own_id) for pid in socket_owners(listening[port]))]
         checks += pc.check_planned_ports(p['ports'], p['master_port'])
         checks += pc.check_ports(listening, p['ports'], p['master_port'], own_ports)
 
@@ -409,13 +440,10 @@ class MindiePrecheck(object):
                                                 save_cache=not self.module.check_mode, mode=p['verify_checksums'])
                     self.changed = self.changed or checksums.pop('cache_changed', False)
                     model_checks.append(checksums)
-            for item in model_checks:
-                item.setdefault('category', 'model')
-                item.setdefault('hint', '')
             checks += model_checks
 
-        return dict(changed=self.changed, checks=checks, status=pc.worst(checks),
-                    failed_checks=[c['name'] for c in checks if c['status'] == pc.FAIL])
+        return dict(changed=self.changed, checks=checks, status=check_shape.worst(checks),
+                    failed_checks=check_shape.ids(checks, check_shape.FAIL))
 
 
 def main():
@@ -430,9 +458,9 @@ def main():
             ascend_home=dict(type='path', default='/usr/local/Ascend'),
             min_driver_version=dict(type='str', default='24.1.rc1'),
             min_firmware_version=dict(type='str', default='7.1.0'),
-            docker_bin=dict(type='str', default='docker'),
+            docker_bin=dict(type='str', removed_in_version='2.0.0', removed_from_collection='ascend.mindie'),
             min_docker_version=dict(type='str', default='18.03'),
-            min_memory_gb=dict(type='dict', default={'atlas-800i-a2-32g': 64, 'atlas-800i-a2-64g': 128}),
+            min_memory_gb=dict(type='dict'),
             min_disk_free_gb=dict(type='float', default=50),
             disk_paths=dict(type='list', elements='path', default=['/var/lib/docker']),
             recommended_os=dict(type='dict', default={'distribution': 'openEuler', 'version': '24.03'}),

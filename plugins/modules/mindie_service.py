@@ -55,6 +55,7 @@ requirements:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ascend.mindie.attributes
+  - ascend.mindie.tls
 options:
   container:
     description:
@@ -131,26 +132,6 @@ options:
       - Between 1 and 86400 (a day).
     type: int
     default: 30
-  ca_path:
-    description:
-      - PEM file of the CA (or CAs) that signed MindIE's server certificates, on the node, used when C(httpsEnabled)
-        is true. The readiness probe verifies the certificate chain and the host name (see O(server_name)), with
-        TLS 1.3 at least, as MindIE serves it. The system's CAs are used when not set.
-    type: path
-  client_cert:
-    description:
-      - PEM client certificate the readiness probe presents, on the node; MindIE with C(httpsEnabled) refuses
-        clients without one (mutual TLS). May also hold the key.
-    type: path
-  client_key:
-    description:
-      - PEM private key of O(client_cert), on the node, when that file does not hold it. It must not be encrypted.
-    type: path
-  server_name:
-    description:
-      - Name the server certificate must carry (subject alternative name) for the readiness probe, and the SNI sent.
-      - Default the address probed (C(managementIpAddress), V(127.0.0.1) for V(0.0.0.0)).
-    type: str
   docker_host:
     description:
       - URL of the Docker engine, for example V(unix:///var/run/docker.sock) or V(tcp://127.0.0.1:2375).
@@ -161,7 +142,12 @@ notes:
     C(mindieservice_daemon). After the container was restarted the daemon is gone and V(started) starts it again.
   - A daemon started by an earlier version of this module does not lead its own process group; its workers are
     then found as its descendants while it runs, and as orphaned C(mindie_llm_back) processes after it died.
-  - An IP of V(0.0.0.0) in the config is probed as V(127.0.0.1).
+  - An IP of V(0.0.0.0) (V(::)) in the config is probed as V(127.0.0.1) (V(::1)), and RV(urls) name that address (IPv6 in
+    brackets), as every URL of the collection does (the node plan's rule, M(ascend.mindie.mindie_plan)).
+  - "With C(httpsEnabled) the readiness probe uses the TLS options (O(ca_path), O(client_cert), O(client_key),
+    O(client_key_passphrase), O(validate_certs), O(server_name)): they are checked before anything is stopped or
+    started, and a server certificate the probe does not accept fails the module at once. O(server_name) defaults
+    to the address probed (C(managementIpAddress), V(127.0.0.1) for V(0.0.0.0))."
   - "When C(port), C(managementPort) and C(metricsPort) are equal, MindIE serves everything on that one port of
     C(ipAddress): RV(urls) then name that one address and port, the readiness probe goes there, and the port is
     checked once."
@@ -311,18 +297,34 @@ container:
 
 import json
 import re
-import socket
-import ssl
-import struct
 import time
 from shlex import quote
-
-import http.client as http_client
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ascend.mindie.plugins.module_utils import mindie_schema as schema
-from ansible_collections.ascend.mindie.plugins.module_utils.procfs import parse_proc_net_tcp
+from ansible_collections.ascend.mindie.plugins.module_utils.plan import probe_address, server_endpoints as plan_endpoints
+from ansible_collections.ascend.mindie.plugins.module_utils.mindie_daemon import (
+    BACKEND_COMM,
+    BOOT_SH,
+    CONSOLE_LOG,
+    DAEMON,
+    DEFAULT_SERVICE_DIR,
+    EXIT_FILE,
+    LOGENV_FILE,
+    PGID_FILE,
+    PID_FILE,
+    PROBE_SCRIPT,
+    is_daemon_cmdline,
+    parse_probe,
+    probe_args,
+)
+from ansible_collections.ascend.mindie.plugins.module_utils.procfs import (
+    TCP_STATES,
+    parse_proc_net_tcp,
+    port_check_script,
+    tcp_sockets,
+)
 from ansible_collections.ascend.mindie.plugins.module_utils.mindie_logs import (
     CONSOLE_START_MARKER,
     DAEMON_LOG_PREFIXES,
@@ -330,100 +332,36 @@ from ansible_collections.ascend.mindie.plugins.module_utils.mindie_logs import (
 )
 from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi import NpuSmiParseError, parse_npu_smi_info
 from ansible_collections.ascend.mindie.plugins.module_utils.mindie_http import (
+    MindieHTTP,
     TLSSetupError,
-    connection,
-    describe_tls_error,
-    tls_client_context,
+    tls_argument_spec,
 )
+from ansible_collections.ascend.mindie.plugins.module_utils.container_manager import ContainerManager, run_container_manager
 from ansible_collections.ascend.mindie.plugins.module_utils.mindie_docker import (
+    ENV_NAME,
     SET_ENV_SCRIPTS,
     MindieDockerClient,
     MindieDockerError,
 )
 
-DEFAULT_SERVICE_DIR = '/usr/local/Ascend/mindie/latest/mindie-service'
 DEFAULT_CONFIG = DEFAULT_SERVICE_DIR + '/conf/config.json'
-DAEMON = 'mindieservice_daemon'
-PID_FILE = 'logs/mindieservice_daemon.pid'
-CONSOLE_LOG = 'logs/console.log'
-EXIT_FILE = 'logs/daemon.exit'
 DEFAULT_SERVICE_LOG = 'logs/mindservice.log'
-# '<pgid> <start time of the container's pid 1>': the daemon's process group, written by the start script.
-PGID_FILE = 'logs/mindieservice_daemon.pgid'
-# HOME and MINDIE_LOG_PATH as the daemon got them (NUL-separated): where its own log file is.
-LOGENV_FILE = 'logs/mindieservice_daemon.logenv'
-# What real MindIE's backend workers are called (comm, 15 characters); they outlive a killed daemon.
-BACKEND_COMM = 'mindie_llm_back'
 # A TCP port stays in TIME_WAIT this long after a connection closed (Linux TCP_TIMEWAIT_LEN).
 TIME_WAIT_SECONDS = 60
 # A port held by a listening process is not waited for longer than this.
 HELD_PORT_GRACE = 5.0
 KILL_WAIT = 10.0
-# The start time of the container's pid 1 (stat field 22): tells a container restart from a daemon that died.
-BOOT_SH = 'read -r __s < /proc/1/stat; __s=${__s##*") "}; set -- $__s; echo "${20}"'
 PS_SCRIPT = (
     'for d in /proc/[0-9]*; do\n'
     '  read -r s < "$d/stat" || continue\n'
     '  c=$(tr \'\\000\\n\' \'  \' < "$d/cmdline")\n'
     '  printf \'S %s\\nC %s\\n\' "$s" "$c"\n'
     'done 2>/dev/null; true\n')
-# Run in the container with python3: which ports cannot be bound on 0.0.0.0 WITHOUT SO_REUSEADDR (as MindIE
-# checks them; a socket in TIME_WAIT blocks that too), and with "who" what holds them (/proc/net/tcp{,6}).
-PORT_CHECK_PY = r'''
-import json, os, socket, sys
-who = sys.argv[1] == "who"
-busy = {}
-for arg in sys.argv[2:]:
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("0.0.0.0", int(arg)))
-    except OSError as exc:
-        busy[arg] = {"errno": exc.errno, "error": exc.strerror, "sockets": []}
-    finally:
-        s.close()
-if who and busy:
-    inodes = {}
-    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = open(name).read().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            f = line.split()
-            if len(f) < 10 or ":" not in f[1]:
-                continue
-            port = str(int(f[1].rsplit(":", 1)[1], 16))
-            if port in busy:
-                entry = {"local": f[1], "remote": f[2], "state": f[3], "inode": f[9], "pids": []}
-                busy[port]["sockets"].append(entry)
-                if f[9] != "0":
-                    inodes.setdefault("socket:[%s]" % f[9], []).append(entry)
-    for pid in (p for p in os.listdir("/proc") if p.isdigit()) if inodes else ():
-        try:
-            fds = os.listdir("/proc/%s/fd" % pid)
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                link = os.readlink("/proc/%s/fd/%s" % (pid, fd))
-            except OSError:
-                continue
-            for entry in inodes.get(link, ()):
-                if int(pid) not in entry["pids"]:
-                    try:
-                        cmd = open("/proc/%s/cmdline" % pid, "rb").read().replace(b"\0", b" ").decode("utf-8", "replace")
-                    except OSError:
-                        cmd = ""
-                    entry["pids"].append(int(pid))
-                    entry["cmd"] = cmd.strip()[:200]
-print(json.dumps(busy))
-'''
-TCP_STATES = {'01': 'ESTABLISHED', '02': 'SYN_SENT', '03': 'SYN_RECV', '04': 'FIN_WAIT1', '05': 'FIN_WAIT2',
-              '06': 'TIME_WAIT', '07': 'CLOSE', '08': 'CLOSE_WAIT', '09': 'LAST_ACK', '0A': 'LISTEN', '0B': 'CLOSING'}
 POLL_INTERVAL = 0.1
 ALIVE_CHECK_INTERVAL = 0.5
+# Seconds one readiness / liveness GET may take.
+PROBE_TIMEOUT = 1.0
 TAIL_LINES = 30
-ENV_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_]*\Z')
 LOG_PREFIX = re.compile(r'^(\[[^\]]*\]\s*)+')
 ERROR_LINE = re.compile(r'error|fail|refuse|denied|occupied|not visible|out of memory|not found|exit with code|'
                         r'Check path|permission|Traceback|Exception', re.IGNORECASE)
@@ -551,28 +489,23 @@ def endpoints_from_config(config):
     port = int(server.get('port', 1025))
     mgmt_port = int(server.get('managementPort', 1026))
     metrics_port = int(server.get('metricsPort', 1027))
-    https = bool(server.get('httpsEnabled', True))
+    # Scheme, URLs and the address probed: the node plan's rule (module_utils/plan.py), one for the whole collection.
+    served = plan_endpoints(config)
+    https = served['scheme'] == 'https'
     log_cfg = config.get('LogConfig') if isinstance(config, dict) else None
     log_path = DEFAULT_SERVICE_LOG
     if isinstance(log_cfg, dict) and log_cfg.get('logPath'):
         log_path = str(log_cfg['logPath'])
-    scheme = 'https' if https else 'http'
     # All three ports equal: MindIE serves everything on that one port of ipAddress.
     single_port = port == mgmt_port == metrics_port
     if single_port:
         mgmt_ip = ip
-
-    def url(host, p):
-        if ':' in host and not host.startswith('['):
-            host = '[%s]' % host
-        return '%s://%s:%d' % (scheme, host, p)
     return {
         'ip': ip, 'mgmt_ip': mgmt_ip, 'port': port, 'mgmt_port': mgmt_port, 'metrics_port': metrics_port,
         'https': https, 'log_path': log_path, 'single_port': single_port,
         'ports': sorted(set([port, mgmt_port, metrics_port])),
-        'probe_ip': '127.0.0.1' if mgmt_ip == '0.0.0.0' else ('::1' if mgmt_ip == '::' else mgmt_ip),
-        'urls': {'business': url(ip, port), 'management': url(mgmt_ip, mgmt_port),
-                 'metrics': url(mgmt_ip, metrics_port)},
+        'probe_ip': probe_address(served['addresses']['management']),
+        'urls': served['urls'],
     }
 
 
@@ -629,50 +562,14 @@ def order_log_lines(service_lines, console_lines, limit=TAIL_LINES):
     return (ranked + rest[-max(limit - len(ranked), 0):])[:limit], summaries
 
 
-def parse_probe(text):
-    """Parse the output of the process probe script into a dict."""
-    info = {'pid': None, 'alive': False, 'zombie': False, 'cmdline': '', 'exit_code': None, 'is_daemon': False,
-            'pgid_rec': None, 'boot_rec': None, 'boot': None}
-    for line in text.splitlines():
-        key, sep, value = line.partition('=')
-        if not sep:
-            continue
-        if key == 'pid' and value.strip().isdigit():
-            info['pid'] = int(value.strip())
-        elif key == 'stat' and value.strip():
-            info['alive'] = True
-            state = value.rsplit(')', 1)[-1].split()
-            info['zombie'] = bool(state) and state[0] in ('Z', 'X')
-        elif key == 'cmdline':
-            info['cmdline'] = value.strip()
-        elif key == 'exit' and value.strip().lstrip('-').isdigit():
-            info['exit_code'] = int(value.strip())
-        elif key == 'pgid':
-            words = value.split()
-            if len(words) == 2 and all(w.isdigit() for w in words):
-                info['pgid_rec'], info['boot_rec'] = int(words[0]), words[1]
-        elif key == 'boot' and value.strip().isdigit():
-            info['boot'] = value.strip()
-    info['alive'] = info['alive'] and not info['zombie']
-    info['is_daemon'] = _is_daemon_cmdline(info['cmdline'])
-    return info
-
-
 def sockets_on_ports(proc_net_text, ports):
     """The port check's {port: entry} from /proc/net/tcp{,6} text alone: any socket on a port holds it."""
-    wanted = set(str(int(p)) for p in ports)
+    wanted = set(int(p) for p in ports)
     busy = {}
-    for line in (proc_net_text or '').splitlines():
-        fields = line.split()
-        if len(fields) < 10 or ':' not in fields[1]:
-            continue
-        try:
-            port = str(int(fields[1].rsplit(':', 1)[1], 16))
-        except ValueError:
-            continue
-        if port in wanted:
-            busy.setdefault(port, {'errno': None, 'error': 'a socket holds it', 'sockets': []})['sockets'].append(
-                {'local': fields[1], 'remote': fields[2], 'state': fields[3], 'inode': fields[9], 'pids': []})
+    for sock in tcp_sockets(proc_net_text):
+        if sock['port'] in wanted:
+            busy.setdefault(str(sock['port']), {'errno': None, 'error': 'a socket holds it', 'sockets': []})['sockets'].append(
+                {'local': sock['local'], 'remote': sock['remote'], 'state': sock['state'], 'inode': sock['inode'], 'pids': []})
     return busy
 
 
@@ -726,11 +623,6 @@ def group_members(procs, pgid=None, root=None):
     return sorted(pid for pid in members if pid != 1 and pid in procs and _live(procs[pid]))
 
 
-def _is_daemon_cmdline(cmdline):
-    words = cmdline.split()
-    return any(w.endswith(DAEMON) for w in words[:2]) and 'mindie_sim_npu_worker' not in words
-
-
 def orphan_backends(procs):
     """Pids of MindIE backend workers (mindie_llm_back) whose daemon is gone: no live daemon among their ancestors."""
     orphans = []
@@ -740,7 +632,7 @@ def orphan_backends(procs):
         parent, seen = info['ppid'], set()
         while parent in procs and parent not in seen and parent > 1:
             seen.add(parent)
-            if _is_daemon_cmdline(procs[parent]['cmdline']) and _live(procs[parent]):
+            if is_daemon_cmdline(procs[parent]['cmdline']) and _live(procs[parent]):
                 break
             parent = procs[parent]['ppid']
         else:
@@ -832,27 +724,13 @@ def start_script(service_dir, exports):
     return '\n'.join(lines) + '\n'
 
 
-def _close_after_peer(sock, timeout=0.2):
-    """Read until the peer closed its side (or ``timeout``), then close ``sock`` (a reset, with SO_LINGER 0)."""
-    try:
-        sock.settimeout(timeout)
-        while sock.recv(4096):
-            pass
-    except (socket.error, ValueError):
-        pass
-    finally:
-        sock.close()
-
-
 # ---------------------------------------------------------------------- manager
 
-class MindieServiceManager(object):
+class MindieServiceManager(ContainerManager):
     """Drives the daemon in one container through a MindieDockerClient."""
 
     def __init__(self, module, client):
-        self.module = module
-        self.client = client
-        self.p = module.params
+        super(MindieServiceManager, self).__init__(module, client)
         self.service_dir = self.p['service_dir'].rstrip('/') or '/'
         self.result = {'changed': False, 'pid': None, 'ready': False, 'live': False, 'busy': False,
                        'startup_seconds': None, 'restarted': False}
@@ -860,14 +738,10 @@ class MindieServiceManager(object):
         self.endpoints = None
         self.log_offsets = None
         self.ssl_context = None
+        self.http = MindieHTTP.from_params(self.p)
 
     def path(self, rel):
         return self.service_dir + '/' + rel
-
-    def fail(self, msg, **kwargs):
-        result = dict(self.result)
-        result.update(kwargs)
-        self.module.fail_json(msg=msg, **result)
 
     # -------- reading the container
     def load_config(self, required=True):
@@ -893,7 +767,8 @@ class MindieServiceManager(object):
         if self.endpoints['https'] and self.ssl_context is None:
             # Mutual TLS as MindIE serves it; checked before anything is stopped or started.
             try:
-                self.ssl_context = tls_client_context(self.p['ca_path'], self.p['client_cert'], self.p['client_key'])
+                self.http.check()
+                self.ssl_context = self.http.context()
             except TLSSetupError as exc:
                 self.fail('httpsEnabled is true in %s, but the readiness probe cannot set up TLS: %s'
                           % (self.p['config_path'], exc))
@@ -916,18 +791,7 @@ class MindieServiceManager(object):
                       'started.' % (binary, self.p['container'], self.service_dir))
 
     def probe(self):
-        script = (
-            'pid=$(cat %s 2>/dev/null); case "$pid" in ""|*[!0-9]*) pid="";; esac\n'
-            'echo "pid=$pid"\n'
-            'if [ -n "$pid" ] && [ -e /proc/$pid/stat ]; then\n'
-            '  echo "stat=$(cat /proc/$pid/stat 2>/dev/null)"\n'
-            '  echo "cmdline=$(tr \'\\0\' \' \' < /proc/$pid/cmdline 2>/dev/null)"\n'
-            'fi\n'
-            'echo "exit=$(cat %s 2>/dev/null)"\n'
-            'echo "pgid=$(cat %s 2>/dev/null)"\n'
-            'echo "boot=$(%s)"\n'
-        ) % (quote(self.path(PID_FILE)), quote(self.path(EXIT_FILE)), quote(self.path(PGID_FILE)), BOOT_SH)
-        rc, out, err = self.client.exec_shell(script)
+        rc, out, err = self.client.exec_shell(PROBE_SCRIPT, args=probe_args(self.service_dir))
         if rc != 0:
             raise MindieDockerError('Cannot inspect the daemon in container %s: %s' % (self.p['container'], err.strip()))
         info = parse_probe(out)
@@ -1065,11 +929,11 @@ class MindieServiceManager(object):
         """The readiness endpoint's HTTP status, or None when nothing answered."""
         ep = self.endpoints
         for path in self._ready_paths:
-            status = self._http_status(ep['probe_ip'], ep['mgmt_port'], path, ep['https'])
-            if isinstance(status, ssl.SSLCertVerificationError):
+            answer = self._http_get(ep['probe_ip'], ep['mgmt_port'], path, ep['https'])
+            if answer['cert_refused']:
                 # MindIE answers, but with a certificate we do not accept: waiting will not change that.
-                self.fail('The readiness probe of %s refused the server: %s'
-                          % (ep['urls']['management'], describe_tls_error(status)))
+                self.fail('The readiness probe of %s refused the server: %s' % (ep['urls']['management'], answer['error']))
+            status = answer['status']
             if status == 404 and path != '/health':
                 self._ready_paths = ['/health']
                 continue
@@ -1084,39 +948,18 @@ class MindieServiceManager(object):
     def live_once(self):
         """True when /v2/health/live answers 200."""
         ep = self.endpoints
-        return self._http_status(ep['probe_ip'], ep['mgmt_port'], '/v2/health/live', ep['https']) == 200
+        return self._http_get(ep['probe_ip'], ep['mgmt_port'], '/v2/health/live', ep['https'])['status'] == 200
 
     _ready_paths = ['/v2/health/ready', '/health']
     last_ready_path = '/v2/health/ready'
 
-    def _http_status(self, host, port, path, https):
-        """The HTTP status, None when nothing answered, or the ssl.SSLCertVerificationError.
+    def _http_get(self, host, port, path, https):
+        """One GET of the management port through mindie_http: {'status' (None: no answer), 'cert_refused', ...}.
 
-        MindIE closes every connection first (Connection: close), which would leave the management port in
-        TIME_WAIT for 60 s after each probe, and MindIE refuses a port in TIME_WAIT at its next start. So the probe
-        waits (briefly) until the daemon has closed its side, then closes with a reset (SO_LINGER 0, as HAProxy's
-        health checks do): no TIME_WAIT on either side, and the daemon never sees a reset before it is done.
+        Closed with a reset once the daemon has closed its side (``reset``): a probe leaves no TIME_WAIT on the
+        management port, which MindIE would refuse at its next start.
         """
-        conn = connection('https' if https else 'http', host, port, 1.0, context=self.ssl_context,
-                          server_name=self.p['server_name'])
-        keep = None
-        try:
-            conn.connect()
-            # A second descriptor of the same connection: http.client's close() then does not end the connection.
-            keep = socket.fromfd(conn.sock.fileno(), conn.sock.family, conn.sock.type)
-            keep.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
-            conn.request('GET', path, headers={'Connection': 'close'})
-            response = conn.getresponse()
-            response.read()     # closing with unread data would reset the daemon's side of the connection
-            return response.status
-        except ssl.SSLCertVerificationError as exc:
-            return exc
-        except (socket.error, http_client.HTTPException, ssl.SSLError):
-            return None
-        finally:
-            conn.close()
-            if keep is not None:
-                _close_after_peer(keep)
+        return self.http.get('https' if https else 'http', host, port, path, PROBE_TIMEOUT, reset=True)
 
     def observe_health(self):
         """Probe once; set ready/live/busy. True when the wait is over (ready, or busy: loaded and serving)."""
@@ -1234,7 +1077,7 @@ class MindieServiceManager(object):
         ports = sorted(self.port_roles())
         rc, out, err = self.client.exec_shell(
             'command -v python3 >/dev/null 2>&1 || exit 3; code=$1; shift; exec python3 -c "$code" "$@"',
-            args=[PORT_CHECK_PY, 'who' if who else 'bind'] + ports)
+            args=[port_check_script(), 'who' if who else 'bind'] + ports)
         if rc == 3:
             # No python3 in the image: any socket on the port in /proc/net/tcp{,6} counts as holding it.
             dummy, text, dummy2 = self.client.exec_shell('cat /proc/net/tcp /proc/net/tcp6 2>/dev/null; true')
@@ -1440,11 +1283,8 @@ def main():
             monitor=dict(type='bool', default=False),
             ready_timeout=dict(type='int', default=600),
             stop_timeout=dict(type='int', default=30),
-            ca_path=dict(type='path'),
-            client_cert=dict(type='path'),
-            client_key=dict(type='path', no_log=False),
-            server_name=dict(type='str'),
             docker_host=dict(type='str'),
+            **tls_argument_spec()
         ),
         supports_check_mode=True,
     )
@@ -1453,13 +1293,8 @@ def main():
         module.fail_json(msg='Invalid options, nothing was stopped or started: ' + ' '.join(problems), problems=problems)
     for warning in warnings:
         module.warn(warning)
-    client = MindieDockerClient(module, module.params['container'], docker_host=module.params['docker_host'])
-    manager = MindieServiceManager(module, client)
-    try:
-        result = manager.run()
-    except MindieDockerError as exc:
-        module.fail_json(msg=str(exc), **manager.result)
-    module.exit_json(**result)
+    run_container_manager(module, MindieServiceManager, lambda: MindieDockerClient(
+        module.params['container'], docker_host=module.params['docker_host']))
 
 
 if __name__ == '__main__':

@@ -13,8 +13,8 @@ short_description: Gather facts about the Ascend NPUs, driver, firmware and CANN
 description:
   - Runs C(npu-smi info) (and C(npu-smi info -m) for logical ids) and reads the Ascend version files
     (driver, firmware, CANN toolkit, C(/etc/ascend_install.info)).
-  - Returns them as C(ansible_facts.npu), with the host's hardware profile recognised
-    (Atlas 800I A2 32 GB or 64 GB).
+  - Returns them as C(ansible_facts.npu), with the host's hardware profile recognised by the collection's
+    profile table (C(plugins/module_utils/profiles.py), also the lookup P(ascend.mindie.mindie_profiles#lookup)).
   - Fails with the tool's own message when C(npu-smi) is missing, exits non-zero (for example
     C(dcmi module initialize failed. ret is -8005)) or prints something that is not a device table.
   - Every C(npu-smi) call has a timeout (O(npu_smi_timeout)); one that does not finish in time is killed with its
@@ -106,8 +106,8 @@ ansible_facts:
           sample: true
         profile:
           description:
-            - V(atlas-800i-a2-32g) for 8 910B chips with 32768 MB HBM each, V(atlas-800i-a2-64g) for 8 with
-              65536 MB, else V(null).
+            - The profile of the profile table (V(atlas-800i-a2-32g) or V(atlas-800i-a2-64g)) whose chip count,
+              chip family and HBM per chip the chips shown match, else V(null).
           type: str
           returned: success
           sample: atlas-800i-a2-32g
@@ -116,22 +116,65 @@ ansible_facts:
           type: list
           elements: dict
           returned: success
-          sample:
-            - npu_id: 0
-              chip_id: 0
-              logical_id: 0
-              name: 910B4
-              health: OK
-              power_w: 87.2
-              temp_c: 33
-              bus_id: "0000:C1:00.0"
-              aicore_percent: 0
-              memory_used_mb: 0
-              memory_total_mb: 0
-              hbm_used_mb: 2654
-              hbm_total_mb: 32768
-              hugepages_used: 0
-              hugepages_total: 0
+          contains:
+            npu_id:
+              description: The NPU id.
+              type: int
+              sample: 0
+            chip_id:
+              description: The chip id within the NPU.
+              type: int
+              sample: 0
+            logical_id:
+              description: The logical id (C(npu-smi info -m)), V(null) when the mapping does not list the chip.
+              type: int
+              sample: 0
+            name:
+              description: The chip name C(npu-smi) prints (the profile table lists the chip models of each profile).
+              type: str
+            health:
+              description: C(OK), C(Warning), C(Alarm) or C(Critical).
+              type: str
+              sample: OK
+            power_w:
+              description: Power in W.
+              type: float
+              sample: 87.2
+            temp_c:
+              description: Temperature in degrees Celsius.
+              type: int
+              sample: 33
+            bus_id:
+              description: The PCI bus id.
+              type: str
+              sample: "0000:C1:00.0"
+            aicore_percent:
+              description: AI core use in percent.
+              type: int
+              sample: 0
+            memory_used_mb:
+              description: Memory used in MB (0 on chips that only have HBM).
+              type: int
+              sample: 0
+            memory_total_mb:
+              description: Memory in MB (0 on chips that only have HBM).
+              type: int
+              sample: 0
+            hbm_used_mb:
+              description: HBM used in MB.
+              type: int
+              sample: 2654
+            hbm_total_mb:
+              description: HBM of the chip in MB (the profile table gives the size of each profile).
+              type: int
+            hugepages_used:
+              description: Huge pages used.
+              type: int
+              sample: 0
+            hugepages_total:
+              description: Huge pages.
+              type: int
+              sample: 0
         processes:
           description:
             - Processes holding NPU memory. C(name) is empty for processes in other PID namespaces (containers).
@@ -208,26 +251,27 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi import (
     NpuSmiParseError,
     chips_healthy,
-    classify_profile,
     merge_logical_ids,
     parse_npu_smi_info,
     parse_npu_smi_mapping,
 )
-from ansible_collections.ascend.mindie.plugins.module_utils.ascend_versions import parse_key_value
+from ansible_collections.ascend.mindie.plugins.module_utils.ascend_versions import (
+    INSTALL_INFO_PATH,
+    node_version_files,
+    read_key_value_file,
+)
+from ansible_collections.ascend.mindie.plugins.module_utils.profiles import classify
 from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi_exec import (
     DEFAULT_TIMEOUT,
     MAX_OUTPUT_BYTES,
     NpuSmiExecError,
+    NpuSmiNotFound,
+    find_npu_smi,
+    likely_cause,
     run_npu_smi,
 )
 
-EXTRA_SEARCH_DIRS = ['/usr/local/sbin', '/usr/local/bin']
-INSTALL_INFO_PATH = '/etc/ascend_install.info'
 MAX_QUOTED_CHARS = 2000
-HINT_8005 = ('Likely cause: the Ascend driver or firmware was upgraded without a reboot (reboot the host), '
-             'or npu-smi was not run as root (use become: true).')
-HINT_NO_LIBRARY = ('Likely cause: the Ascend driver is not installed or its libraries are missing '
-                   '(look under {0}/driver).')
 
 
 class NpuFactsManager(object):
@@ -238,32 +282,14 @@ class NpuFactsManager(object):
         self.npu_smi = module.params['npu_smi']
         self.ascend_home = module.params['ascend_home']
         self.timeout = module.params['npu_smi_timeout']
-        self.install_info_path = INSTALL_INFO_PATH
 
     # -- npu-smi -----------------------------------------------------------------
 
-    def search_dirs(self):
-        dirs = []
-        for directory in os.environ.get('PATH', '').split(os.pathsep) + EXTRA_SEARCH_DIRS:
-            if directory and directory not in dirs:
-                dirs.append(directory)
-        return dirs
-
     def find_npu_smi(self):
-        if os.sep in self.npu_smi:
-            if os.path.isfile(self.npu_smi) and os.access(self.npu_smi, os.X_OK):
-                return self.npu_smi
-            self.module.fail_json(msg='npu-smi was not found: {0} is not an executable file. Is the Ascend driver '
-                                      'installed?'.format(self.npu_smi))
-        dirs = self.search_dirs()
-        for directory in dirs:
-            candidate = os.path.join(directory, self.npu_smi)
-            if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-                return candidate
-        self.module.fail_json(msg='npu-smi was not found: looked for {0} in {1}. Is the Ascend driver installed? '
-                                  'Set the npu_smi option to its path if it lives elsewhere.'
-                                  .format(self.npu_smi, ', '.join(dirs)),
-                              searched=dirs)
+        try:
+            return find_npu_smi(self.npu_smi)
+        except NpuSmiNotFound as exc:
+            self.module.fail_json(msg=exc.msg, **({'searched': exc.searched} if exc.searched else {}))
 
     def run(self, binary, args, required=True):
         """(rc, stdout, stderr, result) of one bounded npu-smi call.
@@ -297,14 +323,10 @@ class NpuFactsManager(object):
 
     def with_hint(self, msg, output, rc):
         """``msg`` plus the likely cause of a known failure found in ``output``."""
-        hint = None
-        if '-8005' in output:
-            hint = HINT_8005
-        elif 'error while loading shared libraries' in output or rc == 127:
-            hint = HINT_NO_LIBRARY.format(self.ascend_home.rstrip('/') or '/')
-        if not hint:
+        cause = likely_cause(output, rc, self.ascend_home)
+        if not cause:
             return msg
-        return msg + ('' if msg.endswith('.') else '.') + ' ' + hint
+        return msg + ('' if msg.endswith('.') else '.') + ' Likely cause: ' + cause
 
     def device_table(self, binary):
         rc, out, err, result = self.run(binary, ['info'])
@@ -334,12 +356,8 @@ class NpuFactsManager(object):
     # -- version files -------------------------------------------------------------
 
     def read_key_value(self, path):
-        if not os.path.isfile(path):
-            return None
         try:
-            with open(path, 'rb') as handle:
-                # errors='replace': a lone surrogate would make the module's JSON result undeliverable.
-                return parse_key_value(handle.read().decode('utf-8', errors='replace'))
+            return read_key_value_file(path)
         except (IOError, OSError) as exc:
             self.module.warn('Cannot read {0}: {1}'.format(path, to_native(exc)))
             return None
@@ -367,21 +385,29 @@ class NpuFactsManager(object):
 
     # -- all together ----------------------------------------------------------------
 
+    def execute(self):
+        """The module's run: refuse a bad timeout before npu-smi runs, gather, exit with the ``npu`` facts."""
+        if self.timeout < 1:
+            self.module.fail_json(msg='npu_smi_timeout must be at least 1 (seconds), got {0}.'.format(self.timeout))
+        self.module.exit_json(changed=False, ansible_facts={'npu': self.gather()})
+
     def gather(self):
         binary = self.find_npu_smi()
         table = self.device_table(binary)
         chips = merge_logical_ids(table['chips'], self.logical_mapping(binary))
+        versions = dict((key, self.read_key_value(path))
+                        for key, path in node_version_files(self.ascend_home, INSTALL_INFO_PATH))
         return {
             'npu_smi_version': table['npu_smi_version'],
             'count': len(chips),
             'healthy': chips_healthy(chips),
-            'profile': classify_profile(chips),
+            'profile': classify(chips),
             'chips': chips,
             'processes': table['processes'],
-            'driver': self.read_key_value(os.path.join(self.ascend_home, 'driver', 'version.info')),
-            'firmware': self.read_key_value(os.path.join(self.ascend_home, 'firmware', 'version.info')),
+            'driver': versions['driver'],
+            'firmware': versions['firmware'],
             'cann': self.cann(),
-            'install_info': self.read_key_value(self.install_info_path),
+            'install_info': versions['install_info'],
         }
 
 
@@ -394,10 +420,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    if module.params['npu_smi_timeout'] < 1:
-        module.fail_json(msg='npu_smi_timeout must be at least 1 (seconds), got {0}.'.format(module.params['npu_smi_timeout']))
-    facts = NpuFactsManager(module).gather()
-    module.exit_json(changed=False, ansible_facts={'npu': facts})
+    NpuFactsManager(module).execute()
 
 
 if __name__ == '__main__':

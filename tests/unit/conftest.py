@@ -42,3 +42,20 @@ if not any(os.path.isdir(os.path.join(p, 'ansible_collections', 'ascend', 'mindi
     sys.path.insert(0, _collection_parent())
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """With ASCEND_MINDIE_NO_SKIPS=1 (``make units``) a skipped unit test fails the run.
+
+    tests/unit needs no Docker engine and nothing else this machine may lack; a test that needs
+    more belongs in tests/integration (``make integration``), where it fails instead of skipping.
+    """
+    if os.environ.get('ASCEND_MINDIE_NO_SKIPS') != '1' or exitstatus != 0:
+        return
+    reporter = session.config.pluginmanager.get_plugin('terminalreporter')
+    skipped = reporter.stats.get('skipped', []) if reporter else []
+    if skipped:
+        reporter.ensure_newline()
+        reporter.write_line('%d unit test(s) skipped; tests/unit must skip nothing (see -rs above): move a test that '
+                            'needs an engine to tests/integration' % len(skipped), red=True)
+        session.exitstatus = 1

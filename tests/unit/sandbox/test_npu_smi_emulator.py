@@ -24,11 +24,11 @@ import time
 import pytest
 
 from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi import (
-    classify_profile,
     parse_npu_smi_info,
     parse_npu_smi_list,
     parse_npu_smi_mapping,
 )
+from ansible_collections.ascend.mindie.plugins.module_utils.profiles import classify as classify_profile
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
 ROOTFS = os.path.join(REPO, 'sandbox', 'images', 'npu-node', 'rootfs')

@@ -171,7 +171,8 @@ def _tags(node, found):
 
 def _not_variables():
     """Names of the mindie_ form that are not variables: modules, tags, inventory groups."""
-    names = {os.path.splitext(os.path.basename(p))[0] for p in glob.glob(os.path.join(REPO, 'plugins', 'modules', '*.py'))}
+    names = {os.path.splitext(os.path.basename(p))[0] for kind in ('modules', 'module_utils')
+             for p in glob.glob(os.path.join(REPO, 'plugins', kind, '*.py'))}
     paths = [p for d in ('roles', 'playbooks', 'inventories', 'extensions', 'sandbox')
              for p in glob.glob(os.path.join(REPO, d, '**', '*.yml'), recursive=True)]
     for path in paths:

@@ -77,8 +77,7 @@ LOCAL = {'ansible_connection': 'local'}
 
 
 def test_a_port_given_with_e_is_converted(run):
-    rc, out = run({'n1': LOCAL}, '-e', 'mindie_service_port=1050', '-e', 'mindie_npu_count=4', '-e', 'mindie_master_port=7900',
-                  tasks_from='plan.yml')
+    rc, out = run({'n1': LOCAL}, '-e', 'mindie_service_port=1050', '-e', 'mindie_npu_count=4', '-e', 'mindie_master_port=7900')
     assert rc == 0, out
     assert 'PLAN business=1050:int management=1041:int metrics=1042:int master=7900:int devices=0,1,2,3' in out, out
 
@@ -97,7 +96,7 @@ def test_a_port_out_of_range_given_with_e_is_refused_clearly(run):
 
 
 def test_the_plan_refuses_what_it_cannot_convert(run):
-    rc, out = run({'n1': LOCAL}, '-e', 'mindie_npu_count=four', tasks_from='plan.yml')
+    rc, out = run({'n1': LOCAL}, '-e', 'mindie_npu_count=four')
     assert rc != 0
     assert 'mindie_npu_count is "four": expected one of 1, 2, 4, 8' in out
     assert 'PLAN' not in out

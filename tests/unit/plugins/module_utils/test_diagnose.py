@@ -15,8 +15,9 @@ import pytest
 
 from ansible_collections.ascend.mindie.plugins.module_utils import diagnose
 from ansible_collections.ascend.mindie.plugins.module_utils import mindie_logs
+from ansible_collections.ascend.mindie.plugins.module_utils import checks
 from ansible_collections.ascend.mindie.plugins.module_utils import model_dir
-from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi import PROFILE_32G, PROFILE_64G
+from ansible_collections.ascend.mindie.plugins.module_utils.profiles import PROFILE_32G, PROFILE_64G
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures')
 
@@ -36,7 +37,10 @@ def problems(findings, severity=None):
 
 def test_every_finding_is_well_formed():
     f = diagnose.finding('error', 'out_of_memory', 'm', 'h')
-    assert f == {'severity': 'error', 'problem': 'out_of_memory', 'guide_section': '7.1.2', 'message': 'm', 'hint': 'h'}
+    # The keys mindie_diagnose has always returned, and the collection's one check shape (module_utils/checks.py).
+    assert dict((k, f[k]) for k in ('severity', 'problem', 'guide_section', 'message', 'hint')) == {
+        'severity': 'error', 'problem': 'out_of_memory', 'guide_section': '7.1.2', 'message': 'm', 'hint': 'h'}
+    assert (f['id'], f['category'], f['status'], f['details']) == ('out_of_memory', 'out_of_memory', 'fail', {})
     assert set(diagnose.SECTIONS) == set(diagnose.PROBLEMS)
     assert diagnose.SECTIONS['slow_inference'] == '7.1.3'
     assert diagnose.SECTIONS['image_load'] == '7.1.4'
@@ -288,10 +292,13 @@ def test_daemon_checks():
     assert diagnose.check_daemon(True, {'running': True, 'pid': 5}, True) == []
 
 
-def test_is_daemon_process():
-    assert diagnose.is_daemon_process('mindieservice_d', '')
-    assert diagnose.is_daemon_process('python3', 'python3 /x/bin/mindieservice_daemon')
-    assert not diagnose.is_daemon_process('nginx', 'nginx: worker')
+def test_a_port_held_by_mindie_is_no_finding_and_by_another_process_is():
+    # Who counts as MindIE is module_utils/mindie_daemon's rule (tests/unit/plugins/module_utils/test_mindie_daemon.py).
+    listeners = {1025: {'pid': 10, 'name': 'mindieservice_d', 'cmdline': './bin/mindieservice_daemon'},
+                 1026: {'pid': 11, 'name': 'mindie_llm_back', 'cmdline': 'python3 /usr/local/bin/mindie_llm_backend'},
+                 1027: {'pid': 12, 'name': 'nginx', 'cmdline': 'nginx: worker'}}
+    assert [f['message'] for f in diagnose.check_ports(listeners, [1025, 1026, 1027], True)] == [
+        'port 1027 is held by another process: pid 12 (nginx)']
 
 
 # ---------------------------------------------------------------------- test image and weights
@@ -348,44 +355,48 @@ def weights(tmp_path):
     return out
 
 
-def model_checks(path):
-    """What mindie_diagnose passes: the prechecks' weight checks, permissions read-only."""
-    checks = model_dir.check_model_dir(path)
-    if checks[0]['status'] == 'pass':
-        checks += model_dir.check_permissions(path, fix=False)[0]
-    return checks
+def model_findings(path):
+    """What mindie_diagnose reports of the weights: the prechecks' own checks (permissions read-only) that are
+    not pass, as they are (no adapter)."""
+    found = model_dir.check_model_dir(path)
+    if found[0]['status'] == 'pass':
+        found += model_dir.check_permissions(path, fix=False)[0]
+    return checks.findings(found)
 
 
 def test_complete_weights_are_fine(weights):
-    assert diagnose.check_model_dir(weights, model_checks(weights)) == []
+    assert model_findings(weights) == []
 
 
 def test_weights_missing_dir_shard_and_open_modes(weights, tmp_path):
     missing = str(tmp_path / 'nope')
-    findings = diagnose.check_model_dir(missing, model_checks(missing))
-    assert problems(findings) == [('out_of_memory', '7.1.2')]
-    assert 'does not exist' in findings[0]['message']
+    findings = model_findings(missing)
+    assert problems(findings) == [('model', '7.1.2')]
+    assert 'model directory %s does not exist' % missing in findings[0]['message']
     os.remove(os.path.join(weights, 'model-00002-of-00002.safetensors'))
     shard = os.path.join(weights, 'model-00001-of-00002.safetensors')
     with open(shard, 'r+b') as handle:
         handle.truncate(os.path.getsize(shard) // 2)
     os.chmod(os.path.join(weights, 'config.json'), 0o644)
     os.chmod(weights, 0o755)
-    findings = diagnose.check_model_dir(weights, model_checks(weights))
+    findings = model_findings(weights)
     messages = ' | '.join(f['message'] for f in findings)
     assert '0755, looser than the 0750' in messages
-    assert "config.json: %s/config.json is 0644" % weights in messages
+    assert "%s/config.json is 0644" % weights in messages
     assert 'missing: model-00002-of-00002.safetensors' in messages
     assert 'truncated: model-00001-of-00002.safetensors' in messages
-    assert ('error', 'config') in [(f['severity'], f['problem']) for f in findings]
+    # The modes MindIE refuses make the service not start (7.1.1); the weights are the model check of 7.1.2.
+    assert sorted((f['id'], f['severity'], f['guide_section']) for f in findings) == [
+        ('model_config_mode', 'error', '7.1.1'), ('model_dir_mode', 'error', '7.1.1'), ('model_shards', 'error', '7.1.2')]
+    assert set(f['problem'] for f in findings) == set(['model'])
 
 
 def test_weights_without_shards(weights):
     for name in os.listdir(weights):
         if 'safetensors' in name:
             os.remove(os.path.join(weights, name))
-    findings = diagnose.check_model_dir(weights, model_checks(weights))
-    assert any('incomplete' in f['message'] and 'model.safetensors.index.json' in f['message'] for f in findings)
+    findings = model_findings(weights)
+    assert any('model.safetensors.index.json' in f['message'] and 'is missing' in f['message'] for f in findings)
 
 
 # ---------------------------------------------------------------------- summary
@@ -513,7 +524,14 @@ def test_probe_targets():
     assert targets['management'][1] == server['managementPort'] and targets['metrics'][1] == server['metricsPort']
     server.update(port=1025, managementPort=1025, metricsPort=1025, ipAddress='0.0.0.0', httpsEnabled=False)
     assert diagnose.probe_targets(config) == {'scheme': 'http', 'management': ('127.0.0.1', 1025),
-                                              'metrics': ('127.0.0.1', 1025)}
+                                              'metrics': ('127.0.0.1', 1025),
+                                              'urls': {'business': 'http://127.0.0.1:1025', 'management': 'http://127.0.0.1:1025',
+                                                       'metrics': 'http://127.0.0.1:1025'}}
+    # The plan's rule: metrics on its own port is served by managementIpAddress, IPv6 in brackets.
+    server.update(metricsPort=1027, managementIpAddress='::')
+    targets = diagnose.probe_targets(config)
+    assert targets['management'] == ('127.0.0.1', 1025) and targets['metrics'] == ('::1', 1027)
+    assert targets['urls']['metrics'] == 'http://[::1]:1027'
 
 
 def test_log_findings_name_the_own_log_first():

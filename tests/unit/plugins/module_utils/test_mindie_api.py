@@ -328,3 +328,19 @@ def test_chat_stream_30_shape():
 def test_service_state(ready, live, state):
     assert api.service_state(ready, live) == state
     assert (state in api.UP_STATES) == (state in ('ready', 'busy'))
+
+
+def test_both_stream_parsers_share_one_buffering():
+    """SSE and the NUL stream cut a byte stream the same way (one base class), each at its own delimiter."""
+    assert issubclass(api.SSEParser, api._DelimitedStreamParser)
+    assert issubclass(api.NulJSONParser, api._DelimitedStreamParser)
+    raw = u'data: {"a": "\u56fe"}\r\n\r\ndata: 1\ndata: 2\n\n: comment\ndata: tail'.encode('utf-8')
+    for size in (1, 2, 5, len(raw)):
+        parser = api.SSEParser()
+        events = []
+        for i in range(0, len(raw), size):
+            events += parser.feed(raw[i:i + size])
+        assert events == [u'{"a": "\u56fe"}', '1\n2']
+        assert parser.close() == ['tail'] and parser.close() == []
+    nul = api.NulJSONParser()
+    assert nul.feed(b' \n\0{"x": 1}\0  ') == ['{"x": 1}'] and nul.close() == []

@@ -10,6 +10,7 @@ import socket
 import ssl
 import sys
 import threading
+import time
 
 import pytest
 
@@ -133,3 +134,165 @@ def test_plain_http_needs_no_context():
     assert conn.__class__.__name__ == 'HTTPConnection'
     with pytest.raises(mindie_http.TLSSetupError):
         mindie_http.connection('https', '127.0.0.1', 1, 1)
+
+
+# ---------------------------------------------------------------------- MindieHTTP: the one client of every probe
+
+def encrypted_key(pki, tmp_path, passphrase=b'sesame'):
+    from cryptography.hazmat.primitives import serialization
+    with open(pki['client.key.pem'], 'rb') as handle:
+        key = serialization.load_pem_private_key(handle.read(), password=None)
+    path = tmp_path / 'client.key.enc.pem'
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.BestAvailableEncryption(passphrase)))
+    return str(path)
+
+
+def test_get_with_mutual_tls_and_an_encrypted_client_key(pki, tmp_path):
+    server = TLSServer(pki)
+    key = encrypted_key(pki, tmp_path)
+    try:
+        http = mindie_http.MindieHTTP(ca_path=pki['ca.pem'], client_cert=pki['client.pem'], client_key=key,
+                                      client_key_passphrase='sesame')
+        answer = http.get('https', '127.0.0.1', server.port, '/health', 5)
+        assert answer == {'status': 200, 'body': 'ok', 'error': '', 'cert_refused': False}
+        with pytest.raises(mindie_http.TLSSetupError, match='give the key passphrase'):
+            mindie_http.MindieHTTP(ca_path=pki['ca.pem'], client_cert=pki['client.pem'], client_key=key).check()
+        with pytest.raises(mindie_http.TLSSetupError, match='cannot be used'):
+            mindie_http.MindieHTTP(ca_path=pki['ca.pem'], client_cert=pki['client.pem'], client_key=key,
+                                   client_key_passphrase='wrong').check()
+    finally:
+        server.close()
+
+
+def test_get_names_a_refused_certificate_and_validate_certs_false_skips_it(pki, tmp_path):
+    server = TLSServer(pki)
+    try:
+        refused = mindie_http.MindieHTTP(ca_path=pki['ca.pem'], client_cert=pki['client.pem'],
+                                         client_key=pki['client.key.pem'], server_name='other-node')
+        answer = refused.get('https', '127.0.0.1', server.port, '/health', 5)
+        assert answer['status'] is None and answer['cert_refused'] is True
+        assert answer['error'].startswith('the server certificate was not accepted')
+        # the system CAs do not know the sandbox CA; validate_certs=false still presents the client certificate
+        lax = mindie_http.MindieHTTP(client_cert=pki['client.pem'], client_key=pki['client.key.pem'],
+                                     validate_certs=False, server_name='other-node')
+        assert lax.get('https', '127.0.0.1', server.port, '/health', 5)['status'] == 200
+        no_client = mindie_http.MindieHTTP(ca_path=pki['ca.pem'])
+        answer = no_client.get('https', '127.0.0.1', server.port, '/health', 5)
+        assert answer['status'] is None and not answer['cert_refused'] and answer['error']
+    finally:
+        server.close()
+
+
+def test_get_of_plain_http_needs_no_tls_files_and_bounds_the_body():
+    server = HTTPServer(b'x' * 10000)
+    try:
+        http = mindie_http.MindieHTTP(ca_path='/nonexistent/ca.pem')      # never read for http
+        answer = http.get('http', '127.0.0.1', server.port, '/metrics', 5, max_body=4096)
+        assert answer['status'] == 200 and len(answer['body']) == 4096
+        assert http.get('https', '127.0.0.1', server.port, '/metrics', 5)['error'] == \
+            'ca_path /nonexistent/ca.pem does not exist'
+        refused = mindie_http.MindieHTTP().get('http', '127.0.0.1', closed_port(), '/', 2)
+        assert refused['status'] is None and 'refused' in refused['error'].lower()
+    finally:
+        server.close()
+
+
+def time_wait_ports():
+    """Local ports of the TCP sockets in TIME_WAIT (state 06) on this machine."""
+    ports = []
+    for name in ('/proc/net/tcp', '/proc/net/tcp6'):
+        try:
+            with open(name) as handle:
+                lines = handle.read().splitlines()[1:]
+        except IOError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == '06':
+                ports.append(int(fields[1].rsplit(':', 1)[1], 16))
+    return ports
+
+
+def test_reset_close_leaves_no_time_wait_on_the_server_port():
+    """MindIE closes first (Connection: close): its port would sit in TIME_WAIT, which MindIE refuses at a start."""
+    server = HTTPServer(b'ok')
+    try:
+        http = mindie_http.MindieHTTP()
+        for dummy in range(3):
+            assert http.get('http', '127.0.0.1', server.port, '/v2/health/ready', 5, reset=True)['status'] == 200
+        server.wait_idle()
+        assert server.port not in time_wait_ports()
+        assert http.get('http', '127.0.0.1', server.port, '/v2/health/ready', 5)['status'] == 200
+        server.wait_idle()
+        deadline = time.time() + 5                     # the server's close completes a moment after it answered
+        while server.port not in time_wait_ports() and time.time() < deadline:
+            time.sleep(0.02)
+        assert server.port in time_wait_ports()       # the plain close: the server's side waits (the test can fail)
+    finally:
+        server.close()
+
+
+class HTTPServer(object):
+    """Answers every request with 200 and ``body``, closing first (as MindIE does with Connection: close)."""
+
+    def __init__(self, body):
+        self.body = body
+        self.sock = socket.socket()
+        self.sock.bind(('127.0.0.1', 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.busy = threading.Event()
+        self.idle = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, dummy = self.sock.accept()
+            except OSError:
+                return
+            self.idle.clear()
+            try:
+                conn.recv(65536)
+                # No Content-Length: the body ends with the server's close, so the server always closes first
+                # (with a length, a quick client could close before it and take the TIME_WAIT itself).
+                conn.sendall(b'HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n%s' % self.body)
+            except OSError:
+                pass
+            finally:
+                conn.close()
+                self.idle.set()
+
+    def wait_idle(self):
+        self.idle.wait(5)
+        import time
+        time.sleep(0.3)     # the client's reset close waits up to 0.2 s for the server's FIN
+
+    def close(self):
+        self.sock.close()
+
+
+def closed_port():
+    sock = socket.socket()
+    sock.bind(('127.0.0.1', 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def test_tls_argument_spec_is_what_the_doc_fragment_documents():
+    import yaml
+    from ansible_collections.ascend.mindie.plugins.doc_fragments.tls import ModuleDocFragment
+    documented = yaml.safe_load(ModuleDocFragment.DOCUMENTATION)['options']
+    spec = mindie_http.tls_argument_spec()
+    assert sorted(documented) == sorted(spec)
+    for name, option in spec.items():
+        doc = documented[name]
+        assert doc['type'] == option['type'], name
+        assert doc.get('default') == option.get('default'), name
+        assert doc.get('aliases', []) == option.get('aliases', []), name
+    assert spec['client_key_passphrase']['no_log'] is True
+    spec['ca_path']['type'] = 'str'
+    assert mindie_http.TLS_ARGUMENT_SPEC['ca_path']['type'] == 'path'      # a copy, not the shared dict

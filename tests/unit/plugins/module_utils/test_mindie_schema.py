@@ -197,10 +197,10 @@ def test_prefill_tokens_at_least_input_len(sim):
     assert broken(sim, {'BackendConfig': {'ScheduleConfig': {'maxPrefillTokens': 2048}}}) == []
 
 
-def test_input_len_at_most_seq_len(sim):
-    assert broken(sim, {'BackendConfig': {'ModelDeployConfig': {'maxInputTokenLen': 2561}}}) == [
-        '`BackendConfig.ModelDeployConfig.maxInputTokenLen`: is 2561, larger than '
-        '`BackendConfig.ModelDeployConfig.maxSeqLen` (2560); it must be <= maxSeqLen']
+def test_input_len_above_seq_len_is_accepted(sim):
+    """MindIE caps a request at min(maxInputTokenLen, maxSeqLen - 1); only [1, 4194304] is checked (conformance table)."""
+    assert broken(sim, {'BackendConfig': {'ModelDeployConfig': {'maxInputTokenLen': 2561},
+                                          'ScheduleConfig': {'maxPrefillTokens': 8192}}}) == []
 
 
 def test_prefill_batch_at_most_batch_and_zero_allowed(sim):
@@ -288,7 +288,7 @@ def test_several_violations_at_once(sim):
         }})
     paths = [p.split('`')[1] for p in problems]
     assert paths == ['ServerConfig.port', 'ServerConfig.ipAddress', 'ServerConfig.maxLinkNum',
-                     'BackendConfig.modelInstanceNumber', 'BackendConfig.ModelDeployConfig.maxInputTokenLen',
+                     'BackendConfig.modelInstanceNumber',    # maxInputTokenLen 9000 > maxSeqLen 2560 is accepted
                      'BackendConfig.ModelDeployConfig.ModelConfig[0].npuMemSize',
                      'BackendConfig.ScheduleConfig.maxBatchSize', 'BackendConfig.ScheduleConfig.maxPrefillTokens',
                      'BackendConfig.ScheduleConfig.cacheBlockSize']

@@ -21,7 +21,9 @@ def test_endpoints_zero_ip_probed_on_loopback():
                                                     'managementPort': 2000},
                                    'LogConfig': {'logPath': '/var/log/mindie.log'}})
     assert ep['probe_ip'] == '127.0.0.1'
-    assert ep['urls']['management'] == 'http://0.0.0.0:2000'
+    # The plan's rule (plan.endpoint_url): the URL names the address a client on the node reaches, as verify's did.
+    assert ep['urls']['management'] == 'http://127.0.0.1:2000'
+    assert ms.endpoints_from_config({'ServerConfig': {'ipAddress': '::', 'httpsEnabled': False}})['urls']['business'] == 'http://[::1]:1025'
     assert ep['log_path'] == '/var/log/mindie.log'
 
 

@@ -11,14 +11,14 @@ import pytest
 
 from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi import (
     NpuSmiParseError,
-    chip_is_910b,
     chips_healthy,
-    classify_profile,
     merge_logical_ids,
     parse_npu_smi_info,
     parse_npu_smi_list,
     parse_npu_smi_mapping,
 )
+from ansible_collections.ascend.mindie.plugins.module_utils.profiles import chip_is_910b
+from ansible_collections.ascend.mindie.plugins.module_utils.profiles import classify as classify_profile
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures', 'npu-smi')
 VARIANTS = os.path.join(FIXTURES, 'variants')

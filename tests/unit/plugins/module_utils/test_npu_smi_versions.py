@@ -130,3 +130,83 @@ def test_mindie_version_without_build_or_file():
     assert parse_mindie_version('Ascend-mindie : MindIE 1.0.RC3\n')['build'] is None
     empty = parse_mindie_version('')
     assert empty['version'] is None and empty['components'] == {}
+
+
+# ---------------------------------------------------------------------- the node's version files, read once
+
+from ansible_collections.ascend.mindie.plugins.module_utils import ascend_versions  # noqa: E402
+from ansible_collections.ascend.mindie.plugins.module_utils import npu_smi_exec  # noqa: E402
+
+
+def test_node_version_files_name_the_three_files():
+    assert ascend_versions.node_version_files('/opt/Ascend') == [
+        ('driver', '/opt/Ascend/driver/version.info'), ('firmware', '/opt/Ascend/firmware/version.info'),
+        ('install_info', '/etc/ascend_install.info')]
+    assert ascend_versions.node_version_files('/a', '/x/info')[2] == ('install_info', '/x/info')
+
+
+def test_read_key_value_file(tmp_path):
+    path = tmp_path / 'version.info'
+    path.write_bytes(b'Version=24.1.rc2\nname=\xff\xfe\n')
+    info = ascend_versions.read_key_value_file(str(path))
+    assert info['version'] == '24.1.rc2' and info['name'] == u'\ufffd\ufffd'      # never a lone surrogate
+    assert ascend_versions.read_key_value_file(str(tmp_path / 'absent')) is None
+    assert ascend_versions.read_key_value_file(str(tmp_path)) is None                 # a directory
+    os.mkfifo(str(tmp_path / 'fifo'))
+    assert ascend_versions.read_key_value_file(str(tmp_path / 'fifo')) is None        # never opened, never waited on
+
+
+# ---------------------------------------------------------------------- npu-smi: where it is, why it failed
+
+def executable(path):
+    path.write_text('#!/bin/sh\n')
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_find_npu_smi_on_the_path_then_in_the_driver_dirs(tmp_path, monkeypatch):
+    first, second = tmp_path / 'a', tmp_path / 'b'
+    first.mkdir()
+    second.mkdir()
+    (first / 'npu-smi').write_text('not executable')
+    wanted = executable(second / 'npu-smi')
+    monkeypatch.setenv('PATH', '%s:%s:%s' % (first, second, first))
+    assert npu_smi_exec.find_npu_smi('npu-smi') == wanted
+    assert npu_smi_exec.search_dirs() == [str(first), str(second), '/usr/local/sbin', '/usr/local/bin']
+    assert npu_smi_exec.find_npu_smi(wanted) == wanted
+
+
+def test_find_npu_smi_says_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.setenv('PATH', str(tmp_path))
+    with pytest.raises(npu_smi_exec.NpuSmiNotFound) as caught:
+        npu_smi_exec.find_npu_smi('npu-smi-that-is-nowhere')
+    assert caught.value.searched == [str(tmp_path), '/usr/local/sbin', '/usr/local/bin']
+    assert 'looked for npu-smi-that-is-nowhere in %s, /usr/local/sbin' % tmp_path in caught.value.msg
+    with pytest.raises(npu_smi_exec.NpuSmiNotFound) as caught:
+        npu_smi_exec.find_npu_smi(str(tmp_path / 'npu-smi'))
+    assert 'is not an executable file' in caught.value.msg and caught.value.searched == []
+    assert isinstance(caught.value, npu_smi_exec.NpuSmiExecError)
+
+
+@pytest.mark.parametrize('output, rc, expected', [
+    ('dcmi module initialize failed. ret is -8005', 1, npu_smi_exec.DCMI_INIT_CAUSE),
+    ('DCMI module initialize failed', 1, npu_smi_exec.DCMI_INIT_CAUSE),
+    ("npu-smi: error while loading shared libraries: libdrvdsmi_host.so", 127,
+     'the Ascend driver is not installed or its libraries are missing (look under /opt/A/driver).'),
+    ('', 127, 'the Ascend driver is not installed or its libraries are missing (look under /opt/A/driver).'),
+    ("'npu-smi info' did not finish within 30 s and was killed. Likely cause: ...", None,
+     npu_smi_exec.HUNG_DRIVER_HINT[len('Likely cause: '):]),
+    ('Error: the device is busy', 1, None),
+    (None, None, None),
+])
+def test_likely_cause(output, rc, expected):
+    assert npu_smi_exec.likely_cause(output, rc, '/opt/A/') == expected
+
+
+def test_the_8005_cause_is_one_sentence_everywhere():
+    from ansible_collections.ascend.mindie.plugins.module_utils import diagnose, precheck
+    findings = diagnose.check_npu('dcmi module initialize failed. ret is -8005', None)[0]
+    checks = precheck.check_npu(None, 'dcmi module initialize failed. ret is -8005', [0], None)
+    cause = npu_smi_exec.DCMI_INIT_CAUSE
+    assert findings[0]['hint'].lower() == cause.lower()
+    assert checks[0]['hint'].lower() == cause.lower()

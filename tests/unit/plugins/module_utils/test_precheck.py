@@ -11,7 +11,9 @@ import pytest
 
 from ansible_collections.ascend.mindie.plugins.module_utils import precheck as pc
 from ansible_collections.ascend.mindie.plugins.module_utils.ascend_versions import parse_key_value
-from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi import classify_profile, parse_npu_smi_info
+from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi import parse_npu_smi_info
+from ansible_collections.ascend.mindie.plugins.module_utils.profiles import PROFILE_32G, PROFILE_64G
+from ansible_collections.ascend.mindie.plugins.module_utils.profiles import classify as classify_profile
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures')
 
@@ -41,7 +43,7 @@ def by_name(results):
 def test_idle_32g_node_passes_every_npu_check():
     npu = npu_from(IDLE_32G)
     results = by_name(pc.check_npu(npu, None, list(range(8)), npu['profile']))
-    assert npu['profile'] == pc.PROFILE_32G
+    assert npu['profile'] == PROFILE_32G
     assert [r['status'] for r in results.values()] == ['pass'] * len(results)
     assert set(results) == set(['npu_smi', 'npu_health', 'npu_count', 'npu_processes'])
 
@@ -53,13 +55,13 @@ def test_unhealthy_planned_chip_is_named_with_its_health():
     assert results['npu_health']['status'] == 'fail'
     assert 'NPU 3 is Alarm' in results['npu_health']['reason']
     # a chip outside the plan does not matter
-    results = by_name(pc.check_npu(npu, None, [4, 5, 6, 7], pc.PROFILE_64G))
+    results = by_name(pc.check_npu(npu, None, [4, 5, 6, 7], PROFILE_64G))
     assert results['npu_health']['status'] == 'pass'
 
 
 @pytest.mark.parametrize('profile,count,status', [
-    (pc.PROFILE_32G, 8, 'pass'), (pc.PROFILE_32G, 4, 'fail'),
-    (pc.PROFILE_64G, 4, 'pass'), (pc.PROFILE_64G, 8, 'pass'), (pc.PROFILE_64G, 2, 'fail'),
+    (PROFILE_32G, 8, 'pass'), (PROFILE_32G, 4, 'fail'),
+    (PROFILE_64G, 4, 'pass'), (PROFILE_64G, 8, 'pass'), (PROFILE_64G, 2, 'fail'),
 ])
 def test_npu_count_fits_profile(profile, count, status):
     npu = npu_from(IDLE_32G)
@@ -78,7 +80,7 @@ def test_unknown_hardware_fails_with_what_was_found():
 def test_planned_chip_not_visible():
     npu = npu_from(IDLE_32G)
     npu['chips'] = [c for c in npu['chips'] if c['npu_id'] >= 4]
-    results = by_name(pc.check_npu(npu, None, list(range(8)), pc.PROFILE_32G))
+    results = by_name(pc.check_npu(npu, None, list(range(8)), PROFILE_32G))
     assert results['npu_devices']['status'] == 'fail'
     assert 'planned NPUs 0, 1, 2, 3 are not visible' in results['npu_devices']['reason']
 
@@ -86,22 +88,22 @@ def test_planned_chip_not_visible():
 def test_foreign_processes_warn_or_fail_and_own_pids_are_ignored():
     npu = npu_from(BUSY_64G)
     assert len(npu['processes']) == 8
-    fail = by_name(pc.check_npu(npu, None, list(range(8)), pc.PROFILE_64G))['npu_processes']
+    fail = by_name(pc.check_npu(npu, None, list(range(8)), PROFILE_64G))['npu_processes']
     assert fail['status'] == 'fail' and 'pid 71867 on NPU 0 (55278 MB)' in fail['reason']
-    warn = by_name(pc.check_npu(npu, None, list(range(8)), pc.PROFILE_64G, 'warn'))['npu_processes']
+    warn = by_name(pc.check_npu(npu, None, list(range(8)), PROFILE_64G, 'warn'))['npu_processes']
     assert warn['status'] == 'warn'
     own = [p['pid'] for p in npu['processes']]
-    mine = by_name(pc.check_npu(npu, None, list(range(8)), pc.PROFILE_64G, 'fail', own))['npu_processes']
+    mine = by_name(pc.check_npu(npu, None, list(range(8)), PROFILE_64G, 'fail', own))['npu_processes']
     assert mine['status'] == 'pass'
     # processes on chips outside the plan are not in the way
-    outside = by_name(pc.check_npu(npu, None, [0, 1, 2, 3], pc.PROFILE_64G, 'fail', own[:4]))['npu_processes']
+    outside = by_name(pc.check_npu(npu, None, [0, 1, 2, 3], PROFILE_64G, 'fail', own[:4]))['npu_processes']
     assert outside['status'] == 'pass'
 
 
 def test_npu_smi_failure_gives_the_likely_cause():
     results = pc.check_npu(None, "'npu-smi info' failed (rc=1): dcmi module initialize failed. ret is -8005", [0], None)
     assert [r['status'] for r in results] == ['fail']
-    assert '-8005' in results[0]['reason'] and 'Reboot' in results[0]['hint']
+    assert '-8005' in results[0]['reason'] and 'without a reboot' in results[0]['hint']
 
 
 def test_versions_from_the_real_files_pass_and_compat_range_is_enforced():
@@ -134,9 +136,9 @@ def test_docker_checks():
 
 
 def test_memory_disk_os_arch_ports():
-    limits = {pc.PROFILE_32G: 64, pc.PROFILE_64G: 128}
-    assert pc.check_memory(63 * 1024, pc.PROFILE_32G, limits)[0]['status'] == 'pass'  # "64 GB" as the OS sees it
-    assert pc.check_memory(96 * 1024, pc.PROFILE_64G, limits)[0]['status'] == 'fail'
+    limits = {PROFILE_32G: 64, PROFILE_64G: 128}
+    assert pc.check_memory(63 * 1024, PROFILE_32G, limits)[0]['status'] == 'pass'  # "64 GB" as the OS sees it
+    assert pc.check_memory(96 * 1024, PROFILE_64G, limits)[0]['status'] == 'fail'
     disk = by_name(pc.check_disk({'/var/lib/docker': 60 * 1024 ** 3}, 50))
     assert disk['disk_free']['status'] == 'pass'
     low = pc.check_disk({'/data': 10 * 1024 ** 3, '/var/lib/docker': 60 * 1024 ** 3}, 50)
@@ -153,9 +155,9 @@ def test_memory_disk_os_arch_ports():
 
 
 def test_worst():
-    results = [pc.result('a', 'x', 'pass', ''), pc.result('b', 'x', 'warn', '')]
+    results = [pc.result('a', 'host', 'pass', ''), pc.result('b', 'host', 'warn', '')]
     assert pc.worst(results) == 'warn'
-    assert pc.worst(results + [pc.result('c', 'x', 'fail', '')]) == 'fail'
+    assert pc.worst(results + [pc.result('c', 'host', 'fail', '')]) == 'fail'
     assert pc.worst([]) == 'pass'
 
 
@@ -220,3 +222,10 @@ def test_npu_smi_timeout_gets_the_hung_driver_hint():
     out = pc.check_npu(None, "'npu-smi info' did not finish within 30 s and was killed (it printed nothing). "
                              "Likely cause: ...", [0], 'atlas-800i-a2-32g')
     assert out[0]['status'] == 'fail' and 'dmesg' in out[0]['hint'] and 'reload the driver' in out[0]['hint']
+
+
+def test_docker_engine_not_asked_without_the_sdk():
+    got = by_name(pc.check_docker({'unasked': 'the Docker SDK for Python is not importable'}, '18.03', None, 'x'))
+    assert sorted(got) == ['docker_daemon', 'docker_sdk']
+    assert got['docker_daemon']['status'] == 'fail' and 'was not asked' in got['docker_daemon']['reason']
+    assert 'docker_sdk' in got['docker_daemon']['hint']

@@ -16,7 +16,9 @@ import time
 import pytest
 
 from ansible_collections.ascend.mindie.plugins.modules import mindie_diagnose
+from ansible_collections.ascend.mindie.plugins.module_utils import mindie_docker
 from ansible_collections.ascend.mindie.plugins.module_utils.mindie_docker import MindieDockerError
+from ansible_collections.ascend.mindie.tests.unit.plugins.module_utils import fake_docker_sdk
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures')
 SERVICE_DIR = mindie_diagnose.DEFAULT_SERVICE_DIR
@@ -37,7 +39,7 @@ esac
 
 
 class FakeDocker(object):
-    """Stands in for SdkBackend: one container, its logs and its daemon."""
+    """Stands in for MindieDockerClient: one container, its logs and its daemon."""
 
     container = {'Id': 'abc', 'RestartCount': 0, 'Image': 'sha256:1',
                  'State': {'Running': True, 'Restarting': False, 'Status': 'running', 'ExitCode': 0,
@@ -48,7 +50,7 @@ class FakeDocker(object):
     fail_connect = None
     calls = []
 
-    def __init__(self, name):
+    def __init__(self, name, docker_host=None, timeout=60):
         if FakeDocker.fail_connect:
             raise MindieDockerError(FakeDocker.fail_connect)
         self.name = name
@@ -65,13 +67,13 @@ class FakeDocker(object):
     daemon_extra = ''
     listing = ''
 
-    def exec_shell(self, script, args=()):
+    def exec_shell(self, script, environment=None, args=()):
         FakeDocker.calls.append((script, list(args)))
         if args and args[0].endswith('mindieservice_daemon.pid'):
             if self.daemon_pid is None:
                 return 0, 'pid=\nshell_home=/root\n' + self.daemon_extra, ''
-            return 0, ('pid=%d\ncmdline=python3 %s/bin/mindieservice_daemon \nstate=S\nshell_home=/root\n'
-                       % (self.daemon_pid, SERVICE_DIR)) + self.daemon_extra, ''
+            return 0, ('pid=%d\nstat=%d (python3) S 1\ncmdline=python3 %s/bin/mindieservice_daemon \nshell_home=/root\n'
+                       % (self.daemon_pid, self.daemon_pid, SERVICE_DIR)) + self.daemon_extra, ''
         if script == mindie_diagnose.LOG_LIST_SCRIPT:
             return 0, self.listing, ''
         if args and args[0] in self.logs:
@@ -160,8 +162,7 @@ def node(tmp_path, monkeypatch, weights):
     FakeHTTP.answers = dict(HEALTHY)
     FakeHTTP.calls = []
     monkeypatch.setattr(mindie_diagnose.MindieDiagnoser, 'http_get', FakeHTTP.get)
-    monkeypatch.setattr(mindie_diagnose, 'HAS_DOCKER', True)
-    monkeypatch.setattr(mindie_diagnose, 'SdkBackend', FakeDocker)
+    monkeypatch.setattr(mindie_diagnose, 'MindieDockerClient', FakeDocker)
     # the sockets of this machine are none of the test's business: every wanted port is the daemon's
     monkeypatch.setattr(mindie_diagnose.MindieDiagnoser, 'listeners', lambda self, ports: dict(
         (port, {'pid': 9, 'name': 'mindieservice_d', 'cmdline': 'bin/mindieservice_daemon'}) for port in ports))
@@ -227,7 +228,10 @@ def test_broken_node(run_module, node):
     found = by_problem(result)
     assert ('error', 'npu') in found
     assert ('error', 'out_of_memory') in found
-    assert found.count(('error', 'config')) >= 3     # mode 0644, the log's Check path, model dir 0755
+    assert found.count(('error', 'config')) >= 2     # mode 0644, the log's Check path
+    # The weights: the prechecks' own checks as they are (model dir 0755, a shard missing).
+    assert sorted((f['id'], f['severity']) for f in result['findings'] if f['problem'] == 'model') == [
+        ('model_dir_mode', 'error'), ('model_shards', 'error')]
     assert ('error', 'service_start') in found
     sections = set(f['guide_section'] for f in result['findings'])
     assert {'7.1.1', '7.1.2'} <= sections
@@ -336,8 +340,8 @@ def test_documentation_parses():
     doc = yaml.safe_load(mindie_diagnose.DOCUMENTATION)
     assert set(doc['options']) == {'container', 'config_path', 'service_dir', 'npu_smi', 'ascend_home', 'model_path',
                                    'test_image', 'log_lines', 'daemon_uid', 'npu_smi_timeout', 'log_root',
-                                   'ready_timeout', 'probe', 'probe_timeout', 'ca_path', 'client_cert', 'client_key',
-                                   'server_name'}
+                                   'ready_timeout', 'probe', 'probe_timeout'}
+    assert 'ascend.mindie.tls' in doc['extends_documentation_fragment']     # ca_path, client_cert, ... (mindie_http)
     assert doc['options']['npu_smi_timeout']['type'] == 'int' and doc['options']['npu_smi_timeout']['default'] == 30
 
 
@@ -351,38 +355,58 @@ def test_port_held_by_a_foreign_process(run_module, node, monkeypatch):
     assert 'mindieservice_daemon is not running in the container' in messages
 
 
-FAKE_DOCKER_CLI = '''#!/bin/sh
-case "$1" in
-  info) echo 20.10.24;;
-  container) if [ "$3" = mindie ]; then echo '[{"Id": "cli1", "RestartCount": 0, "Image": "sha256:2",
-      "State": {"Running": true, "Status": "running"}, "Config": {"Image": "mindie:cli"}}]';
-      else echo "Error: No such container: $3" >&2; exit 1; fi;;
-  image) echo '[{"Id": "sha256:2"}]';;
-  ps) echo '{"Names": "mindie", "Status": "Up 1 hour"}';;
-  exec) case "$*" in
-      *mindieservice_daemon.pid*) echo "pid=";;
-      *mindservice.log*) echo "[ERROR] Socket bind failed on 127.0.0.1:1040: the listen port is occupied.";;
-      *) echo "console line";;
-    esac;;
-esac
-'''
+def real_client(node, monkeypatch, sdk):
+    """The real MindieDockerClient over a FakeSDK (None: the SDK is missing); the container runs /bin/sh here."""
+    monkeypatch.setattr(mindie_diagnose, 'MindieDockerClient', mindie_docker.MindieDockerClient)
+    fake_docker_sdk.install(monkeypatch, sdk)
+    service = node['tmp'] / 'svc'
+    (service / 'logs').mkdir(parents=True)
+    (service / 'logs' / 'mindservice.log').write_text('[ERROR] Socket bind failed on 127.0.0.1:1040: the listen port '
+                                                      'is occupied.\n')
+    node['args'] = dict(node['args'], service_dir=str(service))
 
 
-def test_docker_cli_when_the_sdk_is_missing(run_module, node, monkeypatch):
-    script = node['tmp'] / 'bin' / 'docker'
-    script.write_text(FAKE_DOCKER_CLI)
-    script.chmod(0o755)
-    monkeypatch.setattr(mindie_diagnose, 'HAS_DOCKER', False)
+def test_real_client_collects_the_container(run_module, node, monkeypatch):
+    sdk = fake_docker_sdk.FakeSDK(containers=[fake_docker_sdk.running('mindie', cwd=str(node['tmp']))],
+                                  images={'mindie:1.0.0': {'Id': 'sha256:1'}})
+    real_client(node, monkeypatch, sdk)
     result = run_module(mindie_diagnose.main, node['args'])
-    assert json.loads(result['files']['docker-inspect-container.json'])['Id'] == 'cli1'
-    assert json.loads(result['files']['docker-ps.json']) == [{'Names': 'mindie', 'Status': 'Up 1 hour'}]
+    assert json.loads(result['files']['docker-inspect-container.json'])['Id'] == 'c0ffee0123456789'
+    assert json.loads(result['files']['docker-inspect-image.json']) == {'Id': 'sha256:1'}
+    assert [r['Names'] for r in json.loads(result['files']['docker-ps.json'])] == ['mindie']
+    assert ('from_env', mindie_diagnose.DOCKER_TIMEOUT) in sdk.calls
     assert 'Socket bind failed' in result['files']['mindservice.log.tail']
     problems = [(f['problem'], f['message']) for f in result['findings'] if f['severity'] == 'error']
     assert any(p == 'service_start' and 'Socket bind failed' in m for p, m in problems)
     assert any(p == 'service_start' and 'not running' in m for p, m in problems)
 
-    result = run_module(mindie_diagnose.main, dict(node['args'], container='other'))
+
+def test_missing_sdk_is_a_container_finding_and_the_rest_is_collected(run_module, node, monkeypatch):
+    real_client(node, monkeypatch, None)
+    result = run_module(mindie_diagnose.main, node['args'])
+    container = [f for f in result['findings'] if f['problem'] == 'container']
+    assert len(container) == 1 and container[0]['severity'] == 'error'
+    assert 'Failed to import the required Python library (docker)' in container[0]['message']
+    assert any(e.startswith('docker: Failed to import the required Python library (docker)') for e in result['errors'])
+    assert 'docker-inspect-container.json' not in result['files'] and 'daemon.txt' not in result['files']
+    assert 'config.json' in result['files'] and 'npu-smi-info.txt' in result['files']
+
+
+def test_engine_down_is_a_container_finding(run_module, node, monkeypatch):
+    # An engine that does not answer over tcp: no socket path for the client to find missing on this machine.
+    monkeypatch.setenv('DOCKER_HOST', 'tcp://127.0.0.1:2375')
+    real_client(node, monkeypatch, fake_docker_sdk.FakeSDK(down='Error while fetching server API version: refused'))
+    result = run_module(mindie_diagnose.main, dict(node['args']))
+    container = [f for f in result['findings'] if f['problem'] == 'container']
+    assert len(container) == 1 and 'fetching server API version: refused' in container[0]['message']
+
+
+def test_missing_container_is_a_container_finding(run_module, node, monkeypatch):
+    real_client(node, monkeypatch, fake_docker_sdk.FakeSDK(containers=[fake_docker_sdk.running('other')]))
+    result = run_module(mindie_diagnose.main, node['args'])
+    assert result['files']['docker-inspect-container.json'] == 'container mindie does not exist\n'
     assert any('does not exist' in f['message'] for f in result['findings'] if f['problem'] == 'container')
+    assert 'daemon.txt' not in result['files']
 
 
 # ---------------------------------------------------------------------- a hung, chatty or garbled npu-smi
@@ -445,36 +469,24 @@ class LocalShellDocker(FakeDocker):
 
     cwd = None
 
-    def exec_shell(self, script, args=()):
+    def exec_shell(self, script, environment=None, args=()):
         FakeDocker.calls.append((script, list(args)))
         proc = subprocess.run(['/bin/sh', '-c', script, 'sh'] + [str(a) for a in args], cwd=self.cwd,
                               capture_output=True, text=True, timeout=30)
         return proc.returncode, proc.stdout, proc.stderr
 
 
-LOCAL_DOCKER_CLI = '''#!/bin/sh
-case "$1" in
-  info) echo 20.10.24;;
-  container) echo '[{"Id": "cli1", "RestartCount": 0, "Image": "sha256:2",
-      "State": {"Running": true, "Status": "running"}, "Config": {"Image": "mindie:cli"}}]';;
-  image) echo '[{"Id": "sha256:2"}]';;
-  ps) echo '{"Names": "mindie", "Status": "Up 1 hour"}';;
-  exec) shift 2; cd "%s" && exec "$@";;
-esac
-'''
-
-
-@pytest.fixture(params=['sdk', 'cli'])
+@pytest.fixture(params=['fake', 'client'])
 def shell_node(request, node, monkeypatch):
-    """The node, with the container commands really run by /bin/sh in node['tmp'] (SDK or CLI backend)."""
-    if request.param == 'sdk':
+    """The node, with the container commands really run by /bin/sh in node['tmp'] (a stand-in for the client, or
+    the real MindieDockerClient over a fake SDK)."""
+    if request.param == 'fake':
         LocalShellDocker.cwd = str(node['tmp'])
-        monkeypatch.setattr(mindie_diagnose, 'SdkBackend', LocalShellDocker)
+        monkeypatch.setattr(mindie_diagnose, 'MindieDockerClient', LocalShellDocker)
     else:
-        script = node['tmp'] / 'bin' / 'docker'
-        script.write_text(LOCAL_DOCKER_CLI % node['tmp'])
-        script.chmod(0o755)
-        monkeypatch.setattr(mindie_diagnose, 'HAS_DOCKER', False)
+        monkeypatch.setattr(mindie_diagnose, 'MindieDockerClient', mindie_docker.MindieDockerClient)
+        fake_docker_sdk.install(monkeypatch, fake_docker_sdk.FakeSDK(
+            containers=[fake_docker_sdk.running('mindie', cwd=str(node['tmp']))]))
     service = node['tmp'] / 'svc'
     (service / 'logs').mkdir(parents=True)
     (service / 'logs' / 'console.log').write_text('console line\n')

@@ -36,7 +36,7 @@ class LocalClient(object):
     instances = []
     running = True
 
-    def __init__(self, module, container, docker_host=None, timeout=60):
+    def __init__(self, container, docker_host=None, timeout=60):
         self.container_name = container
         self.timeout = timeout
         self.runs = []
@@ -150,7 +150,7 @@ def test_guide_32g_batch4_through_the_sandbox_run_pa(run_module, local_client, n
     original = (node['qwen'] / 'run_pa.sh').read_text()
     args = dict(node['args'], benchmark=True, env=dict(node['args']['env'], MINDIE_SIM_TIME_SCALE='0.05'))
     result = run_module(mindie_inference.main, args)
-    assert result['changed'] is False and result['rc'] == 0
+    assert result['changed'] is True and result['rc'] == 0             # the copy was written
     assert result['generated_tokens'] == [80, 80, 80, 80] and result['total_generated_tokens'] == 320
     assert abs(result['latency_s'] - 7.44) / 7.44 < 0.2               # the guide's 5.3.1, at 1/20 speed
     assert abs(result['throughput_tokens_per_s'] - 43) / 43 < 0.2
@@ -259,7 +259,7 @@ def test_timeout(run_module, local_client, node):
 
 def test_check_mode_runs_nothing(run_module, local_client, node):
     result = run_module(mindie_inference.main, dict(node['args'], max_batch_size=2), check_mode=True)
-    assert result['changed'] is False
+    assert result['changed'] is True                                   # the copy would be written
     assert 'rc' not in result and 'latency_s' not in result
     assert any(l.endswith('max_batch_size="2"') for l in result['rewritten_lines'])
     assert result['script_copy_updated'] is True
@@ -500,4 +500,109 @@ def test_logger_env_that_hides_the_figures_refused_before_docker(run_module, loc
 def test_logger_env_that_keeps_the_figures_accepted(run_module, local_client, node, env):
     args = dict(node['args'], env=dict(node['args']['env'], **env))
     result = run_module(mindie_inference.main, args, check_mode=True)
-    assert result['changed'] is False
+    assert result['changed'] is True and 'rc' not in result            # the copy would be written, nothing runs
+
+
+# ---------------------------------------------------------------------- changed is honest (mocked client)
+
+FAKE_SCRIPT = '/usr/local/Ascend/atb-models/examples/models/qwen2_vl/run_pa.sh'
+FAKE_COPY = '/usr/local/Ascend/atb-models/examples/models/qwen2_vl/run_pa.ansible.sh'
+FAKE_RUN_PA = '#!/bin/bash\nexport ASCEND_RT_VISIBLE_DEVICES=0\nmodel_path=/x\nmax_batch_size=1\nmax_input_length=8192\n' \
+              'max_output_length=80\ninput_image=/x.jpg\ninput_text="hi"\nshm_name_save_path=./shm_name.txt\n'
+FIGURES = ('[2026-01-01 00:00:00] [1] [1] [llmmodels] [INFO] [run_pa.py-1] : Latency(s): 7.44\n'
+           '[2026-01-01 00:00:00] [1] [1] [llmmodels] [INFO] [run_pa.py-1] : Throughput(tokens/s): 43.0\n')
+
+
+class FakeContainer(object):
+    """Stands in for MindieDockerClient with an in-memory file system: nothing runs, every write is recorded."""
+
+    files = {}
+    writes = []
+    runs = []
+
+    def __init__(self, container, docker_host=None, timeout=60):
+        self.container_name = container
+
+    def require_running(self):
+        return {'running': True, 'status': 'running', 'id': 'x'}
+
+    def read_file(self, path):
+        return FakeContainer.files.get(path)
+
+    def exec_shell(self, script, environment=None):
+        # write_copy: cat > <tmp> <<'<delimiter>' / body / <delimiter> / chmod 0755 <tmp> && mv -f <tmp> <copy>
+        first, rest = script.split('\n', 1)
+        delimiter = first.split('<<', 1)[1].strip().strip("'")
+        body, tail_line = rest.split('\n%s\n' % delimiter, 1)
+        target = tail_line.split()[-1]
+        FakeContainer.files[target] = body + '\n'
+        FakeContainer.writes.append(target)
+        return 0, '', ''
+
+    def exec_run(self, cmd, environment=None, workdir=None, user=None):
+        FakeContainer.runs.append(cmd)
+        return 0, FIGURES, ''
+
+
+@pytest.fixture
+def fake_container(monkeypatch):
+    FakeContainer.files = {FAKE_SCRIPT: FAKE_RUN_PA}
+    FakeContainer.writes = []
+    FakeContainer.runs = []
+    monkeypatch.setattr(mindie_inference, 'MindieDockerClient', FakeContainer)
+    return FakeContainer
+
+
+FAKE_ARGS = {'container': 'mindie', 'visible_devices': [0, 1, 2, 3], 'model_path': '/data/Qwen2-VL-7B-Instruct',
+             'max_batch_size': 4, 'set_env_scripts': []}
+
+
+def test_writing_the_copy_is_reported_as_a_change_and_a_second_run_is_not(run_module, fake_container):
+    first = run_module(mindie_inference.main, FAKE_ARGS)
+    assert fake_container.writes == [FAKE_COPY]
+    assert first['changed'] is True and first['script_copy_updated'] is True
+    assert first['latency_s'] == 7.44 and len(fake_container.runs) == 1
+    assert 'max_batch_size="4"' in fake_container.files[FAKE_COPY].split('\n')
+
+    second = run_module(mindie_inference.main, FAKE_ARGS)
+    assert fake_container.writes == [FAKE_COPY]                        # not written again
+    assert second['changed'] is False and second['script_copy_updated'] is False
+    assert len(fake_container.runs) == 2                               # the measurement ran again
+
+    third = run_module(mindie_inference.main, dict(FAKE_ARGS, max_batch_size=8))
+    assert third['changed'] is True and fake_container.writes == [FAKE_COPY, FAKE_COPY]
+
+
+def test_check_mode_says_it_would_write_the_copy_and_writes_nothing(run_module, fake_container):
+    would = run_module(mindie_inference.main, FAKE_ARGS, check_mode=True)
+    assert would['changed'] is True and would['script_copy_updated'] is True
+    assert fake_container.writes == [] and fake_container.runs == []
+
+    run_module(mindie_inference.main, FAKE_ARGS)
+    unchanged = run_module(mindie_inference.main, FAKE_ARGS, check_mode=True)
+    assert unchanged['changed'] is False and unchanged['script_copy_updated'] is False
+    assert fake_container.writes == [FAKE_COPY] and len(fake_container.runs) == 1
+
+
+def test_a_failed_run_after_writing_the_copy_still_reports_the_change(run_module, fake_container, monkeypatch):
+    monkeypatch.setattr(FakeContainer, 'exec_run', lambda self, cmd, **kw: (1, 'Traceback: boom\n', ''))
+    result = run_module(mindie_inference.main, FAKE_ARGS, expect_fail=True)
+    assert result['changed'] is True and fake_container.writes == [FAKE_COPY]
+    assert 'exit code 1' in result['msg']
+
+
+@pytest.mark.parametrize('sdk, message', [
+    (None, 'Failed to import the required Python library (docker)'),
+    ('down', 'Cannot talk to the Docker engine at tcp://127.0.0.1:2375'),
+    ('no-container', 'Container mindie does not exist.'),
+])
+def test_docker_client_errors_fail_cleanly(run_module, monkeypatch, sdk, message):
+    from ansible_collections.ascend.mindie.tests.unit.plugins.module_utils import fake_docker_sdk
+    fakes = {'down': fake_docker_sdk.FakeSDK(down='Error while fetching server API version: refused'),
+             'no-container': fake_docker_sdk.FakeSDK(containers=[fake_docker_sdk.running('other')])}
+    fake = fake_docker_sdk.install(monkeypatch, fakes.get(sdk))
+    result = run_module(mindie_inference.main, {'container': 'mindie', 'visible_devices': [0], 'model_path': '/data/m',
+                                                'docker_host': 'tcp://127.0.0.1:2375'}, expect_fail=True)
+    assert message in result['msg']
+    if fake is not None:
+        assert all(not c.execs for c in fake.containers.values())

@@ -1,12 +1,11 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """ascend.mindie.mindie_precheck through main(): a generated model directory, the real
-version files, npu facts parsed from a capture, a fake docker CLI and a real socket."""
+version files, npu facts parsed from a capture, the real Docker client over a fake SDK and a real socket."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import json
 import os
 import shutil
 import socket
@@ -14,8 +13,10 @@ import stat
 
 import pytest
 
-from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi import classify_profile, parse_npu_smi_info
+from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi import parse_npu_smi_info
+from ansible_collections.ascend.mindie.plugins.module_utils.profiles import classify as classify_profile
 from ansible_collections.ascend.mindie.plugins.modules import mindie_precheck
+from ansible_collections.ascend.mindie.tests.unit.plugins.module_utils import fake_docker_sdk
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures')
 
@@ -26,17 +27,14 @@ def fixture(*parts):
 
 
 @pytest.fixture
-def node(tmp_path, weights):
-    """Everything a 32G node shows, under tmp_path."""
+def node(tmp_path, weights, monkeypatch):
+    """Everything a 32G node shows, under tmp_path; a Docker engine 24.0.7 (fake SDK) without containers."""
     home = tmp_path / 'Ascend'
     for component, name in (('driver', 'driver_version.info_25.0.rc1.1'),
                             ('firmware', 'firmware_version.info_7.7.0.1.231')):
         (home / component).mkdir(parents=True)
         (home / component / 'version.info').write_text(fixture('versions', name))
-    docker = tmp_path / 'docker'
-    docker.write_text('#!/bin/sh\n[ "$1" = version ] && echo \'{"Client":{"Version":"24.0.7"},'
-                      '"Server":{"Version":"24.0.7"}}\' && exit 0\nexit 1\n')
-    docker.chmod(docker.stat().st_mode | stat.S_IXUSR)
+    fake_docker_sdk.install(monkeypatch, fake_docker_sdk.FakeSDK(engine_version='24.0.7'))
     model = str(tmp_path / 'Qwen2-VL-7B-Instruct')
     shutil.copytree(weights, model)
     os.chmod(model, 0o755)
@@ -46,7 +44,7 @@ def node(tmp_path, weights):
         chip['logical_id'] = chip['npu_id']
     npu.update(count=8, profile=classify_profile(npu['chips']))
     args = dict(npu=npu, profile='atlas-800i-a2-32g', devices=list(range(8)), ascend_home=str(home),
-                docker_bin=str(docker), min_memory_gb={'atlas-800i-a2-32g': 1}, min_disk_free_gb=0.01,
+                min_memory_gb={'atlas-800i-a2-32g': 1}, min_disk_free_gb=0.01,
                 disk_paths=[str(tmp_path)], image_architecture=os.uname()[4], ports=[], master_port=None,
                 model_path=model, fix_permissions=True)
     return args
@@ -78,7 +76,7 @@ def test_healthy_node_passes_and_permissions_are_fixed_once(run_module, node):
     assert second['changed'] is False
 
 
-def test_everything_is_checked_before_deciding(run_module, node, tmp_path):
+def test_everything_is_checked_before_deciding(run_module, node, tmp_path, monkeypatch):
     """Several independent problems are all reported in one run."""
     listener = socket.socket()
     listener.bind(('127.0.0.1', 0))
@@ -86,8 +84,10 @@ def test_everything_is_checked_before_deciding(run_module, node, tmp_path):
     busy = listener.getsockname()[1]
     try:
         node['npu']['chips'][5]['health'] = 'Critical'
-        node.update(ports=[busy], docker_bin=str(tmp_path / 'no-docker'), fix_permissions=False,
-                    image_architecture='riscv64')
+        # no Docker engine socket at all: Docker is not installed
+        monkeypatch.setenv('DOCKER_HOST', 'unix://%s' % (tmp_path / 'no-docker.sock'))
+        fake_docker_sdk.install(monkeypatch, fake_docker_sdk.FakeSDK(down='FileNotFoundError(2, "No such file")'))
+        node.update(ports=[busy], fix_permissions=False, image_architecture='riscv64')
         os.remove(os.path.join(node['model_path'], 'model-00002-of-00002.safetensors'))
         result = run_module(mindie_precheck.main, node)
     finally:
@@ -108,7 +108,7 @@ def test_npu_smi_failure_is_a_check_not_a_crash(run_module, node):
     result = run_module(mindie_precheck.main, node)
     npu_checks = [c for c in result['checks'] if c['category'] == 'npu']
     assert npu_checks[0]['name'] == 'npu_smi' and npu_checks[0]['status'] == 'fail'
-    assert 'Reboot' in npu_checks[0]['hint']
+    assert 'without a reboot' in npu_checks[0]['hint']
     # the version files are still read on their own
     assert statuses(result)['driver_version'] == 'pass'
 
@@ -121,7 +121,7 @@ def test_listening_ports_and_socket_owner_read_proc():
         port = listener.getsockname()[1]
         ports = mindie_precheck.listening_ports()
         assert port in ports
-        assert mindie_precheck.socket_owner(ports[port]) == os.getpid()
+        assert mindie_precheck.socket_owners(ports[port]) == [os.getpid()]
     finally:
         listener.close()
     assert port not in mindie_precheck.listening_ports()
@@ -176,20 +176,11 @@ def test_duplicate_planned_ports(run_module, node, ports, master, status, text):
         assert 'single-port mode' in check['hint'] and 'ports_distinct' in result['failed_checks']
 
 
-def fake_docker(tmp_path, labels, generic_inspect=False):
-    """A docker CLI that knows one container `mindie` (id c0ffee...) with ``labels`` (None: no such container)."""
-    docker = tmp_path / 'docker-labels'
-    lines = ['#!/bin/sh', 'echo "$@" >> "%s"' % (tmp_path / 'docker.calls'),
-             '[ "$1" = version ] && echo \'{"Client":{"Version":"24.0.7"},"Server":{"Version":"24.0.7"}}\' && exit 0']
-    if labels is not None:
-        lines.append('[ "$1 $2" = "container inspect" ] && [ "$6" = mindie ] && echo \'c0ffee0123456789 %s\' && exit 0'
-                     % json.dumps(labels))
-    if generic_inspect:     # an image called mindie answers a bare `docker inspect mindie`
-        lines.append('[ "$1" = inspect ] && echo "c0ffee0123456789" && exit 0')
-    lines.append('echo "Error: No such container" >&2; exit 1')
-    docker.write_text('\n'.join(lines) + '\n')
-    docker.chmod(0o755)
-    return str(docker)
+def fake_docker(monkeypatch, labels, generic_inspect=False):
+    """An engine that knows one container `mindie` (id c0ffee...) with ``labels`` (None: no such container)."""
+    containers = [] if labels is None else [fake_docker_sdk.running('mindie', labels=labels)]
+    images = {'mindie': {'Id': 'sha256:c0ffee0123456789'}} if generic_inspect else {}   # an image called mindie
+    return fake_docker_sdk.install(monkeypatch, fake_docker_sdk.FakeSDK(containers=containers, images=images))
 
 
 @pytest.fixture
@@ -204,19 +195,19 @@ def held_port(monkeypatch):
     listener.close()
 
 
-def test_labelled_container_is_ours(run_module, node, tmp_path, held_port):
-    node.update(own_container='mindie', ports=[held_port], fix_permissions=False,
-                docker_bin=fake_docker(tmp_path, {'ascend.mindie.managed': 'true', 'other': 'x'}))
+def test_labelled_container_is_ours(run_module, node, monkeypatch, held_port):
+    sdk = fake_docker(monkeypatch, {'ascend.mindie.managed': 'true', 'other': 'x'})
+    node.update(own_container='mindie', ports=[held_port], fix_permissions=False)
     result = run_module(mindie_precheck.main, node)
     got = statuses(result)
     assert got['own_container'] == 'pass' and got['ports_free'] == 'pass'
-    assert 'container inspect --format {{.Id}} {{json .Config.Labels}} -- mindie' in (tmp_path / 'docker.calls').read_text()
+    assert ('containers.get', 'mindie') in sdk.calls
 
 
 @pytest.mark.parametrize('labels', [{}, {'ascend.mindie.managed': 'false'}, {'ascend.mindie.managed': 'True'}])
-def test_same_named_container_without_the_label_is_foreign(run_module, node, tmp_path, held_port, labels):
-    node.update(own_container='mindie', ports=[held_port], fix_permissions=False,
-                docker_bin=fake_docker(tmp_path, labels))
+def test_same_named_container_without_the_label_is_foreign(run_module, node, monkeypatch, held_port, labels):
+    fake_docker(monkeypatch, labels)
+    node.update(own_container='mindie', ports=[held_port], fix_permissions=False)
     result = run_module(mindie_precheck.main, node)
     got = statuses(result)
     assert got['own_container'] == 'fail' and got['ports_free'] == 'fail'
@@ -224,9 +215,69 @@ def test_same_named_container_without_the_label_is_foreign(run_module, node, tmp
     assert 'has no label ascend.mindie.managed=true' in reason and 'count as foreign' in reason
 
 
-def test_an_image_named_like_our_container_is_not_our_container(run_module, node, tmp_path, held_port):
-    node.update(own_container='mindie', ports=[held_port], fix_permissions=False,
-                docker_bin=fake_docker(tmp_path, None, generic_inspect=True))
+def test_an_image_named_like_our_container_is_not_our_container(run_module, node, monkeypatch, held_port):
+    fake_docker(monkeypatch, None, generic_inspect=True)
+    node.update(own_container='mindie', ports=[held_port], fix_permissions=False)
     result = run_module(mindie_precheck.main, node)
     got = statuses(result)
     assert got['own_container'] == 'pass' and got['ports_free'] == 'fail'
+
+
+# ---------------------------------------------------------------------- Docker through the one client
+
+
+def docker_checks(result):
+    return dict((c['name'], c) for c in result['checks'] if c['name'].startswith('docker_'))
+
+
+def test_missing_sdk_fails_the_sdk_and_the_engine_checks(run_module, node, monkeypatch):
+    fake_docker_sdk.install(monkeypatch, None)
+    result = run_module(mindie_precheck.main, dict(node, own_container='mindie'))
+    got = docker_checks(result)
+    assert sorted(got) == ['docker_daemon', 'docker_sdk']
+    assert got['docker_sdk']['status'] == 'fail' and 'No module named docker' in got['docker_sdk']['reason']
+    assert got['docker_daemon']['status'] == 'fail'
+    assert got['docker_daemon']['reason'] == 'the Docker engine was not asked: the Docker SDK for Python is not importable'
+    assert statuses(result)['own_container'] == 'pass'      # no engine to ask: no container of that name known
+
+
+def test_engine_down_and_old_engine(run_module, node, monkeypatch, tmp_path):
+    sock = tmp_path / 'docker.sock'
+    sock.write_text('')
+    monkeypatch.setenv('DOCKER_HOST', 'unix://%s' % sock)
+    fake_docker_sdk.install(monkeypatch, fake_docker_sdk.FakeSDK(down='Error while fetching server API version: refused'))
+    got = docker_checks(run_module(mindie_precheck.main, node))
+    assert got['docker_daemon']['status'] == 'fail' and got['docker_sdk']['status'] == 'pass'
+    assert got['docker_daemon']['reason'] == ('the Docker daemon does not answer: Cannot talk to the Docker engine: '
+                                              'Error while fetching server API version: refused')
+    fake_docker_sdk.install(monkeypatch, fake_docker_sdk.FakeSDK(engine_version='17.12.1-ce'))
+    got = docker_checks(run_module(mindie_precheck.main, node))
+    assert got['docker_daemon']['status'] == 'fail' and 'Docker 17.12.1-ce is older than 18.03' in got['docker_daemon']['reason']
+
+
+def test_docker_bin_is_accepted_but_deprecated(run_module, node, tmp_path, capsys):
+    from ansible.module_utils.common import warnings
+    result = run_module(mindie_precheck.main, dict(node, docker_bin=str(tmp_path / 'no-docker')))
+    assert docker_checks(result)['docker_daemon']['status'] == 'pass'      # the CLI is never used
+    # Where the deprecation goes depends on whether Ansible's controller code is loaded (other tests load it):
+    # into the result, the module-side registry, or straight to the display on stderr.
+    said = [str(d.get('msg', d)) for d in result.get('deprecations', [])]
+    said += [str(d.get('msg', d)) for d in warnings.get_deprecation_messages()]
+    said.append(capsys.readouterr().err)
+    assert any("'docker_bin' is deprecated" in text for text in said)
+
+
+def test_min_memory_defaults_to_the_profile_table(run_module, node, monkeypatch):
+    """Without min_memory_gb the minimums are the profile table's (64 GB on a 32G node); given, they replace it."""
+    from ansible_collections.ascend.mindie.plugins.module_utils import profiles
+    monkeypatch.setattr(mindie_precheck, 'memory_mb', lambda: 48 * 1024)
+    args = dict(node)
+    del args['min_memory_gb']
+    memory = [c for c in run_module(mindie_precheck.main, args)['checks'] if c['name'] == 'host_memory'][0]
+    assert memory['status'] == 'fail' and 'atlas-800i-a2-32g needs 64 GB' in memory['reason']
+    monkeypatch.setitem(profiles.PROFILES, 'atlas-800i-a2-32g', dict(profiles.PROFILES['atlas-800i-a2-32g'], min_memory_gb=32))
+    memory = [c for c in run_module(mindie_precheck.main, args)['checks'] if c['name'] == 'host_memory'][0]
+    assert memory['status'] == 'pass' and '>= 32 GB' in memory['reason']
+    args['min_memory_gb'] = {'atlas-800i-a2-64g': 128}
+    memory = [c for c in run_module(mindie_precheck.main, args)['checks'] if c['name'] == 'host_memory'][0]
+    assert memory['status'] == 'pass' and 'no minimum' in memory['reason']

@@ -14,6 +14,7 @@ import pytest
 
 from ansible_collections.ascend.mindie.plugins.module_utils import model_dir as md
 from ansible_collections.ascend.mindie.plugins.modules import mindie_precheck
+from ansible_collections.ascend.mindie.tests.unit.plugins.module_utils import fake_docker_sdk
 
 
 
@@ -31,7 +32,8 @@ def args(tmp_path, weights, monkeypatch):
             lines.append('%s  %s\n' % (hashlib.sha256(handle.read()).hexdigest(), name))
     manifest = tmp_path / 'weights.sha256'
     manifest.write_text(u''.join(lines))
-    return dict(model_path=model, model_manifest=str(manifest), docker_bin=str(tmp_path / 'no-docker'),
+    fake_docker_sdk.install(monkeypatch, fake_docker_sdk.FakeSDK())
+    return dict(model_path=model, model_manifest=str(manifest),
                 disk_paths=[str(tmp_path)], ascend_home=str(tmp_path / 'Ascend'), ports=[])
 
 

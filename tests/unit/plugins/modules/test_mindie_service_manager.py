@@ -219,14 +219,15 @@ class FakeClient(object):
 @pytest.fixture
 def box(monkeypatch):
     box = FakeContainer(daemon_pid=100)
-    monkeypatch.setattr(mindie_service, 'MindieDockerClient', lambda module, container, docker_host=None: FakeClient(box))
+    monkeypatch.setattr(mindie_service, 'MindieDockerClient', lambda container, docker_host=None: FakeClient(box))
 
-    def http_status(self, host, port, path, https):
+    def http_get(self, host, port, path, https):
         box.actions.append('probe %s:%d%s' % (host, port, path))
-        if not box.alive:
-            return None
-        return box.health[1] if path == '/v2/health/live' else box.health[0]
-    monkeypatch.setattr(mindie_service.MindieServiceManager, '_http_status', http_status)
+        status = None
+        if box.alive:
+            status = box.health[1] if path == '/v2/health/live' else box.health[0]
+        return {'status': status, 'body': '', 'error': '' if status else 'refused', 'cert_refused': False}
+    monkeypatch.setattr(mindie_service.MindieServiceManager, '_http_get', http_get)
     monkeypatch.setattr(mindie_service, 'POLL_INTERVAL', 0.001)
     monkeypatch.setattr(mindie_service.time, 'sleep', lambda seconds: None)
     return box
@@ -608,3 +609,26 @@ def test_log_dirs_and_hints():
     assert mindie_service.exit_code_hint(1) is None and 'signal 15' in mindie_service.exit_code_hint(143)
     assert mindie_service.port_holders({'error': 'x', 'sockets': []}) == ['bind failed: x']
     assert mindie_service.sockets_on_ports('  0: 0100007F:0410 0100007F:D431 06 0 0 0 0 0 1 0\n', [1040])['1040']['sockets']
+
+
+# ---------------------------------------------------------------------- the Docker client's errors (no stand-in)
+
+@pytest.mark.parametrize('sdk, message', [
+    (None, 'Failed to import the required Python library (docker)'),
+    ('down', 'Cannot talk to the Docker engine at tcp://127.0.0.1:2375: Error while fetching server API version'),
+    ('no-container', 'Container mindie does not exist.'),
+    ('stopped', 'Container mindie is not running (status: exited); start the container first.'),
+])
+def test_docker_client_errors_fail_cleanly(run_module, monkeypatch, sdk, message):
+    from ansible_collections.ascend.mindie.tests.unit.plugins.module_utils import fake_docker_sdk
+    fakes = {'down': fake_docker_sdk.FakeSDK(down='Error while fetching server API version: refused'),
+             'no-container': fake_docker_sdk.FakeSDK(containers=[fake_docker_sdk.running('other')]),
+             'stopped': fake_docker_sdk.FakeSDK(containers=[fake_docker_sdk.running('mindie', status='exited')])}
+    fake = fake_docker_sdk.install(monkeypatch, fakes.get(sdk))
+    result = run_module(mindie_service.main, args(state='started', docker_host='tcp://127.0.0.1:2375'), expect_fail=True)
+    assert message in result['msg']
+    if sdk is None:
+        assert 'No module named docker' in result['exception']
+    else:
+        # nothing ran in any container
+        assert all(not c.execs for c in fake.containers.values())

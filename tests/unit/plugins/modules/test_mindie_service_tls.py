@@ -30,7 +30,8 @@ class FakeModule(object):
 
     def __init__(self, **params):
         self.params = dict(container='mindie', config_path='/etc/mindie/config.json', service_dir='/svc',
-                           ca_path=None, client_cert=None, client_key=None, server_name=None)
+                           ca_path=None, client_cert=None, client_key=None, client_key_passphrase=None,
+                           validate_certs=True, server_name=None)
         self.params.update(params)
 
     def fail_json(self, **kwargs):
@@ -93,3 +94,23 @@ def test_bad_tls_options_fail_before_anything(pki):
     with pytest.raises(Failed, match='httpsEnabled is true in /etc/mindie/config.json, but the readiness probe '
                                      'cannot set up TLS: client_cert /nonexistent.pem does not exist'):
         manager(1050, client_cert='/nonexistent.pem')
+
+
+def test_validate_certs_false_and_an_encrypted_client_key(server, pki, tmp_path):
+    from test_mindie_http import encrypted_key  # pylint: disable=import-outside-toplevel
+    # the system CAs do not know the sandbox CA: only validate_certs=false lets the probe through
+    mgr = manager(server.port, client_cert=pki['client.pem'], client_key=pki['client.key.pem'], validate_certs=False)
+    assert mgr.ssl_context.verify_mode == ssl.CERT_NONE and mgr.check_ready_once() is True
+    key = encrypted_key(pki, tmp_path)
+    mgr = manager(server.port, ca_path=pki['ca.pem'], client_cert=pki['client.pem'], client_key=key,
+                  client_key_passphrase='sesame')
+    assert mgr.check_ready_once() is True
+    with pytest.raises(Failed, match='cannot set up TLS: client_cert .* give the key passphrase'):
+        manager(server.port, ca_path=pki['ca.pem'], client_cert=pki['client.pem'], client_key=key)
+
+
+def test_tls_options_are_the_shared_ones():
+    import yaml
+    doc = yaml.safe_load(mindie_service.DOCUMENTATION)
+    assert 'ascend.mindie.tls' in doc['extends_documentation_fragment']
+    assert not set(doc['options']) & {'ca_path', 'client_cert', 'client_key', 'server_name'}     # documented once

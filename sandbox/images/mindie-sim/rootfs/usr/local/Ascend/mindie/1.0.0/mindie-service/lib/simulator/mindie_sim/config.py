@@ -174,7 +174,8 @@ def validate(raw, service_dir):
     # 3.0: ServerConfig.HealthCheckConfig (a HealthCheckConfig elsewhere, e.g. at the top level, is ignored)
     s["health_check"] = server.get("HealthCheckConfig") if isinstance(server.get("HealthCheckConfig"), dict) else {}
     s["port"] = _int(server, "ServerConfig", "port", 1025, errors, 1024, 65535)
-    s["mgmt_port"] = _int(server, "ServerConfig", "managementPort", 1026, errors, 1024, 65535)
+    # server_config.cpp InitFromJson: managementPort defaults to port (not to 1026)
+    s["mgmt_port"] = _int(server, "ServerConfig", "managementPort", s["port"], errors, 1024, 65535)
     s["metrics_port"] = _int(server, "ServerConfig", "metricsPort", 1027, errors, 1024, 65535)
     s["max_link"] = _int(server, "ServerConfig", "maxLinkNum", 1000, errors, 1, 4096)
     # server_config.cpp: maxRequestLength in MB, [1, 100], default 40 (config_info.h); the request body limit.
@@ -220,6 +221,11 @@ def validate(raw, service_dir):
         errors.append("BackendConfig.modelInstanceNumber (%d) is not equal to the number of groups in "
                       "npuDeviceIds (%d)." % (instances, len(groups)))
     s["instances"] = instances
+    # backend_config.cpp CheckParam: multiNodesInferPort in [1024, 65535], 1120 when absent (config_info.h);
+    # config_manager_impl.cpp CheckAllParam refuses it equal to the endpoint port, multi-node inference on or not.
+    multi_port = _int(backend, "BackendConfig", "multiNodesInferPort", 1120, errors, 1024, 65535)
+    if multi_port == s["port"]:
+        errors.append("Endpoint port cannot be equal to multiNodesInferPort.")
 
     s["max_seq_len"] = _int(deploy, "ModelDeployConfig", "maxSeqLen", 2560, errors, 1, 2 ** 31 - 1)
     s["max_input_len"] = _int(deploy, "ModelDeployConfig", "maxInputTokenLen", min(2048, s["max_seq_len"]),

@@ -880,6 +880,15 @@ def check_ports(settings, logger=None):
     return []
 
 
+def http_layout_errors(settings):
+    """HttpServerInit's dispatch (http_server.cpp): one address with metricsPort = port != managementPort is the one
+    layout none of its branches takes ("Management or Business or Metrics port is invalid.")."""
+    if (settings["ip"] == settings["mgmt_ip"] and settings["port"] == settings["metrics_port"]
+            and settings["port"] != settings["mgmt_port"]):
+        return ["Management or Business or Metrics port is invalid."]
+    return []
+
+
 def bind_servers(settings, handler_factory, tls_contexts, logger=None):
     """Listen (SO_REUSEADDR, as cpp-httplib) on one server per distinct (ip, port); roles merge on equal ports.
 
@@ -1316,7 +1325,7 @@ def main(argv):
         return terminate()
 
     # HttpServerInit, only now: port-free check (0.0.0.0, no SO_REUSEADDR), TLS, listen
-    port_errors = check_ports(settings, logger)
+    port_errors = check_ports(settings, logger) or http_layout_errors(settings)
     if port_errors:
         return fail(logger, port_errors + ["Failed to start http wrapper"])
     tls_contexts = {}

@@ -2,6 +2,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """ascend.mindie.mindie_service against a real mindie-sim container on this machine's Docker engine.
 
+An integration test (``make integration``): without an engine it fails, it does not skip. The same
+module's logic without an engine is in tests/unit/plugins/modules/test_mindie_service_manager.py.
+
 The tests share one container and run in file order (start, idempotence, stop, restart, failure,
 container restart, readiness latency).
 """
@@ -22,11 +25,10 @@ import uuid
 
 import http.client as http_client
 
+import docker
 import pytest
 
 from ansible_collections.ascend.mindie.plugins.modules import mindie_service
-
-docker = pytest.importorskip('docker')
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
 VENV_PYTHON = os.path.join(REPO, '.venv', 'bin', 'python')
@@ -90,7 +92,7 @@ def sim(tmp_path_factory):
         client = docker.from_env(timeout=120)
         client.ping()
     except Exception as exc:  # pylint: disable=broad-except
-        pytest.skip('no Docker engine answers: %s' % exc)
+        pytest.fail('no Docker engine answers (run `make docker`): %s' % exc)
     subprocess.run([VENV_PYTHON, os.path.join(REPO, 'sandbox', 'fleet.py'), 'images'], cwd=REPO, check=True,
                    stdout=subprocess.DEVNULL, timeout=1200)
     tmp = tmp_path_factory.mktemp('mindie-service')

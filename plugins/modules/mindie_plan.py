@@ -1,0 +1,168 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, ascend.mindie contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: mindie_plan
+short_description: Compute a node's MindIE plan - profile, devices, ports, MASTER_PORT, endpoints
+description:
+  - Runs on the controller (an action plugin) and returns the plan as RV(plan). Every role of the collection that
+    needs the plan runs it in its preflight when C(mindie_plan) is not defined yet and publishes RV(plan) with
+    M(ansible.builtin.set_fact) as C(mindie_plan) (a play variable, never a cached fact, so a plan cannot outlive the run
+    that computed it); ascend.mindie.prechecks runs it first and again after reading the NPUs.
+  - "The plan's inputs are host variables, the same for every role, with their defaults here:
+    C(mindie_npu_count) (V(8); one of 1, 2, 4, 8), C(mindie_npu_devices) (V([]); explicit logical ids, override the
+    count), C(mindie_service_port), C(mindie_management_port), C(mindie_metrics_port) (V(1040), V(1041), V(1042)),
+    C(mindie_master_port) (V(7896)) - every port in [1024, 65535] -, C(mindie_model_path)
+    (V(/data/Qwen2-VL-7B-Instruct)), C(mindie_container_name) (V(mindie)), C(mindie_service_config_dir) and
+    C(mindie_service_config_container_dir) (V(/etc/mindie)), C(mindie_service_ip_address) (the node's default
+    IPv4 address, else V(127.0.0.1)), C(mindie_service_management_address) (V(127.0.0.1)) and
+    C(mindie_service_https) (V(false))."
+  - Values given with C(-e key=value) are strings; they are converted exactly as M(ascend.mindie.mindie_vars)
+    converts them, and every value that cannot be used is named in one failure. Devices named twice, a device
+    count other than 1, 2, 4 or 8, and a MASTER_PORT equal to a service port are refused too.
+  - The hardware profile is the one the NPUs show (C(ansible_facts.npu.profile) of M(ascend.mindie.npu_facts)),
+    else the one the host's inventory group names (C(atlas_800i_a2_32g), C(atlas_800i_a2_64g)).
+  - "Endpoints: a listener on V(0.0.0.0) or V(::) is reached on V(127.0.0.1) or V(::1), IPv6 addresses go in
+    brackets, and a management or metrics port equal to the business port is served on the business address."
+  - Only when C(mindie_service_ip_address) is not set, the node's address is not among its facts and
+    O(server_config) is not given, the node is asked for its default IPv4 address (the C(setup) module,
+    network subset), which is then published as the fact C(ansible_default_ipv4).
+author:
+  - ascend.mindie maintainers (@ascend-mindie)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+  - ansible.builtin.action_common_attributes.facts
+  - ascend.mindie.attributes.controller
+attributes:
+  facts:
+    support: partial
+    details: Only C(ansible_default_ipv4), when the node had to be asked for its address; the plan itself is returned, not set as a fact.
+options:
+  server_config:
+    description:
+      - The C(ServerConfig) of the config.json the node runs with (or the whole parsed config.json). The
+        instance's scheme, ports, addresses and URLs are then those it serves, with MindIE's defaults for what it
+        leaves out (ports 1025, 1026, 1027, C(httpsEnabled) true, address V(127.0.0.1)). ascend.mindie.verify
+        passes it.
+    type: dict
+  npu:
+    description:
+      - The NPU facts to plan with, in the shape of C(ansible_facts.npu). Default the host's C(ansible_facts.npu),
+        when it has them.
+    type: dict
+notes:
+  - The plan is not a fact; publish it with M(ansible.builtin.set_fact) as the roles do (see EXAMPLES).
+seealso:
+  - module: ascend.mindie.npu_facts
+  - module: ascend.mindie.mindie_vars
+'''
+
+EXAMPLES = r'''
+- name: Compute the node's plan
+  ascend.mindie.mindie_plan:
+  register: __plan
+  when: mindie_plan is not defined
+
+- name: Publish the node's plan as mindie_plan
+  ansible.builtin.set_fact:
+    mindie_plan: "{{ __plan.plan }}"
+  when: mindie_plan is not defined
+
+- name: Show where the first instance serves
+  ansible.builtin.debug:
+    msg: "{{ mindie_plan.instances[0].urls.business }} on NPUs {{ mindie_plan.instances[0].devices }}"
+
+- name: Plan with the endpoints of the config.json the node runs with
+  ascend.mindie.mindie_plan:
+    server_config: "{{ (__config.content | b64decode | from_json).ServerConfig }}"
+  register: __served
+'''
+
+RETURN = r'''
+plan:
+  description: The node's plan (publish it as C(mindie_plan)).
+  returned: success
+  type: dict
+  contains:
+    profile:
+      description: The hardware profile used (detected, else expected), V(null) when neither is known.
+      type: str
+      sample: atlas-800i-a2-64g
+    expected_profile:
+      description: The profile the host's inventory group names, or V(null).
+      type: str
+    detected_profile:
+      description: The profile the NPU facts show, or V(null).
+      type: str
+    devices:
+      description: Logical NPU ids the node serves with.
+      type: list
+      elements: int
+      sample: [0, 1, 2, 3]
+    world_size:
+      description: Number of devices.
+      type: int
+    ports:
+      description: Business, management and metrics ports.
+      type: dict
+      sample: {business: 1040, management: 1041, metrics: 1042}
+    master_port:
+      description: MASTER_PORT of the daemon.
+      type: int
+      sample: 7896
+    container:
+      description: The MindIE container.
+      type: str
+    model_path:
+      description: The weight directory on the node.
+      type: str
+    config_dir:
+      description: The node's directory of config.json.
+      type: str
+    config_container_dir:
+      description: Where the container sees RV(plan.config_dir).
+      type: str
+    source:
+      description: V(inventory) (endpoints from the inputs) or V(config) (from O(server_config)).
+      type: str
+    instances:
+      description:
+        - One entry per MindIE instance of the node (one today), each with C(name), C(index), C(devices),
+          C(world_size), C(master_port), C(scheme), C(ports), C(addresses) (business, management, metrics),
+          C(urls) (the base URLs from the node), C(client_urls) (from elsewhere - a wildcard listener at the
+          node's C(ansible_host)) and C(local_only) (per port family, true for a loopback listener).
+      type: list
+      elements: dict
+      sample:
+        - name: mindie
+          index: 0
+          devices: [0, 1, 2, 3, 4, 5, 6, 7]
+          world_size: 8
+          master_port: 7896
+          scheme: http
+          ports: {business: 1040, management: 1041, metrics: 1042}
+          addresses: {business: 192.0.2.10, management: 127.0.0.1, metrics: 127.0.0.1}
+          urls: {business: "http://192.0.2.10:1040", management: "http://127.0.0.1:1041", metrics: "http://127.0.0.1:1042"}
+          client_urls: {business: "http://192.0.2.10:1040", management: "http://127.0.0.1:1041", metrics: "http://127.0.0.1:1042"}
+          local_only: {business: false, management: true, metrics: true}
+ansible_facts:
+  description: The node's default IPv4 address, only when the node had to be asked for it.
+  returned: when the node was asked
+  type: dict
+  contains:
+    ansible_default_ipv4:
+      description: As the C(setup) module returns it.
+      type: dict
+errors:
+  description: One message per variable that cannot be used.
+  returned: failure
+  type: list
+  elements: str
+  sample: ['mindie_npu_count is "four": expected one of 1, 2, 4, 8']
+'''
