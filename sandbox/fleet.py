@@ -388,7 +388,7 @@ def write_inventory(inventory, fleet, plan, image_arch):
             "ansible_connection": "community.docker.docker",
             "ansible_host": node["name"],
             "ansible_python_interpreter": "/usr/bin/python3",
-            "mindie_sandbox_profile": node["profile"],
+            "sandbox_profile": node["profile"],
             # Read by the sandbox's group_vars (mindie_verify_client_*_url) and its molecule scenarios only.
             "sandbox_published_host": "127.0.0.1",
             "sandbox_published_ports": {int(k): v for k, v in node["ports"].items()},

@@ -52,13 +52,12 @@ EXTRA_KNOWN = frozenset((
     # facts of the roles: the plan, each role's result (mindie_<role>_result), the container's spec
     'mindie_plan', 'mindie_prechecks_result', 'mindie_image_result', 'mindie_container_result',
     'mindie_dependencies_result', 'mindie_service_result', 'mindie_verify_result', 'mindie_container_spec',
-    'mindie_inference_result', 'mindie_diagnose_result',
+    'mindie_inference_result', 'mindie_diagnose_result', 'mindie_teardown_result',
     # deprecated aliases of the results (the same values)
     'mindie_precheck_results', 'mindie_image_info', 'mindie_container_changes', 'mindie_dependencies_status',
     'mindie_service_status', 'mindie_verify_results',
     'mindie_deploy_failure', 'mindie_deploy_phase', 'mindie_deploy_targets',
-    # the sandbox inventory (sandbox/fleet.py)
-    'mindie_sandbox_profile',
+    # (the sandbox inventory's own variables, written by sandbox/fleet.py, are sandbox_*: no role reads them)
 ))
 
 TYPED = ('int', 'float', 'bool', 'list', 'dict')

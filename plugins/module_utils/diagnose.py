@@ -56,7 +56,6 @@ SECTIONS = {
 # config.json keys whose per-profile range the guide gives (6.1.3), and their field in the profile table.
 PROFILE_RANGE_KEYS = {'npuMemSize': 'npu_mem_size', 'maxBatchSize': 'max_batch_size'}
 GUIDE_PORTS = (1040, 1041, 1042)
-DEFAULT_PORTS = {'port': 1025, 'managementPort': 1026, 'metricsPort': 1027}
 CONFIG_MAX_MODE = 0o640
 IMAGE_FORMATS = ('jpg', 'jpeg', 'png', 'mp4', 'wmv', 'avi')
 SERVICE_LOG = 'logs/mindservice.log'
@@ -379,14 +378,10 @@ def check_metrics(answer):
 # ---------------------------------------------------------------------- config
 
 def config_ports(config):
-    """{'port': n, 'managementPort': n, 'metricsPort': n} from a parsed config (MindIE defaults filled in)."""
-    server = config.get('ServerConfig') if isinstance(config, dict) else None
-    server = server if isinstance(server, dict) else {}
-    ports = {}
-    for key, default in DEFAULT_PORTS.items():
-        value = server.get(key, default)
-        ports[key] = value if isinstance(value, int) and not isinstance(value, bool) else default
-    return ports
+    """{'port': n, 'managementPort': n, 'metricsPort': n} from a parsed config: the node plan's ports
+    (module_utils/plan.py server_endpoints; MindIE's defaults, a missing managementPort being port)."""
+    ports = plan.server_endpoints(config)['ports']
+    return {'port': ports['business'], 'managementPort': ports['management'], 'metricsPort': ports['metrics']}
 
 
 def service_log_path(config, service_dir):

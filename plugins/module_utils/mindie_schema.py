@@ -81,6 +81,15 @@ MAX_MODEL_INSTANCES = 10  # backend_config.cpp CheckParam: modelInstanceNumber i
 MAX_TOKENIZER_PROCESSES = 32  # backend_config.cpp CheckParam: tokenizerProcessNumber in [1, 32]
 # config_info.h: BackendConfig.multiNodesInferPort is 1120 when the key is absent
 DEFAULT_MULTI_NODES_INFER_PORT = 1120
+# ServerConfig's listen keys, in the order MindIE-LLM resolves them (server_config.cpp InitFromJson): an absent
+# managementIpAddress is ipAddress (GetManagementIPAddress), an absent managementPort is port; ipAddress, port and
+# metricsPort have no default there (a config.json without them does not start). The environment variables
+# MIES_CONTAINER_IP / MIES_CONTAINER_MANAGEMENT_IP, which replace the addresses at run time, are not seen here.
+LISTEN_KEYS = ('ipAddress', 'port', 'metricsPort', 'managementIpAddress', 'managementPort')
+LISTEN_DEFAULTS = {'managementIpAddress': 'ipAddress', 'managementPort': 'port'}
+# Where a probe must name an address or port the file leaves out: the values of the config.json MindIE ships
+# (mindie-service/conf/config.json); MindIE itself has no default for these.
+SHIPPED_LISTEN = {'ipAddress': '127.0.0.1', 'port': 1025, 'metricsPort': 1027}
 # A MindIE config.json nests 5 levels; anything deeper than this is not a config file (and would make the
 # recursive merge and checks below hit Python's recursion limit).
 MAX_DEPTH = 64
@@ -500,6 +509,20 @@ def addresses_overlap(first, second):
     return False
 
 
+def listen_values(server, checked=None):
+    """{key of LISTEN_KEYS: value} as MindIE reads them from ``server`` (LISTEN_DEFAULTS filled in, else None).
+
+    ``checked`` maps keys to the values already validated (None for a value refused); a key present in
+    ``server`` is read from it when given, so a refused managementPort is not replaced by port.
+    """
+    server = server if isinstance(server, dict) else {}
+    source = dict(server, **checked) if checked else server
+    values = {}
+    for key in LISTEN_KEYS:
+        values[key] = source.get(key) if key in server else values.get(LISTEN_DEFAULTS.get(key))
+    return values
+
+
 def http_listeners(ip, mgmt_ip, port, mgmt_port, metrics_port):
     """The (address, port, keys) MindIE's HTTP servers listen on, or None for a layout MindIE refuses.
 
@@ -531,12 +554,10 @@ def _keys(keys, section='ServerConfig'):
 
 def _check_port_layout(chk, server, backend, ports):
     """Ports that collide inside the file, by MindIE-LLM's own rules (sources cited per rule)."""
-    port, mgmt_port, metrics_port = ports.get('port'), ports.get('managementPort'), ports.get('metricsPort')
-    ip = server.get('ipAddress')
     # server_config.cpp InitFromJson: managementIpAddress and managementPort default to ipAddress and port
-    mgmt_ip = server.get('managementIpAddress', ip)
-    if 'managementPort' not in server:
-        mgmt_port = port
+    listen = listen_values(server, dict((key, ports.get(key)) for key in ('port', 'managementPort', 'metricsPort')))
+    port, mgmt_port, metrics_port = listen['port'], listen['managementPort'], listen['metricsPort']
+    ip, mgmt_ip = listen['ipAddress'], listen['managementIpAddress']
     listeners = []
     if None not in (port, mgmt_port, metrics_port) and isinstance(ip, str) and isinstance(mgmt_ip, str):
         listeners = http_listeners(ip, mgmt_ip, port, mgmt_port, metrics_port)

@@ -7,27 +7,31 @@ Pure functions, no I/O; the action plugin ascend.mindie.mindie_plan reads the ho
 converts them (``-e`` values are strings) and calls :func:`build_plan`.
 
 * ``INPUTS``: the shared inputs of every role (devices, ports, MASTER_PORT, model path, container name,
-  config directory, listen addresses): variable name, plan key, type, default, bounds. The one place their
+  config directory, listen addresses, how the container sees the NPUs, model name, the controller's TLS client
+  files): variable name, plan key, type, default, bounds. The one place their
   defaults live; tests/unit/plugins/module_utils/test_plan.py checks the roles' argument specs agree.
 * ``endpoint_url(scheme, address, port)``: 0.0.0.0 -> 127.0.0.1, :: -> ::1, IPv6 in brackets. Used by the
   plan, by ascend.mindie.mindie_service (its ``urls``) and by diagnose.py (its probes).
-* ``server_endpoints(config)``: addresses, ports and URLs a MindIE config.json serves (MindIE's defaults
-  filled in; a management or metrics port equal to the business port is served by the business listener).
+* ``server_endpoints(config)``: addresses, ports and URLs a MindIE config.json serves (MindIE's defaults filled
+  in from mindie_schema.listen_values, which listener serves what from mindie_schema.http_listeners).
+* ``logical_ids(devices, visible)``: physical NPU ids -> the ids a container sees (the plan's ``logical_devices``,
+  the ascend.mindie.npu_logical_ids filter).
 * ``build_plan(inputs, npu, group_names, ...)``: the plan, with ``instances`` (one today).
 """
 
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
+import re
+
+from ansible_collections.ascend.mindie.plugins.module_utils import mindie_schema
 from ansible_collections.ascend.mindie.plugins.module_utils import profiles
 
-# MindIE's own defaults when config.json leaves a ServerConfig key out (MindIE 1.0 / 2.x).
-MINDIE_DEFAULT_PORTS = {'business': 1025, 'management': 1026, 'metrics': 1027}
-MINDIE_DEFAULT_ADDRESS = '127.0.0.1'
 # A wildcard listener is reached on the node's loopback.
 WILDCARDS = {'0.0.0.0': '127.0.0.1', '::': '::1'}
 PORT_FAMILIES = ('business', 'management', 'metrics')
 NPU_COUNTS = (1, 2, 4, 8)
+DAVINCI = re.compile(r'(?:.*/)?davinci(\d+)\Z')
 _PORT = {'min': 1024, 'max': 65535}
 
 # (variable, plan key, argument spec, bounds). The spec is that of a role's meta/argument_specs.yml, the bounds
@@ -50,6 +54,19 @@ INPUTS = (
     ('mindie_service_ip_address', 'business_address', {'type': 'str', 'default': None}, {}),
     ('mindie_service_management_address', 'management_address', {'type': 'str', 'default': None}, {}),
     ('mindie_service_https', 'https', {'type': 'bool', 'default': False}, {}),
+    # How ascend.mindie.container passes the NPUs: /dev/davinciN for the plan's devices only, or (privileged, also
+    # implied by the guide's flags) every NPU of the node. It decides the logical ids MindIE uses in the container.
+    ('mindie_container_privileged', 'container_privileged', {'type': 'bool', 'default': False}, {}),
+    ('mindie_container_guide_flags', 'container_guide_flags', {'type': 'bool', 'default': False}, {}),
+    # What clients ask for and how they reach MindIE: the modelName ascend.mindie.service writes, and the controller's
+    # TLS client files (ascend.mindie.service installs them on the node; ascend.mindie.verify's client check uses
+    # them where they are). The server CA defaults to mindie_service_tls_ca (plan key tls.ca).
+    ('mindie_service_model_name', 'model_name', {'type': 'str', 'default': 'qwen2_vl'}, {}),
+    ('mindie_service_tls_server_name', 'tls_server_name', {'type': 'str', 'default': None}, {}),
+    ('mindie_service_tls_server_ca', 'tls_server_ca', {'type': 'path', 'default': None}, {}),
+    ('mindie_service_tls_ca', 'tls_ca', {'type': 'path', 'default': None}, {}),
+    ('mindie_service_tls_client_cert', 'tls_client_cert', {'type': 'path', 'default': None}, {}),
+    ('mindie_service_tls_client_key', 'tls_client_key', {'type': 'path', 'default': None}, {}),
 )
 INPUT_KEYS = dict((variable, key) for variable, key, _spec, _limit in INPUTS)
 
@@ -98,11 +115,27 @@ def client_url(scheme, address, port, node_host):
     return '%s://%s:%d' % (scheme, url_host(host), int(port))
 
 
+def served_addresses(ports, business_address, management_address):
+    """{family: the address its listener binds}, by MindIE's dispatch (mindie_schema.http_listeners).
+
+    The business listener is on ipAddress; management shares it when its port is the business port and either the
+    addresses are equal or the metrics port is that port too; otherwise management and metrics are on
+    managementIpAddress. A layout MindIE refuses is named by where each server would listen.
+    """
+    keys = {'business': 'port', 'management': 'managementPort', 'metrics': 'metricsPort'}
+    addresses = {'business': business_address, 'management': management_address, 'metrics': management_address}
+    listeners = mindie_schema.http_listeners(business_address, management_address, ports['business'],
+                                             ports['management'], ports['metrics']) or ()
+    for address, _port_number, served in listeners:
+        for family, key in keys.items():
+            if key in served:
+                addresses[family] = address
+    return addresses
+
+
 def _endpoints(scheme, ports, business_address, management_address, node_host=None):
-    """Addresses and URLs of the three port families; equal-to-business ports are served on the business address."""
-    addresses = {'business': business_address}
-    for family in ('management', 'metrics'):
-        addresses[family] = business_address if ports[family] == ports['business'] else management_address
+    """Addresses and URLs of the three port families (which listener serves each: :func:`served_addresses`)."""
+    addresses = served_addresses(ports, business_address, management_address)
     urls = dict((f, endpoint_url(scheme, addresses[f], ports[f])) for f in PORT_FAMILIES)
     result = {'scheme': scheme, 'ports': dict(ports), 'addresses': addresses, 'urls': urls,
               'local_only': dict((f, is_loopback(addresses[f])) for f in PORT_FAMILIES)}
@@ -111,9 +144,8 @@ def _endpoints(scheme, ports, business_address, management_address, node_host=No
     return result
 
 
-def _port(server, key, default):
-    value = server.get(key, default)
-    if isinstance(value, bool):
+def _port(value, default):
+    if isinstance(value, bool) or value is None:
         return default
     try:
         return int(value)
@@ -133,21 +165,82 @@ def _enabled(value):
 def server_endpoints(config, node_host=None):
     """Scheme, ports, addresses and URLs the ServerConfig of a config.json serves (MindIE's defaults filled in).
 
-    ``config`` is the whole parsed config.json or its ``ServerConfig``. httpsEnabled defaults to true, as in
-    MindIE; an empty or missing ipAddress is 127.0.0.1, an empty managementIpAddress the business address.
+    ``config`` is the whole parsed config.json or its ``ServerConfig``. As MindIE reads it
+    (mindie_schema.listen_values): a missing managementPort is port, a missing managementIpAddress ipAddress;
+    httpsEnabled defaults to true. Keys MindIE has no default for (port, metricsPort, ipAddress; it does not start
+    without them) and values it refuses are named by the config.json MindIE ships (mindie_schema.SHIPPED_LISTEN),
+    an unusable management port or address by the business one.
     """
     if isinstance(config, dict) and isinstance(config.get('ServerConfig'), dict):
         config = config['ServerConfig']
     server = config if isinstance(config, dict) else {}
-    ports = {'business': _port(server, 'port', MINDIE_DEFAULT_PORTS['business']),
-             'management': _port(server, 'managementPort', MINDIE_DEFAULT_PORTS['management']),
-             'metrics': _port(server, 'metricsPort', MINDIE_DEFAULT_PORTS['metrics'])}
-    business = server.get('ipAddress')
-    business = business if isinstance(business, str) and business else MINDIE_DEFAULT_ADDRESS
-    management = server.get('managementIpAddress')
+    listen = mindie_schema.listen_values(server)
+    shipped = mindie_schema.SHIPPED_LISTEN
+    business_port = _port(listen['port'], shipped['port'])
+    ports = {'business': business_port, 'management': _port(listen['managementPort'], business_port),
+             'metrics': _port(listen['metricsPort'], shipped['metricsPort'])}
+    business = listen['ipAddress']
+    business = business if isinstance(business, str) and business else shipped['ipAddress']
+    management = listen['managementIpAddress']
     management = management if isinstance(management, str) and management else business
     scheme = 'https' if _enabled(server.get('httpsEnabled', True)) else 'http'
     return _endpoints(scheme, ports, business, management, node_host)
+
+
+def device_number(item):
+    """The N of /dev/davinciN (a path, a name, a numeric string or an int), or None when it is not an NPU."""
+    if isinstance(item, bool):
+        return None
+    if isinstance(item, int):
+        return item if item >= 0 else None
+    text = str(item).strip()
+    if text.isdigit():
+        return int(text)
+    match = DAVINCI.match(text)
+    return int(match.group(1)) if match else None
+
+
+def logical_ids(devices, visible):
+    """The logical id of each physical NPU id of ``devices``: its index among the sorted NPUs a container sees.
+
+    MindIE (npuDeviceIds) and ASCEND_RT_VISIBLE_DEVICES address the NPUs of a container by that index: one given
+    /dev/davinci4../dev/davinci7 calls them 0..3, one that sees every NPU keeps the physical ids. ``visible``: the
+    container's /dev/davinciN (paths, names or numbers; anything else, such as /dev/davinci_manager, is ignored).
+    Raises ValueError, naming the NPU and what the container sees, for an id that is not an NPU, listed twice or
+    not visible. The one rule of the collection (the plan's logical_devices, the ascend.mindie.npu_logical_ids filter).
+    """
+    if not isinstance(devices, (list, tuple)) or not devices:
+        raise ValueError('npu_logical_ids: the devices must be a non-empty list of NPU ids, got %r.' % (devices,))
+    if not isinstance(visible, (list, tuple)):
+        raise ValueError('npu_logical_ids: the visible devices must be a list of /dev/davinciN paths, got %r.'
+                         % (visible,))
+    seen = sorted(set(n for n in (device_number(v) for v in visible) if n is not None))
+    ids = []
+    for device in devices:
+        number = device_number(device)
+        if number is None:
+            raise ValueError('npu_logical_ids: %r is not an NPU id (a number >= 0).' % (device,))
+        ids.append(number)
+    duplicates = sorted(set(n for n in ids if ids.count(n) > 1))
+    if duplicates:
+        raise ValueError('npu_logical_ids: NPU %s is listed more than once in the devices %s.'
+                         % (', '.join(str(n) for n in duplicates), ids))
+    missing = [n for n in ids if n not in seen]
+    if missing:
+        raise ValueError(
+            'NPU %s of the plan %s not visible in the container, which sees %s. MindIE addresses the NPUs a container '
+            'sees by their index (logical ids), so every NPU of the plan must be passed to it as /dev/davinciN with '
+            'the same N (the ascend.mindie.container role does that), or the container must be privileged.'
+            % (', '.join(str(n) for n in missing), 'is' if len(missing) == 1 else 'are',
+               ', '.join('/dev/davinci%d' % n for n in seen) if seen else 'no /dev/davinciN at all'))
+    return [seen.index(n) for n in ids]
+
+
+def container_npus(inputs, devices):
+    """The physical NPU ids the container sees: the plan's devices, or every NPU (ids kept) when privileged."""
+    if inputs.get('container_privileged') or inputs.get('container_guide_flags'):
+        return list(range(max(devices) + 1))
+    return list(devices)
 
 
 def _devices(inputs):
@@ -213,12 +306,19 @@ def build_plan(inputs, npu=None, group_names=(), server_config=None, node_host=N
     else:
         ports = {'business': inputs['business_port'], 'management': inputs['management_port'],
                  'metrics': inputs['metrics_port']}
+        # What ascend.mindie.service writes (its vars/main.yml, __mindie_service_port_shared): a management or
+        # metrics port equal to the business port puts managementIpAddress on the business address.
+        management = inputs['management_address']
+        if ports['business'] in (ports['management'], ports['metrics']):
+            management = inputs['business_address']
         endpoints = _endpoints('https' if inputs['https'] else 'http', ports, inputs['business_address'],
-                               inputs['management_address'], node_host)
+                               management, node_host)
+    logical = logical_ids(devices, container_npus(inputs, devices))
     instance = {
         'name': inputs['container'],
         'index': 0,
         'devices': devices,
+        'logical_devices': logical,
         'world_size': len(devices),
         'master_port': inputs['master_port'],
     }
@@ -228,6 +328,7 @@ def build_plan(inputs, npu=None, group_names=(), server_config=None, node_host=N
         'expected_profile': expected,
         'detected_profile': detected,
         'devices': devices,
+        'logical_devices': logical,
         'world_size': len(devices),
         'ports': dict(endpoints['ports']),
         'master_port': inputs['master_port'],
@@ -235,6 +336,9 @@ def build_plan(inputs, npu=None, group_names=(), server_config=None, node_host=N
         'model_path': inputs['model_path'],
         'config_dir': inputs['config_dir'],
         'config_container_dir': inputs['config_container_dir'],
+        'model_name': inputs['model_name'],
+        'tls': {'server_name': inputs['tls_server_name'], 'ca': inputs['tls_server_ca'] or inputs['tls_ca'],
+                'client_cert': inputs['tls_client_cert'], 'client_key': inputs['tls_client_key']},
         'source': 'config' if server_config is not None else 'inventory',
         'instances': [instance],
     }

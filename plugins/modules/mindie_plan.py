@@ -15,20 +15,28 @@ description:
     M(ansible.builtin.set_fact) as C(mindie_plan) (a play variable, never a cached fact, so a plan cannot outlive the run
     that computed it); ascend.mindie.prechecks runs it first and again after reading the NPUs.
   - "The plan's inputs are host variables, the same for every role, with their defaults here:
-    C(mindie_npu_count) (V(8); one of 1, 2, 4, 8), C(mindie_npu_devices) (V([]); explicit logical ids, override the
-    count), C(mindie_service_port), C(mindie_management_port), C(mindie_metrics_port) (V(1040), V(1041), V(1042)),
+    C(mindie_npu_count) (V(8); one of 1, 2, 4, 8), C(mindie_npu_devices) (V([]); explicit physical NPU ids, the N of
+    C(/dev/davinciN) and of C(npu-smi info); override the count), C(mindie_service_port), C(mindie_management_port),
+    C(mindie_metrics_port) (V(1040), V(1041), V(1042)),
     C(mindie_master_port) (V(7896)) - every port in [1024, 65535] -, C(mindie_model_path)
     (V(/data/Qwen2-VL-7B-Instruct)), C(mindie_container_name) (V(mindie)), C(mindie_service_config_dir) and
     C(mindie_service_config_container_dir) (V(/etc/mindie)), C(mindie_service_ip_address) (the node's default
-    IPv4 address, else V(127.0.0.1)), C(mindie_service_management_address) (V(127.0.0.1)) and
-    C(mindie_service_https) (V(false))."
+    IPv4 address, else V(127.0.0.1)), C(mindie_service_management_address) (V(127.0.0.1)),
+    C(mindie_service_https) (V(false)), C(mindie_container_privileged) and C(mindie_container_guide_flags)
+    (V(false); a privileged container sees every NPU), C(mindie_service_model_name) (V(qwen2_vl)), and the
+    controller's TLS client files C(mindie_service_tls_server_name), C(mindie_service_tls_server_ca) (default
+    C(mindie_service_tls_ca)), C(mindie_service_tls_client_cert) and C(mindie_service_tls_client_key) (V(null))."
   - Values given with C(-e key=value) are strings; they are converted exactly as M(ascend.mindie.mindie_vars)
     converts them, and every value that cannot be used is named in one failure. Devices named twice, a device
     count other than 1, 2, 4 or 8, and a MASTER_PORT equal to a service port are refused too.
   - The hardware profile is the one the NPUs show (C(ansible_facts.npu.profile) of M(ascend.mindie.npu_facts)),
     else the one the host's inventory group names (C(atlas_800i_a2_32g), C(atlas_800i_a2_64g)).
-  - "Endpoints: a listener on V(0.0.0.0) or V(::) is reached on V(127.0.0.1) or V(::1), IPv6 addresses go in
-    brackets, and a management or metrics port equal to the business port is served on the business address."
+  - Endpoints follow MindIE. A listener on V(0.0.0.0) or V(::) is reached on V(127.0.0.1) or V(::1), IPv6 addresses
+    go in brackets. Which address serves each port is MindIE's dispatch (C(http_server.cpp) HttpServerInit) - the
+    business port on C(ipAddress); management on it too when its port is the business port and the addresses are
+    equal or all three ports are; otherwise management and metrics on C(managementIpAddress). From the inventory,
+    C(managementIpAddress) is the business address when a port equals the business port, as ascend.mindie.service
+    writes it.
   - Only when C(mindie_service_ip_address) is not set, the node's address is not among its facts and
     O(server_config) is not given, the node is asked for its default IPv4 address (the C(setup) module,
     network subset), which is then published as the fact C(ansible_default_ipv4).
@@ -48,13 +56,16 @@ options:
     description:
       - The C(ServerConfig) of the config.json the node runs with (or the whole parsed config.json). The
         instance's scheme, ports, addresses and URLs are then those it serves, with MindIE's defaults for what it
-        leaves out (ports 1025, 1026, 1027, C(httpsEnabled) true, address V(127.0.0.1)). ascend.mindie.verify
-        passes it.
+        leaves out (C(server_config.cpp) InitFromJson) - C(managementPort) is C(port), C(managementIpAddress) is
+        C(ipAddress), C(httpsEnabled) true. For C(port), C(metricsPort) and C(ipAddress), which MindIE cannot start
+        without, the values of the config.json MindIE ships stand in (V(1025), V(1027), V(127.0.0.1)).
+        ascend.mindie.verify passes it.
     type: dict
   npu:
     description:
       - The NPU facts to plan with, in the shape of C(ansible_facts.npu). Default the host's C(ansible_facts.npu),
-        when it has them.
+        when it has them. V({}) plans without detected NPUs (ascend.mindie.prechecks passes the facts of its own
+        run, so a fact cached by an earlier run is never used).
     type: dict
 notes:
   - The plan is not a fact; publish it with M(ansible.builtin.set_fact) as the roles do (see EXAMPLES).
@@ -101,7 +112,17 @@ plan:
       description: The profile the NPU facts show, or V(null).
       type: str
     devices:
-      description: Logical NPU ids the node serves with.
+      description:
+        - Physical NPU ids the node serves with (the N of C(/dev/davinciN) and of C(npu-smi info)); the container
+          role passes exactly these devices.
+      type: list
+      elements: int
+      sample: [4, 5, 6, 7]
+    logical_devices:
+      description:
+        - The same NPUs as the container sees them (their index among its C(/dev/davinciN); the physical ids in a
+          privileged container), in the order of RV(plan.devices). C(npuDeviceIds) and C(ASCEND_RT_VISIBLE_DEVICES)
+          take these; the rule is that of the ascend.mindie.npu_logical_ids filter.
       type: list
       elements: int
       sample: [0, 1, 2, 3]
@@ -128,13 +149,24 @@ plan:
     config_container_dir:
       description: Where the container sees RV(plan.config_dir).
       type: str
+    model_name:
+      description: The C(modelName) clients ask for (C(mindie_service_model_name)).
+      type: str
+      sample: qwen2_vl
+    tls:
+      description:
+        - The controller's TLS client files for MindIE's mutual TLS (paths on the controller, V(null) when not set) -
+          C(server_name) (the name MindIE's certificate must carry when it is not the address), C(ca) (the CA of
+          MindIE's server certificates), C(client_cert) and C(client_key).
+      type: dict
+      sample: {server_name: null, ca: /srv/pki/ca.pem, client_cert: /srv/pki/client.pem, client_key: /srv/pki/client.key.pem}
     source:
       description: V(inventory) (endpoints from the inputs) or V(config) (from O(server_config)).
       type: str
     instances:
       description:
         - One entry per MindIE instance of the node (one today), each with C(name), C(index), C(devices),
-          C(world_size), C(master_port), C(scheme), C(ports), C(addresses) (business, management, metrics),
+          C(logical_devices), C(world_size), C(master_port), C(scheme), C(ports), C(addresses) (business, management, metrics),
           C(urls) (the base URLs from the node), C(client_urls) (from elsewhere - a wildcard listener at the
           node's C(ansible_host)) and C(local_only) (per port family, true for a loopback listener).
       type: list
@@ -143,6 +175,7 @@ plan:
         - name: mindie
           index: 0
           devices: [0, 1, 2, 3, 4, 5, 6, 7]
+          logical_devices: [0, 1, 2, 3, 4, 5, 6, 7]
           world_size: 8
           master_port: 7896
           scheme: http

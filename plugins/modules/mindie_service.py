@@ -480,31 +480,23 @@ def validate_config(config):
 
 
 def endpoints_from_config(config):
-    """Addresses, ports and URLs the daemon serves, from a parsed config.json."""
-    server = config.get('ServerConfig') if isinstance(config, dict) else None
-    if not isinstance(server, dict):
-        server = {}
-    ip = str(server.get('ipAddress') or '127.0.0.1')
-    mgmt_ip = str(server.get('managementIpAddress') or ip)
-    port = int(server.get('port', 1025))
-    mgmt_port = int(server.get('managementPort', 1026))
-    metrics_port = int(server.get('metricsPort', 1027))
-    # Scheme, URLs and the address probed: the node plan's rule (module_utils/plan.py), one for the whole collection.
+    """Addresses, ports and URLs the daemon serves, from a parsed config.json, and its log file.
+
+    Ports, addresses, scheme and URLs are the node plan's (module_utils/plan.py server_endpoints: MindIE's defaults,
+    a missing managementPort being port, and MindIE's dispatch of the listeners), one rule for the whole collection.
+    """
     served = plan_endpoints(config)
-    https = served['scheme'] == 'https'
+    ports, addresses = served['ports'], served['addresses']
     log_cfg = config.get('LogConfig') if isinstance(config, dict) else None
     log_path = DEFAULT_SERVICE_LOG
     if isinstance(log_cfg, dict) and log_cfg.get('logPath'):
         log_path = str(log_cfg['logPath'])
-    # All three ports equal: MindIE serves everything on that one port of ipAddress.
-    single_port = port == mgmt_port == metrics_port
-    if single_port:
-        mgmt_ip = ip
     return {
-        'ip': ip, 'mgmt_ip': mgmt_ip, 'port': port, 'mgmt_port': mgmt_port, 'metrics_port': metrics_port,
-        'https': https, 'log_path': log_path, 'single_port': single_port,
-        'ports': sorted(set([port, mgmt_port, metrics_port])),
-        'probe_ip': probe_address(served['addresses']['management']),
+        'ip': addresses['business'], 'mgmt_ip': addresses['management'], 'port': ports['business'],
+        'mgmt_port': ports['management'], 'metrics_port': ports['metrics'], 'https': served['scheme'] == 'https',
+        'log_path': log_path, 'single_port': ports['business'] == ports['management'] == ports['metrics'],
+        'ports': sorted(set(ports.values())),
+        'probe_ip': probe_address(addresses['management']),
         'urls': served['urls'],
     }
 

@@ -34,7 +34,8 @@ def run(tmp_path):
     (tmp_path / 'ansible.cfg').write_text('[defaults]\nstdout_callback = default\nretry_files_enabled = false\n')
     env = dict(os.environ, ANSIBLE_CONFIG=str(tmp_path / 'ansible.cfg'), ANSIBLE_COLLECTIONS_PATH=str(tmp_path / 'collections'),
                ANSIBLE_HOME=str(tmp_path / 'home'), ANSIBLE_LOCAL_TEMP=str(tmp_path / 'tmp'), ANSIBLE_NOCOLOR='1',
-               ANSIBLE_FORCE_COLOR='0', ANSIBLE_DEPRECATION_WARNINGS='0', DOCKER_HOST='unix://%s/no-docker.sock' % tmp_path)
+               ANSIBLE_FORCE_COLOR='0', ANSIBLE_DEPRECATION_WARNINGS='0', DOCKER_HOST='unix://%s/no-docker.sock' % tmp_path,
+               PWD=str(tmp_path))  # the reports' default directory is reports/ in $PWD: here, not in the repository
     env.pop('ANSIBLE_STDOUT_CALLBACK', None)
 
     def _run(playbook, *extra):
@@ -104,3 +105,68 @@ def test_collect_logs_refuses_a_line_count_that_is_not_a_number(run):
     rc, out = run('collect_logs.yml', '-e', 'mindie_logs_dir=%s' % (run.tmp / 'x'), '-e', 'mindie_logs_lines=lots')
     assert rc != 0 and "argument 'mindie_logs_lines' is of type str and we were unable to convert to int" in out, out
     assert not os.path.exists(str(run.tmp / 'x'))
+
+
+# --- The roles act on the node's plan, compute it in their preflight, and run it with every phase tag.
+
+def _plan(**given):
+    plan = {'container': 'mindie-unit-plan', 'model_path': '/data/Qwen2-VL-7B-Instruct', 'config_dir': '/etc/mindie',
+            'config_container_dir': '/etc/mindie', 'devices': [0], 'profile': None}
+    plan.update(given)
+    return json.dumps({'mindie_plan': plan})
+
+
+def test_teardown_acts_on_the_plans_weights_not_on_a_default_of_its_own(run):
+    # mindie_model_path is not set: only the plan names /data/.. (a copied default would name the Qwen2-VL weights).
+    rc, out = run('teardown.yml', '-e', _plan(model_path='/data/..'), '-e', 'mindie_teardown_remove_model=true')
+    assert rc != 0 and 'mindie_model_path is "/data/..": Refusing to delete' in out, out
+    assert 'Look at the MindIE container' not in out, out
+
+
+def test_teardown_computes_the_plan_in_its_preflight_with_a_phase_tag(run):
+    rc, out = run('teardown.yml', '--tags', 'mindie_teardown_container', '-e', 'mindie_container_name=mindie-unit-none',
+                  '-e', 'mindie_model_path=/data/..', '-e', 'mindie_teardown_remove_model=true')
+    assert rc != 0 and "Compute the node's plan" in out and 'Refusing to delete' in out, out
+
+
+@pytest.mark.parametrize('playbook, old, new', [
+    ('teardown.yml', 'mindie_service_stop_timeout', 'mindie_teardown_stop_timeout'),
+    ('collect_logs.yml', 'mindie_service_ready_timeout', 'mindie_diagnose_ready_timeout'),
+    ('collect_logs.yml', 'mindie_npu_smi_timeout', 'mindie_diagnose_npu_smi_timeout'),
+])
+def test_the_roles_own_variables_default_to_the_older_shared_names(run, playbook, old, new):
+    rc, out = run(playbook, '-e', '%s=0' % old, '-e', 'mindie_logs_dir=%s' % (run.tmp / 'x'))
+    assert rc != 0 and '%s is "0": expected an integer >= 1.' % new in out, out
+    assert 'Look at the MindIE container' not in out and not os.path.exists(str(run.tmp / 'x')), out
+
+
+def test_collect_logs_runs_the_preflight_with_a_phase_tag_and_reads_the_plan(run):
+    # The weights and the config directory the diagnosis looks at are the plan's (mindie_model_path etc. are not set).
+    rc, out = run('collect_logs.yml', '--tags', 'mindie_diagnose_collect', '-v', '-e', 'mindie_diagnose_probe=false',
+                  '-e', _plan(model_path='/data/unit-from-plan', config_dir=str(run.tmp / 'cfg-from-plan')))
+    assert rc == 0 and 'Refuse role variables' in out, out
+    assert 'model directory /data/unit-from-plan does not exist' in out, out
+    assert '%s/config.json: does not exist' % (run.tmp / 'cfg-from-plan') in out and 'Write the bundle' not in out, out
+    rc, out = run('collect_logs.yml', '--tags', 'mindie_diagnose_collect', '-e', 'mindie_diagnose_probe=false')
+    assert rc == 0 and "Compute the node's plan" in out, out
+
+
+def test_collect_logs_writes_below_mindie_report_dir_and_lists_an_unreachable_node(run):
+    (run.tmp / 'ghost.yml').write_text(json.dumps({'all': {'children': {'mindie_nodes': {'hosts': {'ghost': {
+        'ansible_connection': 'ssh', 'ansible_host': '127.0.0.1', 'ansible_port': 1}}}}}}))
+    reports = run.tmp / 'reports-here'
+    rc, out = run('collect_logs.yml', '-i', str(run.tmp / 'ghost.yml'), '-e', 'mindie_report_dir=%s' % reports,
+                  '-e', 'mindie_diagnose_archive=false', '-e', 'mindie_diagnose_probe=false')
+    assert rc == 0, out
+    [summary] = _bundles(reports / 'logs')
+    nodes = dict((n['host'], n) for n in json.load(open(summary))['nodes'])
+    assert sorted(nodes) == ['ghost', 'n1'] and nodes['ghost']['status'] == 'unreachable', nodes
+    assert not os.path.exists(str(run.tmp / 'reports')), 'the bundle went to $PWD/reports, not below mindie_report_dir'
+
+
+def test_inference_runs_the_preflight_with_the_run_tag(run):
+    rc, out = run('inference.yml', '--tags', 'mindie_inference_run,mindie_inference_report')
+    report = json.load(open(str(run.tmp / 'reports' / 'inference-report.json')))
+    # No Docker engine here: the run fails in the module, not on an undefined plan.
+    assert rc != 0 and "Compute the node's plan" in out, out
+    assert 'No Docker engine' in report['nodes']['n1']['msg'] and 'mindie_plan' not in report['nodes']['n1']['msg'], report

@@ -162,7 +162,7 @@ def test_inventory_groups_and_ports(fleet, tmp_path):
     assert node2["ansible_connection"] == "community.docker.docker"
     assert node2["sandbox_published_ports"] == {1040: 31050, 1041: 31051, 1042: 31052}
     assert not [name for name in node2 if name.startswith("mindie_published")], "the roles read no sandbox variables"
-    assert node2["mindie_sandbox_profile"] == "800i-a2-64g"
+    assert node2["sandbox_profile"] == "800i-a2-64g"
     assert node2["mindie_image_architecture"] == "amd64"
     overrides = yaml.safe_load((tmp_path / "group_vars" / "mindie_nodes.yml").read_text())
     assert overrides["mindie_precheck_min_disk_free_gb"] < 50

@@ -5,6 +5,7 @@ small MINDIE_SIM_TIME_SCALE; no Docker is needed.
 """
 import base64
 import http.client as http_client
+import glob
 import json
 import os
 import shutil
@@ -137,15 +138,36 @@ class Sim:
         return rc, self.output(proc), log.read_text() if log.exists() else ""
 
     def start(self, **extra):
-        proc = self.spawn(**extra)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            if "Daemon start success!" in self.output(proc):
-                return proc
-            if proc.poll() is not None:
-                raise AssertionError("daemon exited %s:\n%s" % (proc.returncode, self.output(proc)))
-            time.sleep(0.02)
-        raise AssertionError("daemon did not start:\n" + self.output(proc))
+        for attempt in range(3):
+            proc = self.spawn(**extra)
+            deadline = time.time() + 20
+            while time.time() < deadline:
+                if "Daemon start success!" in self.output(proc):
+                    return proc
+                if proc.poll() is not None:
+                    break
+                time.sleep(0.02)
+            else:
+                raise AssertionError("daemon did not start:\n" + self.output(proc))
+            logs = self.log_text()
+            # The ports come from free_port(): another program on this machine may take one before the daemon
+            # binds it. That is the machine, not the simulator: new ports, and again.
+            if attempt < 2 and ("Address already in use" in logs or "is occupied" in logs):
+                self.new_ports()
+                continue
+            raise AssertionError("daemon exited %s:\n%s\n--- its log files:\n%s" % (proc.returncode, self.output(proc), logs))
+
+    def new_ports(self):
+        self.port, self.mport, self.xport, self.master_port = free_port(), free_port(), free_port(), free_port()
+        self.config["ServerConfig"].update(port=self.port, managementPort=self.mport, metricsPort=self.xport)
+        self.env["MASTER_PORT"] = str(self.master_port)
+
+    def log_text(self):
+        text = []
+        for path in sorted(glob.glob(str(self.tmp / "home" / "mindie" / "log" / "debug" / "*.log"))):
+            with open(path, errors="replace") as handle:
+                text.append(handle.read()[-4000:])
+        return "\n".join(text)
 
     def stop(self, proc):
         if proc.poll() is None:

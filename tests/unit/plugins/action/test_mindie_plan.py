@@ -160,3 +160,29 @@ def test_the_deprecated_management_address_is_still_read():
 def test_the_npu_argument_overrides_the_facts():
     result, _asked = run({'ansible_facts': facts(NPU_32G)}, args={'npu': NPU_64G})
     assert result['plan']['detected_profile'] == 'atlas-800i-a2-64g'
+
+
+def _gather_plan_npu_argument():
+    """The ``npu`` argument of the prechecks' second plan call (roles/prechecks/tasks/gather.yml), as written."""
+    import os
+    import yaml
+    path = os.path.join(os.path.dirname(mp.__file__), '..', '..', 'roles', 'prechecks', 'tasks', 'gather.yml')
+    with open(path) as handle:
+        tasks = yaml.safe_load(handle)
+    [task] = [t for t in tasks if 'ascend.mindie.mindie_plan' in t]
+    return (task['ascend.mindie.mindie_plan'] or {}).get('npu')
+
+
+@pytest.mark.parametrize('register, detected', [
+    ({'failed': True, 'msg': 'npu-smi: dcmi module initialize failed. ret is -8005'}, None),
+    ({'changed': False, 'ansible_facts': {'npu': NPU_64G}}, 'atlas-800i-a2-64g'),
+])
+def test_the_prechecks_plan_with_this_runs_npus_never_a_cached_fact(register, detected):
+    # ansible_facts.npu cached by an earlier run says 32G; this run's npu_facts failed or read a 64G node.
+    task_vars = {'ansible_facts': facts(NPU_32G), '__mindie_precheck_npu': register}
+    argument = _gather_plan_npu_argument()
+    assert argument is not None, 'gather.yml must pass this run\'s NPU facts to ascend.mindie.mindie_plan'
+    npu = Templar(loader=DataLoader(), variables=task_vars).template(trust_as_template(argument))
+    result, _asked = run(task_vars, args={'npu': npu})
+    assert not result.get('failed'), result
+    assert result['plan']['detected_profile'] == detected

@@ -156,3 +156,18 @@ def test_file_system_errors_are_a_failure_not_a_traceback(tmp_path):
     (tmp_path / 'd' / 'r.json').mkdir(parents=True)
     result = run({'dir': str(tmp_path / 'd'), 'name': 'r', 'data': {}})
     assert result['failed'] is True and 'is a directory' in result['msg']
+
+
+def test_the_report_dir_lookup_resolves_as_the_writer_does(tmp_path, monkeypatch):
+    from ansible.errors import AnsibleLookupError
+    from ansible_collections.ascend.mindie.plugins.lookup.mindie_report_dir import LookupModule
+
+    monkeypatch.setenv('PWD', str(tmp_path / 'cwd'))
+    lookup = LookupModule(loader=DataLoader())
+    monkeypatch.setattr(LookupModule, 'set_options', lambda self, var_options=None, direct=None: None)
+    for task_vars, sub in (({}, ()), ({'mindie_report_dir': None}, ('logs',)), ({'mindie_report_dir': str(tmp_path / 'r')}, ('logs',))):
+        lookup._templar = Templar(loader=DataLoader(), variables=task_vars)
+        written = run({'name': 'r', 'data': {}}, task_vars=task_vars)
+        assert lookup.run(list(sub), variables=task_vars) == [os.path.join(written['dir'], *sub)]
+    with pytest.raises(AnsibleLookupError, match='relative path components'):
+        lookup.run(['/etc'], variables={})

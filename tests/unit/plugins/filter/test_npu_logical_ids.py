@@ -45,3 +45,16 @@ def test_refusals(devices, visible, message):
 
 def test_registered():
     assert FilterModule().filters()['npu_logical_ids'] is npu_logical_ids
+
+
+@pytest.mark.parametrize('devices, privileged', [([4, 5, 6, 7], False), ([2, 3], False), ([6, 7], True), ([0, 1], True)])
+def test_the_filter_and_the_plan_agree_on_what_the_container_role_passes(devices, privileged):
+    # The plan's logical_devices (module_utils/plan.py, one rule) are what the filter maps from the /dev/davinciN the
+    # ascend.mindie.container role gives: the plan's devices, or every NPU when privileged.
+    from ansible_collections.ascend.mindie.tests.unit.plugins.module_utils.test_plan import inputs
+    from ansible_collections.ascend.mindie.plugins.module_utils import plan
+    got = plan.build_plan(inputs(npu_devices=devices, container_privileged=privileged))
+    passed = ALL if privileged else ['/dev/davinci%d' % n for n in devices] + ['/dev/davinci_manager']
+    assert got['logical_devices'] == npu_logical_ids(devices, passed) == got['instances'][0]['logical_devices']
+    with pytest.raises(AnsibleFilterError, match='NPU 7 of the plan is not visible'):
+        npu_logical_ids([7], ['/dev/davinci4'])

@@ -191,7 +191,10 @@ def test_config_ports_and_log_path():
     rc3 = json.loads(read('mindie', 'config.json_1.0.RC3'))
     assert diagnose.config_ports(rc3) == {'port': 1025, 'managementPort': 1026, 'metricsPort': 1027}
     assert diagnose.config_ports(guide_config())['port'] == 1040
-    assert diagnose.config_ports({}) == {'port': 1025, 'managementPort': 1026, 'metricsPort': 1027}
+    # MindIE's defaults (server_config.cpp InitFromJson): a missing managementPort is port, not 1026
+    assert diagnose.config_ports({}) == {'port': 1025, 'managementPort': 1025, 'metricsPort': 1027}
+    assert diagnose.config_ports({'ServerConfig': {'port': 1040, 'metricsPort': 1042}}) == {
+        'port': 1040, 'managementPort': 1040, 'metricsPort': 1042}
     sdir = '/usr/local/Ascend/mindie/latest/mindie-service'
     assert diagnose.service_log_path({}, sdir) == sdir + '/logs/mindservice.log'
     assert diagnose.service_log_path({'LogConfig': {'logPath': '/var/log/m.log'}}, sdir) == '/var/log/m.log'
@@ -527,11 +530,16 @@ def test_probe_targets():
                                               'metrics': ('127.0.0.1', 1025),
                                               'urls': {'business': 'http://127.0.0.1:1025', 'management': 'http://127.0.0.1:1025',
                                                        'metrics': 'http://127.0.0.1:1025'}}
-    # The plan's rule: metrics on its own port is served by managementIpAddress, IPv6 in brackets.
+    # The plan's rule, MindIE's dispatch (http_server.cpp): two addresses and metrics on its own port make three
+    # servers, management and metrics on managementIpAddress; IPv6 in brackets.
     server.update(metricsPort=1027, managementIpAddress='::')
     targets = diagnose.probe_targets(config)
-    assert targets['management'] == ('127.0.0.1', 1025) and targets['metrics'] == ('::1', 1027)
+    assert targets['management'] == ('::1', 1025) and targets['metrics'] == ('::1', 1027)
     assert targets['urls']['metrics'] == 'http://[::1]:1027'
+    # No managementPort: MindIE serves management on the business port, so that is where the health probe goes.
+    del server['managementPort'], server['managementIpAddress']
+    server.update(ipAddress='192.0.2.10', port=1040, metricsPort=1042)
+    assert diagnose.probe_targets(config)['management'] == ('192.0.2.10', 1040)
 
 
 def test_log_findings_name_the_own_log_first():

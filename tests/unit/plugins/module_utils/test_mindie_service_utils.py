@@ -11,7 +11,9 @@ from ansible_collections.ascend.mindie.plugins.modules import mindie_service as 
 def test_endpoints_default_management_ip_and_https():
     ep = ms.endpoints_from_config({'ServerConfig': {'ipAddress': '10.0.0.5', 'port': 1040}})
     assert ep['mgmt_ip'] == '10.0.0.5'
-    assert ep['urls'] == {'business': 'https://10.0.0.5:1040', 'management': 'https://10.0.0.5:1026',
+    # MindIE's default: a missing managementPort is port (server_config.cpp InitFromJson), not 1026
+    assert ep['mgmt_port'] == 1040 and ep['ports'] == [1027, 1040]
+    assert ep['urls'] == {'business': 'https://10.0.0.5:1040', 'management': 'https://10.0.0.5:1040',
                           'metrics': 'https://10.0.0.5:1027'}
     assert ep['log_path'] == 'logs/mindservice.log'
 

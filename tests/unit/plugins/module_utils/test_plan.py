@@ -65,6 +65,18 @@ def test_the_detected_profile_wins_over_a_group_that_disagrees():
     assert got['devices'] == [4, 5, 6, 7] and got['instances'][0]['world_size'] == 4
 
 
+def test_the_plan_names_the_logical_ids_the_container_sees():
+    # devices are physical NPU ids (/dev/davinciN); a container given only 4-7 calls them 0-3 (npuDeviceIds,
+    # ASCEND_RT_VISIBLE_DEVICES), a privileged one (or the guide's flags) sees every NPU and keeps the ids.
+    got = plan.build_plan(inputs(npu_devices=[4, 5, 6, 7]), npu=NPU_64G)
+    assert got['devices'] == [4, 5, 6, 7] and got['logical_devices'] == [0, 1, 2, 3]
+    assert got['instances'][0]['logical_devices'] == [0, 1, 2, 3]
+    for privileged in ({'container_privileged': True}, {'container_guide_flags': True}):
+        assert plan.build_plan(inputs(npu_devices=[4, 5, 6, 7], **privileged))['logical_devices'] == [4, 5, 6, 7]
+    assert plan.build_plan(inputs(npu_count=2))['logical_devices'] == [0, 1]
+    assert plan.build_plan(inputs(npu_devices=[7, 3]))['logical_devices'] == [1, 0]
+
+
 def test_without_npu_facts_the_group_names_the_profile():
     got = plan.build_plan(inputs(npu_count=4), npu=None, group_names=['atlas_800i_a2_64g'])
     assert (got['profile'], got['detected_profile']) == ('atlas-800i-a2-64g', None)
@@ -120,21 +132,50 @@ def test_a_wildcard_listener_is_reached_at_the_node_from_elsewhere():
 
 
 def test_server_endpoints_fill_in_mindies_defaults():
+    # server_config.cpp InitFromJson: an absent managementPort is port (not 1026), an absent managementIpAddress
+    # ipAddress; port and metricsPort have no default there, the shipped config.json's 1025 and 1027 stand in.
     got = plan.server_endpoints({})
-    assert got['scheme'] == 'https' and got['ports'] == {'business': 1025, 'management': 1026, 'metrics': 1027}
+    assert got['scheme'] == 'https' and got['ports'] == {'business': 1025, 'management': 1025, 'metrics': 1027}
     assert got['addresses'] == {'business': '127.0.0.1', 'management': '127.0.0.1', 'metrics': '127.0.0.1'}
     for value, scheme in ((False, 'http'), ('false', 'http'), (0, 'http'), (True, 'https'), ('yes', 'https')):
         assert plan.server_endpoints({'httpsEnabled': value})['scheme'] == scheme
 
 
-def test_a_port_equal_to_the_business_port_is_served_on_the_business_address():
-    server = {'ipAddress': '0.0.0.0', 'managementIpAddress': '::1', 'port': 1040, 'managementPort': 1040,
-              'metricsPort': 1042, 'httpsEnabled': False}
+def test_a_config_without_management_port_serves_management_on_the_business_port():
+    server = {'ipAddress': '192.0.2.10', 'port': 1040, 'metricsPort': 1042, 'httpsEnabled': False}
+    got = plan.server_endpoints({'ServerConfig': server})
+    assert got['ports'] == {'business': 1040, 'management': 1040, 'metrics': 1042}
+    assert got['urls'] == {'business': 'http://192.0.2.10:1040', 'management': 'http://192.0.2.10:1040',
+                           'metrics': 'http://192.0.2.10:1042'}
+    # the plan of a node whose deployed config leaves managementPort out
+    assert plan.build_plan(inputs(), server_config=server)['ports']['management'] == 1040
+
+
+@pytest.mark.parametrize('ports, addresses', [
+    # http_server.cpp HttpServerInit: port = managementPort on two addresses, metricsPort different: three servers,
+    # management on managementIpAddress (the business listener does not serve it).
+    ((1040, 1040, 1042), ('127.0.0.1', '::1', '::1')),
+    # all three equal on two addresses: business+management on ipAddress, metrics on managementIpAddress.
+    ((1040, 1040, 1040), ('127.0.0.1', '127.0.0.1', '::1')),
+    # metricsPort = port on two addresses: three servers; metrics on managementIpAddress.
+    ((1040, 1041, 1040), ('127.0.0.1', '::1', '::1')),
+    ((1040, 1041, 1041), ('127.0.0.1', '::1', '::1')),
+])
+def test_the_listeners_follow_mindies_dispatch(ports, addresses):
+    server = {'ipAddress': '0.0.0.0', 'managementIpAddress': '::1', 'port': ports[0], 'managementPort': ports[1],
+              'metricsPort': ports[2], 'httpsEnabled': False}
     got = plan.server_endpoints({'ServerConfig': server}, node_host='node1')
-    assert got['urls'] == {'business': 'http://127.0.0.1:1040', 'management': 'http://127.0.0.1:1040',
-                           'metrics': 'http://[::1]:1042'}
-    assert got['client_urls']['management'] == 'http://node1:1040'
-    assert got['local_only'] == {'business': False, 'management': False, 'metrics': True}
+    assert tuple(plan.probe_address(got['addresses'][f]) for f in plan.PORT_FAMILIES) == addresses
+    assert got['client_urls']['business'] == 'http://node1:%d' % ports[0]
+
+
+def test_one_address_serves_everything_when_the_service_role_shares_a_port():
+    # ascend.mindie.service writes managementIpAddress = ipAddress when a port equals the business port.
+    for ports in ((1040, 1040, 1042), (1040, 1041, 1040), (1040, 1040, 1040)):
+        got = plan.build_plan(inputs(business_port=ports[0], management_port=ports[1], metrics_port=ports[2]))
+        assert got['instances'][0]['addresses'] == dict((f, '192.0.2.10') for f in plan.PORT_FAMILIES), ports
+    apart = plan.build_plan(inputs())['instances'][0]['addresses']
+    assert apart == {'business': '192.0.2.10', 'management': '127.0.0.1', 'metrics': '127.0.0.1'}
 
 
 def test_a_plan_from_the_deployed_config_takes_its_endpoints():
@@ -162,3 +203,48 @@ def test_the_roles_document_the_plans_defaults():
             assert option.get('default') == spec['default'], (role, variable)
             assert option.get('type', 'str') == spec['type'], (role, variable)
     assert documented >= 10
+
+
+def _role_vars(role):
+    with open(os.path.join(REPO, 'roles', role, 'vars', 'main.yml')) as handle:
+        return yaml.safe_load(handle)
+
+
+def test_the_service_and_inference_roles_use_the_logical_ids_of_a_node_planned_on_npus_4_to_7():
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar
+    try:
+        from ansible.template import trust_as_template
+    except ImportError:
+        def trust_as_template(value):
+            return value
+    mindie_plan = plan.build_plan(inputs(npu_devices=[4, 5, 6, 7]))
+    templar = Templar(loader=DataLoader(), variables={'mindie_plan': mindie_plan, 'mindie_inference_visible_devices': None})
+    service = _role_vars('service')['__mindie_service_base_settings']['BackendConfig']['npuDeviceIds'][0]
+    inference = _role_vars('inference')['__mindie_inference_devices']
+    assert templar.template(trust_as_template(service)) in ([0, 1, 2, 3], '[0, 1, 2, 3]')
+    assert str(templar.template(trust_as_template(inference))).strip() == '[0, 1, 2, 3]'
+    # the inference role's own override still wins
+    templar.available_variables = dict(templar.available_variables, mindie_inference_visible_devices=[1])
+    assert str(templar.template(trust_as_template(inference))).strip() == '[1]'
+
+
+def test_the_plan_carries_the_model_name_and_the_controllers_tls_files_verify_uses():
+    got = plan.build_plan(inputs())
+    assert got['model_name'] == 'qwen2_vl'
+    assert got['tls'] == {'server_name': None, 'ca': None, 'client_cert': None, 'client_key': None}
+    got = plan.build_plan(inputs(model_name='qwen_vl', tls_ca='/pki/ca.pem', tls_client_cert='/pki/c.pem',
+                                 tls_client_key='/pki/c.key', tls_server_name='mindie.example'))
+    assert got['model_name'] == 'qwen_vl'
+    assert got['tls'] == {'server_name': 'mindie.example', 'ca': '/pki/ca.pem', 'client_cert': '/pki/c.pem',
+                          'client_key': '/pki/c.key'}
+    assert plan.build_plan(inputs(tls_ca='/pki/ca.pem', tls_server_ca='/pki/server-ca.pem'))['tls']['ca'] == '/pki/server-ca.pem'
+    # verify reads them from the plan, not from the service role's variables
+    with open(os.path.join(REPO, 'roles', 'verify', 'defaults', 'main.yml')) as handle:
+        defaults = yaml.safe_load(handle)
+    assert [name for name, value in defaults.items() if 'mindie_service_' in str(value)] == []
+    assert 'mindie_plan.model_name' in defaults['mindie_verify_model']
+    for variable, key in (('mindie_verify_tls_server_name', 'server_name'), ('mindie_verify_controller_ca_path', 'ca'),
+                          ('mindie_verify_controller_client_cert', 'client_cert'),
+                          ('mindie_verify_controller_client_key', 'client_key')):
+        assert 'mindie_plan.tls.%s' % key in defaults[variable], variable

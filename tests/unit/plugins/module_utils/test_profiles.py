@@ -349,7 +349,7 @@ def test_roles_render_the_table(tmp_path):
 # ---------------------------------------------------------------------- nothing else repeats the table
 
 BAR = re.compile(r'910B|32768|65536')
-BAR_DIRS = ('plugins', 'roles', 'playbooks', 'inventories')
+BAR_DIRS = ('plugins', 'roles', 'playbooks', 'inventories', 'extensions')
 
 
 def test_only_the_table_names_chip_models_and_hbm_sizes():

@@ -393,9 +393,22 @@ def test_single_port_mode_probes_the_one_port(run_module, box):
                                                ServerConfig__metricsPort=1050))
     result = run_module(mindie_service.main, args())
     assert result['ready'] is True
+    # GOOD's managementIpAddress is 127.0.0.2: MindIE (http_server.cpp HttpServerInit) serves business and
+    # management on ipAddress:1050 and starts the metrics server on managementIpAddress:1050.
     assert result['urls'] == {'business': 'http://127.0.0.1:1050', 'management': 'http://127.0.0.1:1050',
-                              'metrics': 'http://127.0.0.1:1050'}
+                              'metrics': 'http://127.0.0.2:1050'}
     assert set(a for a in box.actions if a.startswith('probe')) == {'probe 127.0.0.1:1050/v2/health/ready'}
+
+
+def test_a_config_without_management_port_is_probed_on_the_business_port(run_module, box):
+    # MindIE (server_config.cpp InitFromJson) serves management on `port` when managementPort is absent, not on 1026.
+    config = json.loads(json.dumps(GOOD))
+    del config['ServerConfig']['managementPort']
+    box.files[CONFIG] = json.dumps(config)
+    result = run_module(mindie_service.main, args())
+    # managementIpAddress 127.0.0.2 with metricsPort apart: MindIE starts a management server there on port 1040.
+    assert result['ready'] is True and result['urls']['management'] == 'http://127.0.0.2:1040'
+    assert set(a for a in box.actions if a.startswith('probe')) == {'probe 127.0.0.2:1040/v2/health/ready'}
 
 
 def test_single_port_endpoints_and_listening_check():
