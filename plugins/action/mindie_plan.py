@@ -41,6 +41,20 @@ def read_inputs(task_vars, template):
     return inputs, errors
 
 
+def client_ports(value):
+    """{node port: client port} from O(client_ports), whose keys may arrive as strings; refuses what is no port."""
+    ports = {}
+    for key, port in value.items():
+        try:
+            node_port, client_port = int(key), int(port)
+        except (TypeError, ValueError):
+            raise plan_utils.PlanError('client_ports maps ports to ports: %r: %r is not a pair of port numbers' % (key, port))
+        if not (0 < node_port < 65536 and 0 < client_port < 65536) or isinstance(port, bool):
+            raise plan_utils.PlanError('client_ports maps ports to ports: %r: %r is out of [1, 65535]' % (key, port))
+        ports[node_port] = client_port
+    return ports
+
+
 class ActionModule(ActionBase):
     """Compute the node's plan and publish it as the fact mindie_plan."""
 
@@ -49,6 +63,8 @@ class ActionModule(ActionBase):
     ARGUMENT_SPEC = dict(
         server_config=dict(type='dict'),
         npu=dict(type='dict'),
+        client_host=dict(type='str'),
+        client_ports=dict(type='dict'),
     )
 
     def _template(self, value):
@@ -95,8 +111,12 @@ class ActionModule(ActionBase):
                 inputs['business_address'] = address or '127.0.0.1'
             npu = args['npu'] if args['npu'] is not None else facts.get('npu')
             node_host = to_text(self._template(task_vars.get('ansible_host') or host))
+            translation = None
+            if args['client_host'] and args['client_ports']:
+                translation = {'host': args['client_host'], 'ports': client_ports(args['client_ports'])}
             plan = plan_utils.build_plan(inputs, npu=npu, group_names=task_vars.get('group_names') or [],
-                                         server_config=args['server_config'], node_host=node_host, host=host)
+                                         server_config=args['server_config'], node_host=node_host, host=host,
+                                         published=translation)
         except plan_utils.PlanError as exc:
             result.update(failed=True, msg=to_text(exc))
             return result

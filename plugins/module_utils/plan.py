@@ -133,14 +133,25 @@ def served_addresses(ports, business_address, management_address):
     return addresses
 
 
-def _endpoints(scheme, ports, business_address, management_address, node_host=None):
-    """Addresses and URLs of the three port families (which listener serves each: :func:`served_addresses`)."""
+def _endpoints(scheme, ports, business_address, management_address, node_host=None, published=None):
+    """Addresses and URLs of the three port families (which listener serves each: :func:`served_addresses`).
+
+    ``published``: ``{'host': address, 'ports': {node port: port}}`` when clients elsewhere reach the node's ports
+    through a translation (Docker's published ports, a NAT): a translated port's client URL is ``host:port``.
+    """
     addresses = served_addresses(ports, business_address, management_address)
     urls = dict((f, endpoint_url(scheme, addresses[f], ports[f])) for f in PORT_FAMILIES)
     result = {'scheme': scheme, 'ports': dict(ports), 'addresses': addresses, 'urls': urls,
               'local_only': dict((f, is_loopback(addresses[f])) for f in PORT_FAMILIES)}
     if node_host is not None:
         result['client_urls'] = dict((f, client_url(scheme, addresses[f], ports[f], node_host)) for f in PORT_FAMILIES)
+        published = published or {}
+        translated = published.get('ports') or {}
+        result['published'] = dict((f, bool(published.get('host')) and ports[f] in translated) for f in PORT_FAMILIES)
+        for family in PORT_FAMILIES:
+            if result['published'][family]:
+                result['client_urls'][family] = '%s://%s:%d' % (scheme, url_host(published['host']),
+                                                               translated[ports[family]])
     return result
 
 
@@ -162,7 +173,7 @@ def _enabled(value):
     return isinstance(value, str) and value.strip().lower() in ('yes', 'on', 'true', '1', 'y', 't')
 
 
-def server_endpoints(config, node_host=None):
+def server_endpoints(config, node_host=None, published=None):
     """Scheme, ports, addresses and URLs the ServerConfig of a config.json serves (MindIE's defaults filled in).
 
     ``config`` is the whole parsed config.json or its ``ServerConfig``. As MindIE reads it
@@ -184,7 +195,7 @@ def server_endpoints(config, node_host=None):
     management = listen['managementIpAddress']
     management = management if isinstance(management, str) and management else business
     scheme = 'https' if _enabled(server.get('httpsEnabled', True)) else 'http'
-    return _endpoints(scheme, ports, business, management, node_host)
+    return _endpoints(scheme, ports, business, management, node_host, published)
 
 
 def device_number(item):
@@ -288,7 +299,7 @@ def detected_profile(npu):
     return profiles.classify(npu.get('chips') or [])
 
 
-def build_plan(inputs, npu=None, group_names=(), server_config=None, node_host=None, host='this node'):
+def build_plan(inputs, npu=None, group_names=(), server_config=None, node_host=None, host='this node', published=None):
     """The node's plan from the converted inputs (plan keys of INPUTS), the NPU facts and the host's groups.
 
     The detected profile wins over the one the inventory group suggests (the prechecks report a disagreement).
@@ -302,7 +313,7 @@ def build_plan(inputs, npu=None, group_names=(), server_config=None, node_host=N
     expected = profiles.profile_for_group(list(group_names or []))
     devices = _devices(inputs)
     if server_config is not None:
-        endpoints = server_endpoints(server_config, node_host)
+        endpoints = server_endpoints(server_config, node_host, published)
     else:
         ports = {'business': inputs['business_port'], 'management': inputs['management_port'],
                  'metrics': inputs['metrics_port']}
@@ -312,7 +323,7 @@ def build_plan(inputs, npu=None, group_names=(), server_config=None, node_host=N
         if ports['business'] in (ports['management'], ports['metrics']):
             management = inputs['business_address']
         endpoints = _endpoints('https' if inputs['https'] else 'http', ports, inputs['business_address'],
-                               management, node_host)
+                               management, node_host, published)
     logical = logical_ids(devices, container_npus(inputs, devices))
     instance = {
         'name': inputs['container'],

@@ -67,6 +67,16 @@ options:
         when it has them. V({}) plans without detected NPUs (ascend.mindie.prechecks passes the facts of its own
         run, so a fact cached by an earlier run is never used).
     type: dict
+  client_host:
+    description:
+      - With O(client_ports), the address clients elsewhere reach the node's translated ports at (Docker's published
+        ports, a NAT). Each instance's C(client_urls) then use it for every port O(client_ports) names.
+    type: str
+  client_ports:
+    description:
+      - Node port to the port clients reach it on at O(client_host), for example node port 1040 to 32240. A port it
+        does not name keeps its usual client URL; each instance's C(published) says which ports were translated.
+    type: dict
 notes:
   - The plan is not a fact; publish it with M(ansible.builtin.set_fact) as the roles do (see EXAMPLES).
 seealso:
@@ -168,7 +178,8 @@ plan:
         - One entry per MindIE instance of the node (one today), each with C(name), C(index), C(devices),
           C(logical_devices), C(world_size), C(master_port), C(scheme), C(ports), C(addresses) (business, management, metrics),
           C(urls) (the base URLs from the node), C(client_urls) (from elsewhere - a wildcard listener at the
-          node's C(ansible_host)) and C(local_only) (per port family, true for a loopback listener).
+          node's C(ansible_host), or O(client_host) for a port O(client_ports) translates), C(published) (per port
+          family, true when O(client_ports) translated it) and C(local_only) (per port family, true for a loopback listener).
       type: list
       elements: dict
       sample:

@@ -186,3 +186,21 @@ def test_the_prechecks_plan_with_this_runs_npus_never_a_cached_fact(register, de
     result, _asked = run(task_vars, args={'npu': npu})
     assert not result.get('failed'), result
     assert result['plan']['detected_profile'] == detected
+
+
+def test_translated_ports_give_the_client_urls_with_the_served_scheme():
+    """The sandbox (or a NAT): node port 1040 reached at 127.0.0.1:32240; the scheme follows config.json."""
+    served = {'ipAddress': '0.0.0.0', 'port': 1040, 'managementPort': 1041, 'metricsPort': 1042, 'httpsEnabled': True}
+    result, _asked = run({'ansible_facts': facts(), 'ansible_host': 'node1.example'},
+                         args={'server_config': served, 'client_host': '127.0.0.1', 'client_ports': {'1040': '32240'}})
+    instance = result['plan']['instances'][0]
+    assert instance['client_urls']['business'] == 'https://127.0.0.1:32240'
+    assert instance['client_urls']['management'] == 'https://node1.example:1041'   # not translated: the usual rule
+    assert instance['published'] == {'business': True, 'management': False, 'metrics': False}
+    result, _asked = run({'ansible_facts': facts(), 'ansible_host': 'node1.example'},
+                         args={'server_config': dict(served, httpsEnabled=False), 'client_host': 'fd00::7',
+                               'client_ports': {1040: 32240}})
+    assert result['plan']['instances'][0]['client_urls']['business'] == 'http://[fd00::7]:32240'
+    result, _asked = run({'ansible_facts': facts()}, args={'server_config': served, 'client_host': '127.0.0.1',
+                                                           'client_ports': {'1040': 'x'}})
+    assert result['failed'] and 'client_ports' in result['msg']

@@ -248,3 +248,12 @@ def test_the_plan_carries_the_model_name_and_the_controllers_tls_files_verify_us
                           ('mindie_verify_controller_client_cert', 'client_cert'),
                           ('mindie_verify_controller_client_key', 'client_key')):
         assert 'mindie_plan.tls.%s' % key in defaults[variable], variable
+
+
+def test_published_ports_only_change_the_client_urls():
+    server = {'ipAddress': '192.0.2.10', 'port': 1040, 'managementPort': 1041, 'metricsPort': 1042, 'httpsEnabled': False}
+    plain = plan.server_endpoints(server, node_host='node1')
+    mapped = plan.server_endpoints(server, node_host='node1', published={'host': '127.0.0.1', 'ports': {1040: 32240}})
+    assert mapped['urls'] == plain['urls'] and mapped['local_only'] == plain['local_only']
+    assert mapped['client_urls'] == dict(plain['client_urls'], business='http://127.0.0.1:32240')
+    assert plain['published'] == {'business': False, 'management': False, 'metrics': False}
