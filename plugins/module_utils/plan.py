@@ -150,8 +150,8 @@ def _endpoints(scheme, ports, business_address, management_address, node_host=No
         result['published'] = dict((f, bool(published.get('host')) and ports[f] in translated) for f in PORT_FAMILIES)
         for family in PORT_FAMILIES:
             if result['published'][family]:
-                result['client_urls'][family] = '%s://%s:%d' % (scheme, url_host(published['host']),
-                                                               translated[ports[family]])
+                host = url_host(published['host'])
+                result['client_urls'][family] = '%s://%s:%d' % (scheme, host, translated[ports[family]])
     return result
 
 
