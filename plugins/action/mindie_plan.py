@@ -49,7 +49,7 @@ def client_ports(value):
             node_port, client_port = int(key), int(port)
         except (TypeError, ValueError):
             raise plan_utils.PlanError('client_ports maps ports to ports: %r: %r is not a pair of port numbers' % (key, port))
-        if not (0 < node_port < 65536 and 0 < client_port < 65536) or isinstance(port, bool):
+        if not (1 <= node_port <= 65535 and 1 <= client_port <= 65535) or isinstance(port, bool):
             raise plan_utils.PlanError('client_ports maps ports to ports: %r: %r is out of [1, 65535]' % (key, port))
         ports[node_port] = client_port
     return ports
