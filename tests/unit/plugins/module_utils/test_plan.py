@@ -243,11 +243,11 @@ def test_the_plan_carries_the_model_name_and_the_controllers_tls_files_verify_us
     with open(os.path.join(REPO, 'roles', 'verify', 'defaults', 'main.yml')) as handle:
         defaults = yaml.safe_load(handle)
     assert [name for name, value in defaults.items() if 'mindie_service_' in str(value)] == []
-    assert 'mindie_plan.model_name' in defaults['mindie_verify_model']
+    assert '__mindie_verify_inputs.model_name' in defaults['mindie_verify_model']     # the plan (roles/verify/vars)
     for variable, key in (('mindie_verify_tls_server_name', 'server_name'), ('mindie_verify_controller_ca_path', 'ca'),
                           ('mindie_verify_controller_client_cert', 'client_cert'),
                           ('mindie_verify_controller_client_key', 'client_key')):
-        assert 'mindie_plan.tls.%s' % key in defaults[variable], variable
+        assert '__mindie_verify_inputs.tls.%s' % key in defaults[variable], variable
 
 
 def test_published_ports_only_change_the_client_urls():
