@@ -34,7 +34,8 @@ class ContainerManager(object):
         self.module.fail_json(msg=msg, **result)
 
     def run(self):
-        raise NotImplementedError
+        """Abstract: the module's work (each module's manager defines it and returns ``result``)."""
+        raise NotImplementedError('%s must define run()' % type(self).__name__)
 
 
 def run_container_manager(module, manager_class, connect):

@@ -317,7 +317,8 @@ class _DelimitedStreamParser(object):
         return [item for item in items if item is not None]
 
     def _piece(self, raw):
-        raise NotImplementedError
+        """Abstract: the item of one delimited piece, or None (SSEParser and NulJSONParser define it)."""
+        raise NotImplementedError('%s must define _piece()' % type(self).__name__)
 
     def _end(self):
         return None
