@@ -108,6 +108,9 @@ class ActionModule(ActionBase):
                 address = None
                 if args['server_config'] is None:
                     address, published = self._default_ipv4(task_vars, facts)
+                elif isinstance(facts.get('default_ipv4'), dict):
+                    # The instances the deployed configs leave out are planned from the inputs: the known address.
+                    address = facts['default_ipv4'].get('address')
                 inputs['business_address'] = address or '127.0.0.1'
             npu = args['npu'] if args['npu'] is not None else facts.get('npu')
             node_host = to_text(self._template(task_vars.get('ansible_host') or host))
@@ -123,7 +126,13 @@ class ActionModule(ActionBase):
         if published:
             result['ansible_facts'] = published
         result['plan'] = plan
-        result['msg'] = '%s: %s, devices %s, ports %s/%s/%s, MASTER_PORT %s' % (
-            host, plan['profile'] or 'no known hardware profile', plan['devices'], plan['ports']['business'],
-            plan['ports']['management'], plan['ports']['metrics'], plan['master_port'])
+        if plan['warnings']:
+            # A layout outside the guide that mindie_instance_layout_beyond_guide allows, and the like: shown as
+            # Ansible warnings, and kept in plan.warnings for the reports.
+            result['warnings'] = ['%s: %s' % (host, warning) for warning in plan['warnings']]
+        result['msg'] = '%s: %s, layout %s: %s' % (
+            host, plan['profile'] or 'no known hardware profile', plan['layout'], '; '.join(
+                '%s on NPUs %s, ports %s/%s/%s, MASTER_PORT %s' % (
+                    i['name'], i['devices'], i['ports']['business'], i['ports']['management'], i['ports']['metrics'],
+                    i['master_port']) for i in plan['instances']))
         return result

@@ -16,7 +16,10 @@ converts them (``-e`` values are strings) and calls :func:`build_plan`.
   in from mindie_schema.listen_values, which listener serves what from mindie_schema.http_listeners).
 * ``logical_ids(devices, visible)``: physical NPU ids -> the ids a container sees (the plan's ``logical_devices``,
   the ascend.mindie.npu_logical_ids filter).
-* ``build_plan(inputs, npu, group_names, ...)``: the plan, with ``instances`` (one today).
+* ``build_plan(inputs, npu, group_names, ...)``: the plan, with ``instances`` (one per MindIE instance of the
+  node: layout NxM or mindie_instances, each with its devices, ports, MASTER_PORT, HCCL range, URLs and paths;
+  the top level is instance 0's), ``layout``, ``layout_source`` and ``warnings``; PlanError names what is wrong
+  and what would fit.
 """
 
 from __future__ import (absolute_import, division, print_function)
@@ -32,6 +35,9 @@ WILDCARDS = {'0.0.0.0': '127.0.0.1', '::': '::1'}
 PORT_FAMILIES = ('business', 'management', 'metrics')
 NPU_COUNTS = (1, 2, 4, 8)
 DAVINCI = re.compile(r'(?:.*/)?davinci(\d+)\Z')
+LAYOUT = re.compile(r'\s*([1-9][0-9]*)\s*[xX]\s*([1-9][0-9]*)\s*\Z')
+NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]*\Z')
+INSTANCE_KEYS = ('devices', 'name')
 _PORT = {'min': 1024, 'max': 65535}
 
 # (variable, plan key, argument spec, bounds). The spec is that of a role's meta/argument_specs.yml, the bounds
@@ -67,8 +73,28 @@ INPUTS = (
     ('mindie_service_tls_ca', 'tls_ca', {'type': 'path', 'default': None}, {}),
     ('mindie_service_tls_client_cert', 'tls_client_cert', {'type': 'path', 'default': None}, {}),
     ('mindie_service_tls_client_key', 'tls_client_key', {'type': 'path', 'default': None}, {}),
+    # Instances (issue 13): the node runs N MindIE instances of M NPUs each (layout NxM, default 1x<the NPU count>),
+    # or the explicit list mindie_instances ({devices, name}); every port family of instance i is instance 0's plus
+    # i * mindie_instance_port_stride, its MASTER_PORT mindie_master_port + i, its HCCL range the i-th block of
+    # mindie_hccl_port_count ports from mindie_hccl_base_port. See build_plan.
+    ('mindie_instance_layout', 'layout', {'type': 'str', 'default': None}, {}),
+    ('mindie_instance_layout_beyond_guide', 'layout_beyond_guide', {'type': 'bool', 'default': False}, {}),
+    ('mindie_instances', 'instances', {'type': 'list', 'elements': 'dict', 'default': []}, {}),
+    ('mindie_instance_port_stride', 'port_stride', {'type': 'int', 'default': 10}, {'min': 1, 'max': 8192}),
+    ('mindie_inter_comm_port', 'inter_comm_port', {'type': 'int', 'default': 1121}, _PORT),
+    ('mindie_multi_nodes_infer_port', 'multi_nodes_infer_port',
+     {'type': 'int', 'default': mindie_schema.DEFAULT_MULTI_NODES_INFER_PORT}, _PORT),
+    ('mindie_hccl_base_port', 'hccl_base_port', {'type': 'int', 'default': 60000}, _PORT),
+    ('mindie_hccl_port_count', 'hccl_port_count', {'type': 'int', 'default': 32}, {'min': 1, 'max': 4096}),
+    # The supervisor in each container (ascend.mindie.container): at most restart_limit daemon starts within
+    # restart_window seconds, then the instance is crash-looping.
+    ('mindie_service_restart_limit', 'restart_limit', {'type': 'int', 'default': 5}, {'min': 1}),
+    ('mindie_service_restart_window', 'restart_window', {'type': 'int', 'default': 600}, {'min': 1}),
+    # The node's directory of the instances' log directories (<log_root>/<instance name>).
+    ('mindie_instance_log_root', 'log_root', {'type': 'path', 'default': '/var/log/mindie'}, {}),
 )
 INPUT_KEYS = dict((variable, key) for variable, key, _spec, _limit in INPUTS)
+DEFAULTS = dict((key, spec['default']) for _variable, key, spec, _limit in INPUTS)
 
 
 class PlanError(Exception):
@@ -260,7 +286,11 @@ def _devices(inputs):
 
 
 def problems(inputs):
-    """What makes the inputs unusable (converted values, as the action plugin passes them); [] when fine."""
+    """What makes the inputs unusable (converted values, as the action plugin passes them); [] when fine.
+
+    The single-instance inputs of every release; the layout and the instances are checked by :func:`build_plan`
+    (a layout takes mindie_npu_devices as its pool, so their number is checked there).
+    """
     found = []
     devices = list(inputs['npu_devices'] or [])
     if inputs['npu_count'] not in NPU_COUNTS:
@@ -273,7 +303,7 @@ def problems(inputs):
             found.append('%s %d is outside [1024, 65535]' % (variable, inputs[key]))
     if len(set(devices)) != len(devices):
         found.append('mindie_npu_devices %s names a device twice' % devices)
-    if devices and len(devices) not in NPU_COUNTS:
+    if devices and len(devices) not in NPU_COUNTS and not inputs.get('layout') and not inputs.get('instances'):
         found.append('mindie_npu_devices has %d devices; MindIE runs on 1, 2, 4 or 8' % len(devices))
     services = [inputs['business_port'], inputs['management_port'], inputs['metrics_port']]
     if inputs['master_port'] in services:
@@ -299,57 +329,384 @@ def detected_profile(npu):
     return profiles.classify(npu.get('chips') or [])
 
 
+# ---------------------------------------------------------------------------------------------------- instances
+
+def parse_layout(text):
+    """(N, M) of ``'NxM'`` (N instances of M NPUs), or None when ``text`` is not of that shape."""
+    match = LAYOUT.match(text) if isinstance(text, str) else None
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def layout_text(sizes):
+    """The layout of instances of ``sizes`` NPUs: ``'2x4'`` for [4, 4], ``'1x4+2x2'`` for [4, 2, 2]."""
+    runs = []
+    for size in sizes:
+        if runs and runs[-1][1] == size:
+            runs[-1][0] += 1
+        else:
+            runs.append([1, size])
+    return '+'.join('%dx%d' % (count, size) for count, size in runs)
+
+
+def guide_layouts(profile):
+    """The layouts the guide covers on ``profile`` (field guide_layouts of the profile table); [] when unknown."""
+    return list((profiles.get_profile(profile) or {}).get('guide_layouts') or [])
+
+
+def fitting_layouts(npus, profile):
+    """(the guide's layouts that fit on ``npus`` NPUs, the other layouts that fill them the most), for refusals.
+
+    The others: for each M of 1/2/4/8 that fits, as many instances of M NPUs as the node holds.
+    """
+    guide = [text for text in guide_layouts(profile) if _layout_npus(text) <= npus]
+    beyond = ['%dx%d' % (npus // size, size) for size in sorted(NPU_COUNTS, reverse=True) if size <= npus]
+    return guide, [text for text in beyond if text not in guide]
+
+
+def describe_fits(npus, profile):
+    """'1x4 (the guide's); 2x2, 4x1 (beyond the guide, with mindie_instance_layout_beyond_guide: true)': 4 NPUs, 64G."""
+    guide, beyond = fitting_layouts(npus, profile)
+    if not guide_layouts(profile):
+        return ', '.join(beyond) or 'none'
+    parts = []
+    if guide:
+        parts.append('%s (the guide\'s)' % ', '.join(guide))
+    if beyond:
+        parts.append('%s (beyond the guide, with mindie_instance_layout_beyond_guide: true)' % ', '.join(beyond))
+    return '; '.join(parts) or 'none'
+
+
+def _layout_npus(text):
+    return sum(count * size for count, size in (parse_layout(part) for part in text.split('+')))
+
+
+def _chip_id(chip):
+    """The N of /dev/davinciN of an npu-smi chip: the logical id (npu-smi info -m), else the NPU id."""
+    logical = chip.get('logical_id')
+    return chip.get('npu_id') if logical is None else logical
+
+
+def node_npus(npu, profile):
+    """(number of NPUs, their ids or None, where that comes from) of the node, or (None, None, None) when unknown.
+
+    The NPU facts of ascend.mindie.npu_facts when there are any (the NPUs npu-smi shows), else the chips of the
+    hardware profile (ids 0..chips-1).
+    """
+    if isinstance(npu, dict) and npu:
+        chips = [chip for chip in npu.get('chips') or [] if isinstance(chip, dict)]
+        ids = sorted(set(number for number in (_chip_id(chip) for chip in chips) if isinstance(number, int)))
+        if ids:
+            return len(ids), ids, 'npu-smi shows %d' % len(ids)
+        if isinstance(npu.get('count'), int) and not isinstance(npu.get('count'), bool):
+            return npu['count'], None, 'npu-smi shows %d' % npu['count']
+    chips = (profiles.get_profile(profile) or {}).get('chips')
+    if chips:
+        return chips, list(range(chips)), '%s has %d' % (profile, chips)
+    return None, None, None
+
+
+def _explicit(inputs, found):
+    """[(devices, name or None)] of mindie_instances, each entry checked (problems appended to ``found``)."""
+    specs = []
+    for index, entry in enumerate(inputs['instances']):
+        where = 'mindie_instances[%d]' % index
+        if not isinstance(entry, dict):
+            found.append('%s is %r: each instance is a dict {devices: [NPU ids], name: optional}' % (where, entry))
+            continue
+        unknown = sorted(str(key) for key in entry if key not in INSTANCE_KEYS)
+        if unknown:
+            found.append('%s has unknown key%s %s (known: %s)' % (where, 's' if len(unknown) > 1 else '',
+                                                                  ', '.join(unknown), ', '.join(INSTANCE_KEYS)))
+        raw = entry.get('devices')
+        devices = [device_number(item) if not isinstance(item, str) or item.strip().isdigit() else None
+                   for item in raw] if isinstance(raw, (list, tuple)) else None
+        if not devices or None in devices:
+            found.append('%s.devices is %r: a list of 1, 2, 4 or 8 physical NPU ids (the N of /dev/davinciN)'
+                         % (where, raw))
+            continue
+        if len(devices) not in NPU_COUNTS:
+            found.append('%s has %d NPUs %s; MindIE runs on 1, 2, 4 or 8' % (where, len(devices), devices))
+        name = entry.get('name')
+        if name is not None and (not isinstance(name, str) or not NAME.match(name)):
+            found.append('%s.name %r is no container name (letters, digits, _ . -, starting with a letter or digit)'
+                         % (where, name))
+            name = None
+        specs.append((devices, name))
+    return specs
+
+
+def _split(inputs, found):
+    """(layout, layout source, [(devices, name or None)]) of the inputs; problems are appended to ``found``."""
+    if inputs['instances']:
+        specs = _explicit(inputs, found)
+        return layout_text([len(devices) for devices, _name in specs]), 'instances', specs
+    if inputs['layout'] is None or not str(inputs['layout']).strip():
+        devices = _devices(inputs)
+        return '1x%d' % len(devices), 'default', [(devices, None)]
+    shape = parse_layout(inputs['layout'])
+    if shape is None:
+        found.append('mindie_instance_layout %r is not NxM (N instances of M NPUs each, such as 1x8 or 2x4)'
+                     % (inputs['layout'],))
+        return str(inputs['layout']), 'layout', []
+    count, size = shape
+    layout = '%dx%d' % shape
+    if size not in NPU_COUNTS:
+        found.append('mindie_instance_layout %s gives each instance %d NPUs; MindIE runs on 1, 2, 4 or 8 (for %d NPUs: '
+                     '%s)' % (layout, size, count * size, ', '.join(fitting_layouts(count * size, None)[1])))
+        return layout, 'layout', []
+    pool = list(inputs['npu_devices'] or [])
+    if pool and len(pool) != count * size:
+        found.append('mindie_instance_layout %s takes %d NPUs but mindie_npu_devices lists %d (%s): list %d ids, or '
+                     'take a layout of %d NPUs (%s)' % (layout, count * size, len(pool), pool, count * size,
+                                                        len(pool), ', '.join(fitting_layouts(len(pool), None)[1])))
+        return layout, 'layout', []
+    pool = pool or list(range(count * size))
+    return layout, 'layout', [(pool[i * size:(i + 1) * size], None) for i in range(count)]
+
+
+def _check_node(layout, source, specs, inputs, npu, profile, found, warnings):
+    """The instances against the node (its NPUs) and the guide (the profile's guide_layouts)."""
+    used = [device for devices, _name in specs for device in devices]
+    twice = sorted(set(device for device in used if used.count(device) > 1))
+    if twice:
+        found.append('NPU %s is given to more than one instance (%s)' % (
+            ', '.join(str(d) for d in twice), '; '.join('%s' % devices for devices, _name in specs)))
+    if source == 'default':
+        # One instance from mindie_npu_count / mindie_npu_devices, as every release planned it: the prechecks' own
+        # checks (npu_devices, npu_count) report a node that cannot hold it.
+        return
+    npus, ids, seen = node_npus(npu, profile)
+    if npus is not None and len(used) > npus:
+        found.append('layout %s needs %d NPUs, but %s; what fits: %s'
+                     % (layout, len(used), seen, describe_fits(npus, profile)))
+        return
+    missing = sorted(set(device for device in used if device not in ids)) if ids is not None else []
+    if missing:
+        found.append('NPU %s of layout %s %s not on the node (%s: %s)' % (
+            ', '.join(str(d) for d in missing), layout, 'is' if len(missing) == 1 else 'are', seen,
+            ', '.join(str(i) for i in ids)))
+    guide = guide_layouts(profile)
+    if guide and layout not in guide:
+        if inputs['layout_beyond_guide']:
+            warnings.append('layout %s is beyond the guide of %s (its layouts: %s); planned because '
+                            'mindie_instance_layout_beyond_guide is true' % (layout, profile, ', '.join(guide)))
+        else:
+            fitting = fitting_layouts(npus, profile)[0] if npus else guide
+            found.append('layout %s is beyond the guide of %s, whose layouts are %s: use %s, or set '
+                         'mindie_instance_layout_beyond_guide: true to run %s anyway'
+                         % (layout, profile, ', '.join(guide), ' or '.join(fitting) or 'another node', layout))
+
+
+def _instance_ports(inputs, index):
+    step = index * inputs['port_stride']
+    return {'business': inputs['business_port'] + step, 'management': inputs['management_port'] + step,
+            'metrics': inputs['metrics_port'] + step, 'inter_comm': inputs['inter_comm_port'] + step,
+            'multi_nodes_infer': inputs['multi_nodes_infer_port'] + step}
+
+
+def _hccl(inputs, index):
+    first = inputs['hccl_base_port'] + index * inputs['hccl_port_count']
+    return {'base_port': first, 'first': first, 'last': first + inputs['hccl_port_count'] - 1}
+
+
+def _claims(inputs, names):
+    """[(owner, what, first port, last port)]: every port the instances ``names`` take, HTTP ports a listener shares
+    once (MindIE serves management and metrics on the business port when they are equal)."""
+    claims = []
+    for index, name in enumerate(names):
+        ports = _instance_ports(inputs, index)
+        http = {}
+        for family in PORT_FAMILIES:
+            http.setdefault(ports[family], []).append(family)
+        for port, families in sorted(http.items()):
+            claims.append((name, '/'.join(families) + ' port', port, port))
+        for family in ('inter_comm', 'multi_nodes_infer'):
+            claims.append((name, family + ' port', ports[family], ports[family]))
+        claims.append((name, 'MASTER_PORT', inputs['master_port'] + index, inputs['master_port'] + index))
+        hccl = _hccl(inputs, index)
+        claims.append((name, 'HCCL ports', hccl['first'], hccl['last']))
+    return claims
+
+
+def _show(claim):
+    owner, what, first, last = claim
+    return '%s %s %s' % (owner, what, first if first == last else '%d-%d' % (first, last))
+
+
+def port_problems(inputs, names):
+    """Ports of the instances ``names`` outside [1024, 65535] or taken twice (any family, any instance)."""
+    claims = _claims(inputs, names)
+    found = ['%s %s outside [%d, %d]' % (_show(c), 'is' if c[2] == c[3] else 'are', _PORT['min'], _PORT['max'])
+             for c in claims if c[2] < _PORT['min'] or c[3] > _PORT['max']]
+    if [c for c in claims if c[1] == 'HCCL ports' and c[3] > _PORT['max']]:
+        found.append('a mindie_hccl_base_port of at most %d holds %d range%s of %d'
+                     % (_PORT['max'] + 1 - len(names) * inputs['hccl_port_count'], len(names),
+                        's' if len(names) > 1 else '', inputs['hccl_port_count']))
+    clashes = ['%s and %s' % (_show(a), _show(b)) for i, a in enumerate(claims) for b in claims[i + 1:]
+               if a[2] <= b[3] and b[2] <= a[3]]
+    if clashes:
+        text = 'ports overlap: %s' % '; '.join(clashes[:6]) + ('; ...' if len(clashes) > 6 else '')
+        if len(names) > 1:
+            strides = [s for s in range(1, 1001) if not _overlapping(dict(inputs, port_stride=s), names)]
+            text += ('; mindie_instance_port_stride %d would separate them' % strides[0] if strides else
+                     '; no mindie_instance_port_stride up to 1000 separates them: move the base ports apart')
+        found.append(text)
+    return found
+
+
+def _overlapping(inputs, names):
+    claims = _claims(inputs, names)
+    return any(a[2] <= b[3] and b[2] <= a[3] for i, a in enumerate(claims) for b in claims[i + 1:]) or any(
+        c[2] < _PORT['min'] or c[3] > _PORT['max'] for c in claims)
+
+
+def _served(server_config, names):
+    """{instance name: its deployed config} from O(server_config): one config (instance 0's) or a dict by name."""
+    if server_config is None:
+        return {}
+    if (isinstance(server_config, dict) and server_config and 'ServerConfig' not in server_config
+            and all(isinstance(value, dict) for value in server_config.values())):
+        return dict((name, config) for name, config in server_config.items() if name in names)
+    return {names[0]: server_config}
+
+
+def _served_extra_ports(config, planned):
+    """interCommPort / multiNodesInferPort of a deployed config (ServerConfig, or the whole config.json), else planned."""
+    whole = config if isinstance(config, dict) and isinstance(config.get('ServerConfig'), dict) else {}
+    server = whole.get('ServerConfig') if whole else (config if isinstance(config, dict) else {})
+    backend = whole.get('BackendConfig') if isinstance(whole.get('BackendConfig'), dict) else {}
+    return {'inter_comm': _port(server.get('interCommPort'), planned['inter_comm']),
+            'multi_nodes_infer': _port(backend.get('multiNodesInferPort'), planned['multi_nodes_infer'])}
+
+
+def _inventory_endpoints(inputs, ports, node_host, published):
+    """The endpoints ascend.mindie.service writes for ``ports`` (its vars/main.yml, __mindie_service_port_shared):
+    a management or metrics port equal to the business port puts managementIpAddress on the business address."""
+    management = inputs['management_address']
+    if ports['business'] in (ports['management'], ports['metrics']):
+        management = inputs['business_address']
+    return _endpoints('https' if inputs['https'] else 'http', dict((f, ports[f]) for f in PORT_FAMILIES),
+                      inputs['business_address'], management, node_host, published)
+
+
+def _instance(inputs, index, devices, name, several, served, node_host, published):
+    ports = _instance_ports(inputs, index)
+    name = name or ('%s-%d' % (inputs['container'], index) if several else inputs['container'])
+    if name in served:
+        endpoints = server_endpoints(served[name], node_host, published)
+        endpoints['ports'].update(_served_extra_ports(served[name], ports))
+    else:
+        endpoints = _inventory_endpoints(inputs, ports, node_host, published)
+        endpoints['ports'].update((family, ports[family]) for family in ('inter_comm', 'multi_nodes_infer'))
+    logical = logical_ids(devices, container_npus(inputs, devices))
+    instance = {
+        'name': name,
+        'index': index,
+        'container': name,
+        'devices': list(devices),
+        'device_ids': logical,
+        'logical_devices': list(logical),
+        'world_size': len(devices),
+        'master_port': inputs['master_port'] + index,
+        'hccl': _hccl(inputs, index),
+        'config_dir': '%s/%s' % (inputs['config_dir'].rstrip('/'), name) if several else inputs['config_dir'],
+        'config_container_dir': inputs['config_container_dir'],
+        'log_dir': '%s/%s' % (inputs['log_root'].rstrip('/'), name),
+        'source': 'config' if name in served else 'inventory',
+    }
+    instance.update(endpoints)
+    return instance
+
+
+def deployment_container(name, base, planned=()):
+    """What a container of ours (labelled ascend.mindie.managed=true) named ``name`` is to the plan whose
+    mindie_container_name is ``base`` and whose instance containers are ``planned``: ``'planned'`` (one of them),
+    ``'previous'`` (a planned instance's container kept aside as ``<name>-previous`` by a replacement, which the
+    container role's recovery handles), ``'stale'`` (named like this deployment's instances - ``<base>`` or
+    ``<base>-<N>``, or such a name with ``-previous`` - but not planned: the instance of another layout, which the
+    container role removes and whose NPUs and ports the new instances take over), else None (another deployment of
+    ours, never touched). The one rule of the collection (the container role's stale instances, the prechecks'
+    holders of NPUs and ports)."""
+    name = str(name or '').lstrip('/')
+    planned = [str(p) for p in planned or ()]
+    if name in planned:
+        return 'planned'
+    bare = name[:-len('-previous')] if name.endswith('-previous') else name
+    if bare in planned:
+        return 'previous'
+    if re.match(r'%s(-[0-9]+)?\Z' % re.escape(str(base)), bare):
+        return 'stale'
+    return None
+
+
+def instances_plan(inputs, npu=None, profile=None, server_config=None, node_host=None, host='this node',
+                   published=None):
+    """(layout, layout source, [instance], [warning]) of the converted inputs; raises PlanError naming each problem
+    and what would fit."""
+    found, warnings = [], []
+    layout, source, specs = _split(inputs, found)
+    if inputs['instances'] and inputs['layout']:
+        warnings.append('mindie_instances (layout %s) overrides mindie_instance_layout %s' % (layout, inputs['layout']))
+    if specs:
+        _check_node(layout, source, specs, inputs, npu, profile, found, warnings)
+    several = len(specs) > 1
+    names = [name or ('%s-%d' % (inputs['container'], index) if several else inputs['container'])
+             for index, (_devices_, name) in enumerate(specs)]
+    twice = sorted(set(name for name in names if names.count(name) > 1))
+    if twice:
+        found.append('instance name %s is used twice (%s)' % (', '.join(twice), ', '.join(names)))
+    elif names and not found:
+        found.extend(port_problems(inputs, names))
+    if found:
+        raise PlanError('Cannot plan the MindIE instances of %s: %s.' % (host, '; '.join(found)))
+    served = _served(server_config, names)
+    instances = [_instance(inputs, index, devices, name, several, served, node_host, published)
+                 for index, (devices, name) in enumerate(specs)]
+    return layout, source, instances, warnings
+
+
 def build_plan(inputs, npu=None, group_names=(), server_config=None, node_host=None, host='this node', published=None):
     """The node's plan from the converted inputs (plan keys of INPUTS), the NPU facts and the host's groups.
 
     The detected profile wins over the one the inventory group suggests (the prechecks report a disagreement).
-    With ``server_config`` (the deployed config.json) the endpoints are those it serves; otherwise those the
-    inputs give (ascend.mindie.service writes them). Raises PlanError for inputs that cannot make a plan.
+    ``instances``: one per MindIE instance (:func:`instances_plan`); the top-level devices, ports, container and
+    config_dir are those of instance 0, as in every release. With ``server_config`` (the deployed config.json of
+    instance 0, or a dict {instance name: its config.json}) an instance's endpoints are those it serves; otherwise
+    those the inputs give (ascend.mindie.service writes them). Raises PlanError for inputs that cannot make a plan.
     """
+    inputs = dict(DEFAULTS, **inputs)
     found = problems(inputs)
     if found:
         raise PlanError(invalid_message(host, inputs, found))
     detected = detected_profile(npu)
     expected = profiles.profile_for_group(list(group_names or []))
-    devices = _devices(inputs)
-    if server_config is not None:
-        endpoints = server_endpoints(server_config, node_host, published)
-    else:
-        ports = {'business': inputs['business_port'], 'management': inputs['management_port'],
-                 'metrics': inputs['metrics_port']}
-        # What ascend.mindie.service writes (its vars/main.yml, __mindie_service_port_shared): a management or
-        # metrics port equal to the business port puts managementIpAddress on the business address.
-        management = inputs['management_address']
-        if ports['business'] in (ports['management'], ports['metrics']):
-            management = inputs['business_address']
-        endpoints = _endpoints('https' if inputs['https'] else 'http', ports, inputs['business_address'],
-                               management, node_host, published)
-    logical = logical_ids(devices, container_npus(inputs, devices))
-    instance = {
-        'name': inputs['container'],
-        'index': 0,
-        'devices': devices,
-        'logical_devices': logical,
-        'world_size': len(devices),
-        'master_port': inputs['master_port'],
-    }
-    instance.update(endpoints)
+    profile = detected or expected
+    layout, source, instances, warnings = instances_plan(inputs, npu, profile, server_config, node_host, host, published)
+    first = instances[0]
     return {
-        'profile': detected or expected,
+        'profile': profile,
         'expected_profile': expected,
         'detected_profile': detected,
-        'devices': devices,
-        'logical_devices': logical,
-        'world_size': len(devices),
-        'ports': dict(endpoints['ports']),
-        'master_port': inputs['master_port'],
-        'container': inputs['container'],
+        'devices': list(first['devices']),
+        'logical_devices': list(first['logical_devices']),
+        'world_size': first['world_size'],
+        'ports': dict((family, first['ports'][family]) for family in PORT_FAMILIES),
+        'master_port': first['master_port'],
+        'container': first['container'],
+        # mindie_container_name: the instances' containers are named after it (deployment_container)
+        'container_base': inputs['container'],
         'model_path': inputs['model_path'],
-        'config_dir': inputs['config_dir'],
+        'config_dir': first['config_dir'],
         'config_container_dir': inputs['config_container_dir'],
         'model_name': inputs['model_name'],
         'tls': {'server_name': inputs['tls_server_name'], 'ca': inputs['tls_server_ca'] or inputs['tls_ca'],
                 'client_cert': inputs['tls_client_cert'], 'client_key': inputs['tls_client_key']},
-        'source': 'config' if server_config is not None else 'inventory',
-        'instances': [instance],
+        'source': first['source'],
+        'layout': layout,
+        'layout_source': source,
+        'warnings': warnings,
+        'restart_limit': inputs['restart_limit'],
+        'restart_window': inputs['restart_window'],
+        'log_root': inputs['log_root'],
+        'instances': instances,
     }

@@ -4,9 +4,9 @@
 """The hardware profile table: the one place that knows the servers this collection deploys on.
 
 Everything the collection knows about an Atlas 800I A2 32G or 64G server lives in ``PROFILES`` below: the chip
-family and models ``npu-smi`` prints, the HBM per chip, the NPU counts Qwen2-VL-7B may use, the host memory the
-guide asks for, the ``config.json`` defaults and ranges the service role writes and the diagnosis checks, the batch
-size and reference figures of the guide's pure model inference (``run_pa.sh``), and the inventory group that
+family and models ``npu-smi`` prints, the HBM per chip, the NPU counts Qwen2-VL-7B may use, the instance
+layouts the guide covers, the host memory the guide asks for, the ``config.json`` defaults and ranges the service
+role writes and the diagnosis checks, the batch size and reference figures of the guide's pure model inference (``run_pa.sh``), and the inventory group that
 suggests the profile. Modules read it directly; roles through the filter ``ascend.mindie.mindie_profile`` and the
 lookup ``ascend.mindie.mindie_profiles``. Nothing else in ``plugins/``, ``roles/``, ``playbooks/`` or
 ``inventories/`` may repeat these figures.
@@ -54,6 +54,10 @@ _ROWS = (
     ('hbm_mb', (32768, 65536)),
     # The NPU counts Qwen2-VL-7B may use (the model card; guide 3.1/5.1.1 "must use all eight", 3.2/5.1.2 "four or eight").
     ('npu_counts', ((8,), (4, 8))),
+    # The instance layouts (NxM: N MindIE instances of M NPUs each on one server) the guide covers: 32G "must use
+    # all eight" (one 8-card instance), 64G "4 cards or 8 cards" (one 8-card instance, two 4-card ones, or one 4-card
+    # one). mindie_instance_layout outside these needs mindie_instance_layout_beyond_guide (ascend.mindie.mindie_plan).
+    ('guide_layouts', (('1x8',), ('1x8', '2x4', '1x4'))),
     # Host memory in GB (guide 3.1, 3.2).
     ('min_memory_gb', (64, 128)),
     ('inventory_group', ('atlas_800i_a2_32g', 'atlas_800i_a2_64g')),

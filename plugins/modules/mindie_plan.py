@@ -8,7 +8,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 ---
 module: mindie_plan
-short_description: Compute a node's MindIE plan - profile, devices, ports, MASTER_PORT, endpoints
+short_description: Compute a node's MindIE plan - profile, instances, devices, ports, MASTER_PORT, endpoints
 description:
   - Runs on the controller (an action plugin) and returns the plan as RV(plan). Every role of the collection that
     needs the plan runs it in its preflight when C(mindie_plan) is not defined yet and publishes RV(plan) with
@@ -26,6 +26,27 @@ description:
     (V(false); a privileged container sees every NPU), C(mindie_service_model_name) (V(qwen2_vl)), and the
     controller's TLS client files C(mindie_service_tls_server_name), C(mindie_service_tls_server_ca) (default
     C(mindie_service_tls_ca)), C(mindie_service_tls_client_cert) and C(mindie_service_tls_client_key) (V(null))."
+  - "The instances of the node: C(mindie_instance_layout) (V(null), that is C(1x) the NPU count - V(1x8) by default;
+    C(NxM) is N MindIE instances of M NPUs each, M one of 1, 2, 4, 8, taking C(mindie_npu_devices) (exactly N*M ids)
+    or NPUs 0..N*M-1, instance i the i-th M of them), C(mindie_instance_layout_beyond_guide) (V(false); a layout
+    that is not among the profile's C(guide_layouts) - 32G V(1x8), 64G V(1x8), V(2x4), V(1x4) - is refused unless
+    it is V(true), and then planned with a warning), C(mindie_instances) (V([]); an explicit list of
+    C({devices: [physical NPU ids], name: optional}) that overrides the layout), C(mindie_instance_port_stride)
+    (V(10); instance i's business, management, metrics, C(interCommPort) and C(multiNodesInferPort) are instance
+    0's plus i times it), C(mindie_inter_comm_port) (V(1121)), C(mindie_multi_nodes_infer_port) (V(1120)),
+    C(mindie_hccl_base_port) (V(60000)) and C(mindie_hccl_port_count) (V(32); instance i's HCCL host ports are
+    the i-th block of that many from the base), C(mindie_service_restart_limit) (V(5)) and
+    C(mindie_service_restart_window) (V(600); the supervisor's crash-loop limit), C(mindie_instance_log_root)
+    (V(/var/log/mindie); instance logs in C(<root>/<name>)). Instance i's MASTER_PORT is C(mindie_master_port) + i."
+  - One instance keeps the names of every release (container C(mindie_container_name), config.json in
+    C(mindie_service_config_dir)); several are C(<mindie_container_name>-<index>) with their config.json in
+    C(<mindie_service_config_dir>/<name>).
+  - Refused before anything is touched, each refusal naming what would fit - a layout that is not C(NxM) or whose M
+    is not 1, 2, 4 or 8; more NPUs than the node has (the NPUs npu-smi shows, else the profile's chips); NPUs the
+    node does not have, or given to two instances; a layout beyond the guide without
+    C(mindie_instance_layout_beyond_guide); any two ports of any instances overlapping (every family, MASTER_PORT
+    and the HCCL ranges), with the smallest C(mindie_instance_port_stride) that would separate them; a port outside
+    [1024, 65535].
   - Values given with C(-e key=value) are strings; they are converted exactly as M(ascend.mindie.mindie_vars)
     converts them, and every value that cannot be used is named in one failure. Devices named twice, a device
     count other than 1, 2, 4 or 8, and a MASTER_PORT equal to a service port are refused too.
@@ -54,7 +75,9 @@ attributes:
 options:
   server_config:
     description:
-      - The C(ServerConfig) of the config.json the node runs with (or the whole parsed config.json). The
+      - The C(ServerConfig) of the config.json the node runs with (or the whole parsed config.json), that of
+        instance 0; or a dict of instance name to its C(ServerConfig) or config.json, for every instance that has
+        one (names the plan does not have are ignored). Each such
         instance's scheme, ports, addresses and URLs are then those it serves, with MindIE's defaults for what it
         leaves out (C(server_config.cpp) InitFromJson) - C(managementPort) is C(port), C(managementIpAddress) is
         C(ipAddress), C(httpsEnabled) true. For C(port), C(metricsPort) and C(ipAddress), which MindIE cannot start
@@ -95,9 +118,12 @@ EXAMPLES = r'''
     mindie_plan: "{{ __plan.plan }}"
   when: mindie_plan is not defined
 
-- name: Show where the first instance serves
+- name: Show where each instance serves
   ansible.builtin.debug:
-    msg: "{{ mindie_plan.instances[0].urls.business }} on NPUs {{ mindie_plan.instances[0].devices }}"
+    msg: "{{ item.name }}: {{ item.urls.business }} on NPUs {{ item.devices }}"
+  loop: "{{ mindie_plan.instances }}"
+  loop_control:
+    label: "{{ item.name }}"
 
 - name: Plan with the endpoints of the config.json the node runs with
   ascend.mindie.mindie_plan:
@@ -171,26 +197,60 @@ plan:
       type: dict
       sample: {server_name: null, ca: /srv/pki/ca.pem, client_cert: /srv/pki/client.pem, client_key: /srv/pki/client.key.pem}
     source:
-      description: V(inventory) (endpoints from the inputs) or V(config) (from O(server_config)).
+      description: V(inventory) (instance 0's endpoints from the inputs) or V(config) (from O(server_config)).
+      type: str
+    layout:
+      description: The instances as C(NxM) (V(2x4)); an explicit list of unequal instances as runs (V(1x4+2x2)).
+      type: str
+      sample: 1x8
+    layout_source:
+      description:
+        - V(default) (one instance from C(mindie_npu_count) / C(mindie_npu_devices)), V(layout)
+          (C(mindie_instance_layout)) or V(instances) (C(mindie_instances)).
+      type: str
+    warnings:
+      description: What the plan allowed but the guide does not cover (also shown as warnings); V([]) when none.
+      type: list
+      elements: str
+    restart_limit:
+      description: C(mindie_service_restart_limit), the daemon starts the supervisor allows within RV(plan.restart_window).
+      type: int
+    restart_window:
+      description: C(mindie_service_restart_window), in seconds.
+      type: int
+    log_root:
+      description: C(mindie_instance_log_root), the node directory of the instances' log directories.
       type: str
     instances:
       description:
-        - One entry per MindIE instance of the node (one today), each with C(name), C(index), C(devices),
-          C(logical_devices), C(world_size), C(master_port), C(scheme), C(ports), C(addresses) (business, management, metrics),
-          C(urls) (the base URLs from the node), C(client_urls) (from elsewhere - a wildcard listener at the
-          node's C(ansible_host), or O(client_host) for a port O(client_ports) translates), C(published) (per port
-          family, true when O(client_ports) translated it) and C(local_only) (per port family, true for a loopback listener).
+        - One entry per MindIE instance of the node, in index order, each with C(name), C(index), C(container) (the
+          name), C(devices) (physical NPU ids), C(device_ids) (the ids its container sees; C(logical_devices) is
+          the same), C(world_size), C(ports) (C(business), C(management), C(metrics), C(inter_comm),
+          C(multi_nodes_infer)), C(master_port), C(hccl) (its HCCL host ports C(base_port), C(first), C(last)),
+          C(config_dir) (on the node), C(config_container_dir) (in its container), C(log_dir) (on the node),
+          C(source) (V(config) when O(server_config) gave its endpoints), C(scheme), C(addresses) (business,
+          management, metrics), C(urls) (the base URLs from the node), C(client_urls) (from elsewhere - a wildcard
+          listener at the node's C(ansible_host), or O(client_host) for a port O(client_ports) translates),
+          C(published) (per port family, true when O(client_ports) translated it) and C(local_only) (per port
+          family, true for a loopback listener).
       type: list
       elements: dict
       sample:
         - name: mindie
           index: 0
+          container: mindie
           devices: [0, 1, 2, 3, 4, 5, 6, 7]
+          device_ids: [0, 1, 2, 3, 4, 5, 6, 7]
           logical_devices: [0, 1, 2, 3, 4, 5, 6, 7]
           world_size: 8
           master_port: 7896
+          hccl: {base_port: 60000, first: 60000, last: 60031}
+          config_dir: /etc/mindie
+          config_container_dir: /etc/mindie
+          log_dir: /var/log/mindie/mindie
+          source: inventory
           scheme: http
-          ports: {business: 1040, management: 1041, metrics: 1042}
+          ports: {business: 1040, management: 1041, metrics: 1042, inter_comm: 1121, multi_nodes_infer: 1120}
           addresses: {business: 192.0.2.10, management: 127.0.0.1, metrics: 127.0.0.1}
           urls: {business: "http://192.0.2.10:1040", management: "http://127.0.0.1:1041", metrics: "http://127.0.0.1:1042"}
           client_urls: {business: "http://192.0.2.10:1040", management: "http://127.0.0.1:1041", metrics: "http://127.0.0.1:1042"}

@@ -219,10 +219,17 @@ def test_the_service_and_inference_roles_use_the_logical_ids_of_a_node_planned_o
         def trust_as_template(value):
             return value
     mindie_plan = plan.build_plan(inputs(npu_devices=[4, 5, 6, 7]))
-    templar = Templar(loader=DataLoader(), variables={'mindie_plan': mindie_plan, 'mindie_inference_visible_devices': None})
+    # the service role writes one config.json per instance (loop_var __mindie_instance)
+    templar = Templar(loader=DataLoader(), variables={'mindie_plan': mindie_plan, 'mindie_inference_visible_devices': None,
+                                                      '__mindie_instance': mindie_plan['instances'][0]})
     service = _role_vars('service')['__mindie_service_base_settings']['BackendConfig']['npuDeviceIds'][0]
     inference = _role_vars('inference')['__mindie_inference_devices']
     assert templar.template(trust_as_template(service)) in ([0, 1, 2, 3], '[0, 1, 2, 3]')
+    # the second instance of a 2x4 node: NPUs 4-7, which its container calls 0-3
+    second = plan.build_plan(inputs(layout='2x4'), group_names=['atlas_800i_a2_64g'])['instances'][1]
+    assert second['devices'] == [4, 5, 6, 7]
+    assert Templar(loader=DataLoader(), variables={'__mindie_instance': second}).template(
+        trust_as_template(service)) in ([0, 1, 2, 3], '[0, 1, 2, 3]')
     assert str(templar.template(trust_as_template(inference))).strip() == '[0, 1, 2, 3]'
     # the inference role's own override still wins
     templar.available_variables = dict(templar.available_variables, mindie_inference_visible_devices=[1])
