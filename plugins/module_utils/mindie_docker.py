@@ -139,8 +139,9 @@ class MindieDockerClient(object):
         except DockerException as exc:
             raise MindieDockerError('Cannot ask the Docker engine for its version: %s' % exc, kind=ENGINE_DOWN)
 
-    def ps_all(self):
-        """All containers, running or not (C(docker ps -a)): ID, Names, Image, Status, Created of each."""
+    def containers(self):
+        """All containers, running or not (C(docker ps -a)): {'id' (full), 'name', 'labels' (dict or None),
+        'image', 'status', 'created', 'short_id'} of each."""
         try:
             containers = self.client.containers.list(all=True)
         except DockerException as exc:
@@ -148,9 +149,17 @@ class MindieDockerClient(object):
         rows = []
         for item in containers:
             attrs = item.attrs
-            rows.append({'ID': item.short_id, 'Names': item.name, 'Image': (attrs.get('Config') or {}).get('Image'),
-                         'Status': (attrs.get('State') or {}).get('Status'), 'Created': attrs.get('Created')})
+            labels = (attrs.get('Config') or {}).get('Labels')
+            rows.append({'id': attrs.get('Id'), 'short_id': item.short_id, 'name': item.name,
+                         'labels': labels if isinstance(labels, dict) else None,
+                         'image': (attrs.get('Config') or {}).get('Image'),
+                         'status': (attrs.get('State') or {}).get('Status'), 'created': attrs.get('Created')})
         return rows
+
+    def ps_all(self):
+        """All containers, running or not (C(docker ps -a)): ID, Names, Image, Status, Created of each."""
+        return [{'ID': row['short_id'], 'Names': row['name'], 'Image': row['image'], 'Status': row['status'],
+                 'Created': row['created']} for row in self.containers()]
 
     def inspect_image(self, ref):
         """C(docker image inspect) of ``ref``; None when there is no such image."""
@@ -229,6 +238,25 @@ class MindieDockerClient(object):
                                       environment=environment, workdir=workdir, user=user or '')
         except DockerException as exc:
             raise MindieDockerError('Cannot start %s in container %s: %s' % (cmd, self.container_name, exc))
+
+    def env(self):
+        """The container's environment (Config.Env) as a dict."""
+        items = (self.container(reload=True).attrs.get('Config') or {}).get('Env') or []
+        return dict(item.split('=', 1) for item in items if '=' in item)
+
+    def kill(self, signal_name):
+        """Send ``signal_name`` (C(SIGHUP), ...) to the container's main process, from inside the container
+        (C(kill -HUP 1); an init as PID 1, docker --init, forwards it to its child).
+
+        Not C(docker kill -s): Docker 20.10 and older mark a container killed that way, whatever the signal, as
+        stopped by hand, so the C(unless-stopped) restart policy no longer brings it back after an engine restart
+        or a reboot.
+        """
+        name = signal_name[3:] if str(signal_name).upper().startswith('SIG') else str(signal_name)
+        rc, dummy, err = self.exec_run(['sh', '-c', 'kill -s "$0" 1', name.upper()])     # the shell's own kill
+        if rc != 0:
+            raise MindieDockerError('Cannot send %s to the main process of container %s: %s'
+                                    % (signal_name, self.container_name, (err or '').strip() or 'kill exited %s' % rc))
 
     def read_file(self, path):
         """Content of a file in the container as text, or None when it does not exist."""

@@ -23,6 +23,8 @@ import http.client as http_client
 
 from ansible.module_utils.common.text.converters import to_text
 
+from ansible_collections.ascend.mindie.plugins.module_utils.mindie_supervisor import close_after_peer as _close_after_peer
+
 # The TLS options of every module that talks to MindIE (documented once, in the doc fragment ascend.mindie.tls).
 TLS_ARGUMENT_SPEC = dict(
     ca_path=dict(type='path'),
@@ -132,18 +134,6 @@ def describe_tls_error(exc):
     if 'wrong version number' in lowered or 'record layer failure' in lowered:
         return 'the port does not speak TLS (is httpsEnabled false?): %s' % text
     return text
-
-
-def _close_after_peer(sock, timeout=0.2):
-    """Read until the peer closed its side (or ``timeout``), then close ``sock`` (a reset, with SO_LINGER 0)."""
-    try:
-        sock.settimeout(timeout)
-        while sock.recv(4096):
-            pass
-    except (socket.error, ValueError):
-        pass
-    finally:
-        sock.close()
 
 
 def _answer(status=None, body=b'', error='', cert_refused=False):

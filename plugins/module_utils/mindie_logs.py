@@ -11,51 +11,18 @@ __metaclass__ = type
 
 import re
 
+# Shared with the instance supervisor, which runs them in the container (standard library only there).
+from ansible_collections.ascend.mindie.plugins.module_utils.mindie_supervisor import (
+    DAEMON_LOG_PREFIXES,
+    daemon_log_dirs,
+    has_control as _has_control,
+)
+
+__all__ = ['CONSOLE_START_MARKER', 'DAEMON_LOG_NAME', 'DAEMON_LOG_PREFIXES', 'daemon_log_dirs', 'pick_daemon_log']
+
 CONSOLE_START_MARKER = '==== mindie_service: starting '
 # 1.0's docs name it mindie-service_<pid>_<time>.log; 3.0 (log_utils.cpp) mindie-server_<pid>_<time>.log.
 DAEMON_LOG_NAME = re.compile(r'^mindie-serv(?:ice|er)_(\d+)_[^/]*\.log$')
-DAEMON_LOG_PREFIXES = ('mindie-service', 'mindie-server')
-
-
-def _has_control(text):
-    return any(ord(c) < 32 or ord(c) == 127 for c in text)
-
-
-def daemon_log_dirs(home, log_path):
-    """Directories where MindIE writes ``mindie-service_<pid>_<time>.log``, from the daemon's HOME and MINDIE_LOG_PATH.
-
-    As MindIE's LogConfig resolves it: unset -> ``~/mindie/log/debug``; an absolute
-    P -> ``P/log/debug``; a relative R -> ``~/mindie/log/R/debug``; ``component:value;...`` sets a value per
-    component (``server`` or ``*`` is the daemon's). 1.0's docs only say the root changes, so ``P/debug`` and ``P``
-    are searched too; ``~/mindie/log/debug`` always comes last. Values with control characters are dropped.
-    """
-    home = (home or '/root').rstrip('/')
-    default = home + '/mindie/log'
-    values = []
-    for item in (log_path or '').split(';'):
-        item = item.strip()
-        key, sep, rest = item.partition(':')
-        if sep and key.strip() and not key.strip().startswith(('/', '~', '.')):
-            if key.strip().lower() not in ('llm', 'server', '*', 'mindie-server', 'mindie-service'):
-                continue
-            item = rest.strip()
-        if item:
-            values.append(item)
-    dirs = []
-    for value in reversed(values):      # the last entry that applies wins: search it first
-        if value == '~' or value.startswith('~/'):
-            value = home + value[1:]
-        value = value.rstrip('/') or '/'
-        if value.startswith('/'):
-            dirs += [value.rstrip('/') + '/log/debug', value.rstrip('/') + '/debug', value]
-        else:
-            dirs += [default + '/' + value + '/debug', default + '/' + value]
-    dirs.append(default + '/debug')
-    unique = []
-    for path in dirs:
-        if path not in unique and not _has_control(path):
-            unique.append(path)
-    return unique
 
 
 def pick_daemon_log(listing, dirs, pid=None):

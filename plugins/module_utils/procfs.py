@@ -24,6 +24,8 @@ import inspect
 import os
 import textwrap
 
+from ansible_collections.ascend.mindie.plugins.module_utils.mindie_supervisor import unbindable_ports
+
 TCP_LISTEN = '0A'
 # The st column of /proc/net/tcp{,6} (include/net/tcp_states.h).
 TCP_STATES = {'01': 'ESTABLISHED', '02': 'SYN_SENT', '03': 'SYN_RECV', '04': 'FIN_WAIT1', '05': 'FIN_WAIT2',
@@ -115,21 +117,14 @@ def read_proc_net_tcp(proc='/proc', limit=16 * 1024 * 1024):
 
 
 # The container side of mindie_service's port check. argv: "bind" or "who", then the ports. For each port that
-# cannot be bound on 0.0.0.0 WITHOUT SO_REUSEADDR (as MindIE binds; a socket in TIME_WAIT blocks that too) it
+# cannot be bound on 0.0.0.0 WITHOUT SO_REUSEADDR (mindie_supervisor.unbindable_ports, the supervisor's own check) it
 # prints {port: {errno, error, sockets}}; with "who" each socket of that port, its state and its holders.
 _PORT_CHECK_MAIN = r'''
 def main(argv):
     import json
-    import socket
     busy = {}
-    for arg in argv[2:]:
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            s.bind(("0.0.0.0", int(arg)))
-        except OSError as exc:
-            busy[arg] = {"errno": exc.errno, "error": exc.strerror, "sockets": []}
-        finally:
-            s.close()
+    for port, (code, text) in unbindable_ports(argv[2:]).items():
+        busy[str(port)] = {"errno": code, "error": text, "sockets": []}
     if argv[1] == "who" and busy:
         found = [sock for sock in tcp_sockets(read_proc_net_tcp()) if str(sock["port"]) in busy]
         holders = socket_holders(set(sock["inode"] for sock in found))
@@ -151,5 +146,6 @@ if __name__ == "__main__":
 def port_check_script():
     """The Python source mindie_service runs in a container as ``python3 -c SCRIPT bind|who PORT...``."""
     parts = ['import os', 'TCP_LISTEN = %r' % TCP_LISTEN, 'CMDLINE_LIMIT = %d' % CMDLINE_LIMIT]
-    parts += [textwrap.dedent(inspect.getsource(func)) for func in (tcp_sockets, socket_holders, read_proc_net_tcp)]
+    parts += [textwrap.dedent(inspect.getsource(func))
+              for func in (tcp_sockets, socket_holders, read_proc_net_tcp, unbindable_ports)]
     return '\n\n'.join(parts) + '\n' + _PORT_CHECK_MAIN

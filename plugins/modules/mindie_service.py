@@ -43,6 +43,27 @@ description:
     group (MindIE's backend workers outlive a killed daemon and keep their NPU memory). It confirms in C(/proc) that
     no process of the group is left (and, when the container has C(npu-smi), that it no longer shows their
     memory), and waits until the business, management and metrics ports no longer listen.
+  - B(Supervised containers.) A container whose environment has E(MINDIE_SUPERVISOR_STATE_DIR) runs the collection's
+    instance supervisor (C(plugins/module_utils/mindie_supervisor.py)) as its main process, and the supervisor, not
+    this module, starts the daemon (the same way), restarts it when it dies or stops answering
+    C(/v2/health/live), and stops its whole process group. The module then only talks to it, through
+    C(<state dir>/supervisor.json) (RV(supervisor)), C(<state dir>/desired) and SIGHUP, sent from inside the container
+    (C(kill -s HUP 1) through exec; a C(docker kill -s HUP) would make Docker 20.10 treat the container as stopped by
+    hand, and the C(unless-stopped) policy would not bring it back after a reboot).
+    O(config_path) is then the C(config) named in the supervisor's C(supervisor.json) (E(MINDIE_SUPERVISOR_INSTANCE));
+    O(service_dir), O(env), O(master_addr), O(master_port) and O(monitor) are ignored (they are that file's).
+  - Supervised, V(started) waits until the daemon is ready (or busy), and never restarts it; it fails at once with
+    RV(status) V(crash-looping) and the daemon's last error lines (RV(last_error_lines)) when the supervisor stopped
+    restarting it (more than C(restart_limit) starts within C(restart_window)), and with the error lines of the
+    generation it waited for when that one exited. After V(stopped) it writes C(desired) = V(running); the supervisor
+    starts the daemon at its next poll.
+  - Supervised, V(restarted) sends SIGHUP and waits for the supervisor's next daemon generation, then for ready. The
+    supervisor uses a changed config.json only from its next start (it never restarts a running daemon for it), so
+    the role writes the files and then restarts once; a supervisor still C(waiting) for its files starts the daemon
+    by itself when they appear, and gets no SIGHUP (the model is loaded once).
+  - Supervised, V(stopped) writes C(desired) = V(stopped) (kept across container restarts and reboots), sends SIGHUP,
+    waits for the supervisor's status V(stopped), then until no process of the daemon's group is left, the node's
+    C(npu-smi) shows no process on O(npu_devices) (their HBM is free) and the ports no longer listen.
   - A daemon that is gone (killed with C(kill -9)) but whose workers still run is found by its recorded process
     group (only when the container has not restarted since) and by orphaned C(mindie_llm_back) processes;
     V(started), V(restarted) and V(stopped) stop them first (RV(leftovers)), so that a new daemon finds the NPU
@@ -137,6 +158,21 @@ options:
       - URL of the Docker engine, for example V(unix:///var/run/docker.sock) or V(tcp://127.0.0.1:2375).
       - When not set, the environment (E(DOCKER_HOST), E(DOCKER_TLS_VERIFY), E(DOCKER_CERT_PATH)) or the local socket is used.
     type: str
+  npu_devices:
+    description:
+      - Physical ids of the NPUs the instance uses (its C(/dev/davinciN)), for a supervised container.
+      - After V(stopped), the module waits until the node's C(npu-smi info) shows no process on these NPUs (their HBM
+        is free), at most O(stop_timeout) + 10 seconds. Not given, it waits only until no process of the daemon's
+        process group is left in the container.
+      - Each id once, integers from 0.
+    type: list
+    elements: int
+  npu_smi:
+    description:
+      - Path or name of the node's C(npu-smi) binary, used with O(npu_devices).
+      - A name is looked up in E(PATH), then in C(/usr/local/sbin) and C(/usr/local/bin).
+    type: str
+    default: npu-smi
 notes:
   - The daemon counts as running when the pid in its pid file exists in the container and its command line is
     C(mindieservice_daemon). After the container was restarted the daemon is gone and V(started) starts it again.
@@ -293,6 +329,46 @@ container:
   returned: when the container exists
   type: dict
   sample: {"running": true, "status": "running", "restart_count": 0, "started_at": "2026-01-01T10:00:00.0Z"}
+supervised:
+  description: Whether the container runs the instance supervisor (its environment has E(MINDIE_SUPERVISOR_STATE_DIR)).
+  returned: always
+  type: bool
+  sample: true
+supervisor:
+  description:
+    - The supervisor's state file (C(<state dir>/supervisor.json)) as last read; V({}) before the supervisor wrote one.
+    - Keys C(status) (V(waiting), V(starting), V(running), V(backoff), V(crash-looping), V(stopping), V(stopped)),
+      C(daemon_pid), C(pgid), C(generation) (one more per daemon start), C(config_sha256), C(started_at), C(live_at)
+      (first C(/v2/health/live) 200), C(restarts), C(starts) (within C(restart_window)), C(last_exit)
+      (C(code), C(signal), C(at), C(reason)), C(last_error_lines), C(message), C(desired), C(updated_at).
+  returned: when supervised
+  type: dict
+  sample: {"status": "running", "daemon_pid": 42, "pgid": 42, "generation": 2, "restarts": 1, "live_at": 1767261600.5}
+status:
+  description:
+    - V(serving) (ready), V(busy) (ready 503, live 200), V(starting), V(crash-looping), V(stopped) or V(down)
+      (the daemon runs but does not answer).
+  returned: always
+  type: str
+  sample: serving
+restarts:
+  description:
+    - Times the supervisor restarted the daemon because it died or failed its live checks since the supervisor
+      started (starts an operator asked for - V(restarted), a new config.json - do not count), plus the container's
+      Docker C(RestartCount).
+  returned: always
+  type: int
+  sample: 1
+last_error_lines:
+  description: The daemon's last error lines as the supervisor recorded them (its own MindIE log file, then the console).
+  returned: on failure, when supervised
+  type: list
+  elements: str
+npu_processes:
+  description: The node's npu-smi process rows still on O(npu_devices) after a stop.
+  returned: on failure, when npu-smi still showed them
+  type: list
+  elements: dict
 '''
 
 import json
@@ -331,6 +407,9 @@ from ansible_collections.ascend.mindie.plugins.module_utils.mindie_logs import (
     daemon_log_dirs,
 )
 from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi import NpuSmiParseError, parse_npu_smi_info
+from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi_exec import NpuSmiExecError, find_npu_smi, run_npu_smi
+from ansible_collections.ascend.mindie.plugins.module_utils import mindie_supervisor as supervisor
+from ansible_collections.ascend.mindie.plugins.module_utils.mindie_supervisor import ERROR_LINE, parse_stat
 from ansible_collections.ascend.mindie.plugins.module_utils.mindie_http import (
     MindieHTTP,
     TLSSetupError,
@@ -363,8 +442,6 @@ ALIVE_CHECK_INTERVAL = 0.5
 PROBE_TIMEOUT = 1.0
 TAIL_LINES = 30
 LOG_PREFIX = re.compile(r'^(\[[^\]]*\]\s*)+')
-ERROR_LINE = re.compile(r'error|fail|refuse|denied|occupied|not visible|out of memory|not found|exit with code|'
-                        r'Check path|permission|Traceback|Exception', re.IGNORECASE)
 
 HINTS = (
     (('Check path', 'permission'),
@@ -454,6 +531,9 @@ def validate_params(params):
     for key in ('ready_timeout', 'stop_timeout'):
         if not isinstance(params.get(key), int) or not 1 <= params.get(key) <= MAX_TIMEOUT:
             problems.append('%s must be between 1 and %d seconds (a day), got %r.' % (key, MAX_TIMEOUT, params.get(key)))
+    devices = params.get('npu_devices') or []
+    if any(isinstance(d, bool) or not isinstance(d, int) or d < 0 for d in devices) or len(set(devices)) != len(devices):
+        problems.append('npu_devices must list physical NPU ids (integers >= 0), each once, got %r.' % (devices,))
     for key, allow_root in (('service_dir', False), ('config_path', False)):
         problem = _path_problem(key, params.get(key), allow_root)
         if problem:
@@ -570,18 +650,10 @@ def parse_processes(text):
     procs, current = {}, None
     for line in (text or '').splitlines():
         if line.startswith('S '):
-            current = None
-            head, sep, rest = line[2:].rpartition(') ')
-            pid, dummy, comm = head.partition(' (')
-            fields = rest.split()
-            if not sep or not pid.strip().isdigit() or len(fields) < 4:
+            current = parse_stat(line[2:])
+            if current is None:
                 continue
-            try:
-                ppid, pgid, sid = int(fields[1]), int(fields[2]), int(fields[3])
-            except ValueError:
-                continue
-            current = {'pid': int(pid), 'comm': comm, 'state': fields[0], 'ppid': ppid, 'pgid': pgid, 'sid': sid,
-                       'start': fields[19] if len(fields) > 19 else None, 'cmdline': ''}
+            current['cmdline'] = ''
             procs[current['pid']] = current
         elif line.startswith('C ') and current is not None:
             current['cmdline'] = line[2:].strip()
@@ -694,6 +766,30 @@ def exit_code_hint(exit_code, log_file=None):
     return None
 
 
+def failure_report(reason, exit_code, service_lines, console_lines, own_log, files):
+    """(msg, extra) of a daemon that failed: its error lines (most relevant first), its exit code and a hint."""
+    tail, errors = order_log_lines(service_lines, console_lines)
+    hints = [h for h in (match_hint('\n'.join(service_lines + console_lines)), exit_code_hint(exit_code, own_log)) if h]
+    hint = ' '.join(hints) if hints else None
+    msg = reason
+    if exit_code is not None:
+        msg += ' (exit code %d)' % exit_code
+    if errors:
+        msg += ': ' + ' | '.join(errors[:10])
+    else:
+        msg += '. See %s.' % ', '.join(([own_log] if own_log else []) + list(files))
+    if hint:
+        msg += ' Hint: ' + hint
+    extra = {'log_tail': tail}
+    if own_log:
+        extra['log_file'] = own_log
+    if exit_code is not None:
+        extra['exit_code'] = exit_code
+    if hint:
+        extra['hint'] = hint
+    return msg, extra
+
+
 def start_script(service_dir, exports):
     """The bash script that starts the daemon and records its pid, process group, log environment and exit code.
 
@@ -725,8 +821,9 @@ class MindieServiceManager(ContainerManager):
         super(MindieServiceManager, self).__init__(module, client)
         self.service_dir = self.p['service_dir'].rstrip('/') or '/'
         self.result = {'changed': False, 'pid': None, 'ready': False, 'live': False, 'busy': False,
-                       'startup_seconds': None, 'restarted': False}
+                       'startup_seconds': None, 'restarted': False, 'supervised': False}
         self.info = None
+        self.sup_dir = None
         self.endpoints = None
         self.log_offsets = None
         self.ssl_context = None
@@ -1016,26 +1113,7 @@ class MindieServiceManager(ContainerManager):
             if line not in own_lines:
                 service_lines.append(line)
         console_lines = self.read_log_tail(files[1], offsets[1])
-        tail, errors = order_log_lines(service_lines, console_lines)
-        hints = [h for h in (match_hint('\n'.join(service_lines + console_lines)), exit_code_hint(exit_code, own_log))
-                 if h]
-        hint = ' '.join(hints) if hints else None
-        msg = reason
-        if exit_code is not None:
-            msg += ' (exit code %d)' % exit_code
-        if errors:
-            msg += ': ' + ' | '.join(errors[:10])
-        else:
-            msg += '. See %s.' % ', '.join(([own_log] if own_log else []) + list(files))
-        if hint:
-            msg += ' Hint: ' + hint
-        extra = {'log_tail': tail}
-        if own_log:
-            extra['log_file'] = own_log
-        if exit_code is not None:
-            extra['exit_code'] = exit_code
-        if hint:
-            extra['hint'] = hint
+        msg, extra = failure_report(reason, exit_code, service_lines, console_lines, own_log, files)
         self.fail(msg, **extra)
 
     # -------- actions
@@ -1217,12 +1295,250 @@ class MindieServiceManager(ContainerManager):
             time.sleep(POLL_INTERVAL)
             busy = self.listening()
 
-    def run(self):
+    # -------- supervised mode: the container's main process is mindie_supervisor (contracts section 4)
+    def sup_path(self, name):
+        return self.sup_dir.rstrip('/') + '/' + name
+
+    def read_supervisor(self):
+        """The supervisor's state file (tolerant: {} while it has not written one); kept in RV(supervisor)."""
+        state = supervisor.read_state(self.client.read_file(self.sup_path(supervisor.STATE_FILE)))
+        self.result['supervisor'] = state
+        return state
+
+    def desired(self):
+        return supervisor.desired_of(self.client.read_file(self.sup_path(supervisor.DESIRED_FILE)))
+
+    def set_desired(self, value):
+        """Write the desired file (tmp + rename, through exec); for ``stopped`` SIGHUP the container so the supervisor
+        stops the daemon now. ``running`` gets no SIGHUP: the supervisor's next poll (poll_interval, 2 s) starts the
+        daemon, and a SIGHUP arriving after that poll would stop the daemon it has just started and start another."""
+        rc, dummy, err = self.client.exec_shell('printf "%s\\n" "$1" > "$2.tmp" && mv -f -- "$2.tmp" "$2"',
+                                                args=[value, self.sup_path(supervisor.DESIRED_FILE)])
+        if rc != 0:
+            self.fail('Cannot write %s in container %s: %s' % (self.sup_path(supervisor.DESIRED_FILE),
+                                                               self.p['container'], err.strip()))
+        if value == 'stopped':
+            self.client.kill('SIGHUP')
+
+    def fail_supervised(self, state, reason):
+        """Fail with the supervisor's record of the daemon: its last error lines, exit code and a hint."""
+        last = state.get('last_exit') or {}
+        code = last.get('code')
+        if code is None and last.get('signal'):
+            code = 128 + int(last['signal'])
+        lines = [str(line) for line in state.get('last_error_lines') or []]
+        if last.get('reason') and not lines:
+            reason += ' (%s)' % last['reason']
+        msg, extra = failure_report(reason, code, lines, [], last.get('log_file'),
+                                    [self.sup_path(supervisor.CONSOLE_FILE)])
+        extra['last_error_lines'] = lines
+        self.finish_supervised()
+        self.fail(msg, **extra)
+
+    def wait_generation(self, before, since=0.0):
+        """Wait until the supervisor started a daemon of a generation after ``before``; its state.
+
+        A crash-looping state written before ``since`` (when the module signalled the supervisor) is not final yet.
+        """
+        deadline = time.time() + self.p['stop_timeout'] + supervisor.KILL_WAIT + supervisor.DEFAULTS['port_wait'] + 15
+        while True:
+            state = self.read_supervisor()
+            if state.get('status') == 'crash-looping' and float(state.get('updated_at') or 0) >= since:
+                self.fail_supervised(state, 'The MindIE daemon in container %s is crash-looping: %s'
+                                     % (self.p['container'], state.get('message')))
+            if (state.get('generation') or 0) > before and state.get('daemon_pid'):
+                return state
+            if time.time() > deadline:
+                self.fail_supervised(state, 'The supervisor in container %s did not start the MindIE daemon (status %s: '
+                                     '%s)' % (self.p['container'], state.get('status'), state.get('message')))
+            time.sleep(0.2)
+
+    def wait_ready_supervised(self, state, started_by_us, signalled_at=None):
+        """Wait until the daemon of ``state``'s generation is ready (or busy); fail when that generation ends.
+
+        ``signalled_at``: when the module sent its SIGHUP. A generation the supervisor started just before it acted
+        on that SIGHUP (from a poll: new files, desired running) is then stopped by it; the one after is waited for.
+        """
+        generation, pid = state.get('generation'), state.get('daemon_pid')
+        self.result['pid'] = pid
+        deadline = time.time() + self.p['ready_timeout']
+        next_state = 0.0
+        while True:
+            if self.observe_health():
+                if started_by_us and state.get('started_at'):
+                    self.result['startup_seconds'] = round(time.time() - float(state['started_at']), 3)
+                self.read_supervisor()
+                return
+            now = time.time()
+            if now >= next_state:
+                next_state = now + ALIVE_CHECK_INTERVAL
+                state = self.read_supervisor()
+                last = state.get('last_exit') or {}
+                if signalled_at is not None and state.get('daemon_pid') != pid and last.get('pid') == pid \
+                        and 'SIGHUP' in str(last.get('reason')):
+                    state = self.wait_generation(generation, signalled_at)     # our SIGHUP stopped it: the next one
+                    generation, pid, signalled_at = state.get('generation'), state.get('daemon_pid'), None
+                    self.result['pid'] = pid
+                    continue
+                if state.get('generation') != generation or state.get('daemon_pid') != pid:
+                    self.fail_supervised(state, 'The MindIE daemon (pid %s) in container %s exited before it was ready'
+                                         % (pid, self.p['container']))
+            if now >= deadline:
+                self.fail_supervised(state, 'The MindIE daemon (pid %s) in container %s was not ready within %d s (%s'
+                                     '/v2/health/ready)' % (pid, self.p['container'], self.p['ready_timeout'],
+                                                            self.endpoints['urls']['management']))
+            time.sleep(POLL_INTERVAL)
+
+    def npu_processes(self):
+        """The node's npu-smi process table rows on O(npu_devices)."""
+        try:
+            result = run_npu_smi([find_npu_smi(self.p['npu_smi']), 'info'])
+            table = parse_npu_smi_info(result.stdout)
+        except (NpuSmiExecError, NpuSmiParseError) as exc:
+            self.fail('The MindIE daemon in container %s stopped, but the node\'s npu-smi cannot confirm that NPUs %s '
+                      'are free: %s' % (self.p['container'], self.p['npu_devices'], getattr(exc, 'msg', exc)))
+        return [p for p in table['processes'] if p.get('npu_id') in self.p['npu_devices']]
+
+    def wait_freed(self, pgid):
+        """After a stop: no process of the daemon's group in the container, npu-smi shows nothing on its NPUs (HBM
+        free), its ports no longer listen. Bounded; fails naming what is left."""
+        deadline = time.time() + self.p['stop_timeout'] + supervisor.KILL_WAIT
+        while pgid:
+            procs = self.processes()
+            left = group_members(procs, pgid)
+            if not left:
+                break
+            if time.time() > deadline:
+                self.fail('The supervisor of container %s reports the daemon stopped, but processes of its group %d '
+                          'still run: %s' % (self.p['container'], pgid, '; '.join(describe_processes(procs, left))))
+            time.sleep(POLL_INTERVAL)
+        while self.p['npu_devices']:
+            held = self.npu_processes()
+            if not held:
+                break
+            if time.time() > deadline:
+                self.fail('The MindIE daemon in container %s stopped, but npu-smi still shows processes holding HBM on '
+                          'its NPUs: %s' % (self.p['container'], '; '.join('NPU %s pid %s %s MB' % (
+                              p.get('npu_id'), p.get('pid'), p.get('memory_mb')) for p in held)), npu_processes=held)
+            time.sleep(0.5)
+        while self.endpoints is not None:
+            busy = self.listening()
+            if not busy:
+                break
+            if time.time() > deadline:
+                self.fail('The MindIE daemon stopped but port(s) %s still listen in container %s.'
+                          % (', '.join(str(p) for p in busy), self.p['container']), busy_ports=busy)
+            time.sleep(POLL_INTERVAL)
+
+    def finish_supervised(self):
+        state = self.result.get('supervisor') or {}
+        status = state.get('status')
+        if status == 'crash-looping':
+            summary = 'crash-looping'
+        elif status in ('stopped', 'stopping'):
+            summary = 'stopped'
+        elif self.result['ready']:
+            summary = 'serving'
+        elif self.result['busy']:
+            summary = 'busy'
+        elif status in ('waiting', 'starting', 'backoff'):
+            summary = 'starting'
+        else:
+            summary = 'down'
+        self.result['status'] = summary
+        self.result['pid'] = state.get('daemon_pid')
+        self.result['restarts'] = int(state.get('restarts') or 0) + int(self.result['container'].get('restart_count') or 0)
+        return self.result
+
+    def run_supervised(self, env):
         state = self.p['state']
+        self.sup_dir = env[supervisor.ENV_STATE_DIR]
+        self.result['supervised'] = True
+        instance = supervisor.read_state(self.client.read_file(env[supervisor.ENV_INSTANCE])
+                                         if env.get(supervisor.ENV_INSTANCE) else None)
+        if isinstance(instance.get('config'), str) and instance['config'].startswith('/'):
+            self.p['config_path'] = instance['config']      # the config the supervisor starts the daemon with
+        self.load_config(required=state != 'stopped')
+        current = self.read_supervisor()
+        desired = self.desired()
+        if state == 'stopped':
+            if desired == 'stopped' and current.get('status') == 'stopped':
+                self.wait_freed(None)
+                return self.finish_supervised()
+            self.result['changed'] = True
+            if self.module.check_mode:
+                return self.finish_supervised()
+            pgid = current.get('pgid')
+            self.set_desired('stopped')
+            limit = self.p['stop_timeout'] + supervisor.KILL_WAIT + 15
+            deadline = time.time() + limit
+            while current.get('status') != 'stopped' or current.get('desired') != 'stopped':
+                if time.time() > deadline:
+                    self.fail('The supervisor in container %s did not stop the MindIE daemon within %d s (status %s).'
+                              % (self.p['container'], limit, current.get('status')))
+                time.sleep(0.2)
+                current = self.read_supervisor()
+            self.wait_freed(pgid)
+            return self.finish_supervised()
+        if state == 'started' and desired == 'running' and current.get('status') != 'stopped':
+            if self.module.check_mode:
+                self.observe_health()
+                return self.finish_supervised()
+            if current.get('status') == 'crash-looping':
+                self.fail_supervised(current, 'The MindIE daemon in container %s is crash-looping: %s'
+                                     % (self.p['container'], current.get('message')))
+            if not current.get('daemon_pid'):       # waiting, backoff, starting: the supervisor starts one
+                current = self.wait_generation(current.get('generation') or 0)
+            self.wait_ready_supervised(current, started_by_us=False)
+            return self.finish_supervised()
+        # restarted, or started while stopped: SIGHUP (with desired=running) and wait for the next generation
+        self.result['changed'] = True
+        self.result['restarted'] = state == 'restarted' and bool(current.get('daemon_pid'))
+        if self.module.check_mode:
+            return self.finish_supervised()
+        before = current.get('generation') or 0
+        since = time.time()
+        signalled = since
+        if desired == 'stopped':
+            self.set_desired('running')
+        elif current.get('status') != 'waiting':
+            self.client.kill('SIGHUP')
+        else:
+            signalled = None
+        # (waiting: no daemon has run with these files yet; the supervisor starts one itself as soon as it sees them,
+        # and a SIGHUP on top could stop that one mid-load and load the model twice)
+        current = self.wait_generation(before, since)
+        self.wait_ready_supervised(current, started_by_us=True, signalled_at=signalled)
+        return self.finish_supervised()
+
+    def finish_exec(self):
+        """RV(status) and RV(restarts) of the docker-exec mode."""
+        if self.result['ready']:
+            self.result['status'] = 'serving'
+        elif self.result['busy']:
+            self.result['status'] = 'busy'
+        else:
+            self.result['status'] = 'stopped' if self.result['pid'] is None else 'down'
+        self.result['restarts'] = int((self.result.get('container') or {}).get('restart_count') or 0)
+        return self.result
+
+    def run(self):
         try:
             self.result['container'] = self.client.require_running()
         except MindieDockerError as exc:
             self.fail(str(exc))
+        env = self.client.env()
+        if env.get(supervisor.ENV_STATE_DIR):
+            return self.run_supervised(env)
+        return self.finish_exec_mode()
+
+    def finish_exec_mode(self):
+        self.run_exec()
+        return self.finish_exec()
+
+    def run_exec(self):
+        """The docker-exec mode: the daemon started and stopped by this module in a container without supervisor."""
+        state = self.p['state']
         self.load_config(required=state != 'stopped')
         if state != 'stopped':
             self.require_daemon_binary()
@@ -1276,6 +1592,8 @@ def main():
             ready_timeout=dict(type='int', default=600),
             stop_timeout=dict(type='int', default=30),
             docker_host=dict(type='str'),
+            npu_devices=dict(type='list', elements='int'),
+            npu_smi=dict(type='str', default='npu-smi'),
             **tls_argument_spec()
         ),
         supports_check_mode=True,

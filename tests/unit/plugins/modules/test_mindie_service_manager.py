@@ -166,6 +166,9 @@ class FakeClient(object):
     def read_file(self, path):
         return self.box.files.get(path)
 
+    def env(self):
+        return {}      # no supervisor: the docker-exec mode
+
     def exec_detached(self, cmd, environment=None, workdir=None, user=None):
         assert cmd[:2] == ['bash', '-c']
         self.box.start()
@@ -279,6 +282,8 @@ def test_restart_of_a_healthy_daemon(run_module, box):
     assert touched(box) == ['kill -TERM 100', 'start']
     assert result['restarted'] is True and result['ready'] is True and result['pid'] == 510
     assert box.workers() == [511, 512]
+    # the docker-exec mode (no supervisor in the container) reports the same summary keys as the supervised one
+    assert result['supervised'] is False and result['status'] == 'serving' and result['restarts'] == 0
 
 
 # ---------------------------------------------------------------------- refused before anything is stopped
