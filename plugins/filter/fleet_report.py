@@ -20,6 +20,8 @@ from ansible.module_utils.six import string_types
 # The order the summary counts them in, and what each means (see the role's argument spec).
 STATUSES = ('serving', 'busy', 'ready', 'failed', 'unpredictable', 'incomplete')
 UP = ('serving', 'busy')
+# An instance's status: a node's, or what ascend.mindie.mindie_service says of its supervised daemon.
+INSTANCE_STATUSES = STATUSES + ('crash-looping', 'stopped')
 UNREACHABLE = 'the node dropped out without a recorded reason (unreachable?)'
 SMOKE_FIELDS = ('latency_s', 'first_chunk_s', 'chunks', 'completion_tokens', 'error')
 TABLE_FORMAT = '%-24s %-18s %-12s %-8s %-6s %-26s %-14s %s'
@@ -101,6 +103,77 @@ def _smoke(verify):
     return smoke
 
 
+def _instance_results(result, name, first):
+    """An instance's part of a role's result: ``result.instances[name]``, else (a result of one instance, as before
+    instances) the top-level keys for the first instance."""
+    per = _mapping(_get(result, 'instances', {}))
+    if name in per:
+        return _mapping(per[name])
+    return _mapping(result) if first and not per else {}
+
+
+def instance_status(failure, verify, service):
+    """One instance's status: crash-looping (its supervisor gave up, as the service role or verify found it, whatever
+    else happened), else serving or busy
+    when verify passed on it, else the node's failure (failed / unpredictable), else ready, busy, stopped or
+    incomplete from what the service role found."""
+    if _get(service, 'status') == 'crash-looping' or _get(_get(verify, 'supervisor', {}), 'status') == 'crash-looping':
+        return 'crash-looping'
+    if _get(verify, 'passed', False):
+        return 'busy' if _get(verify, 'service_state') == 'busy' else 'serving'
+    if failure is not None:
+        return 'failed' if _get(failure, 'predictable', True) else 'unpredictable'
+    if _get(service, 'ready', False):
+        return 'ready'
+    if _get(service, 'busy', False):
+        return 'busy'
+    return 'stopped' if _get(service, 'status') == 'stopped' else 'incomplete'
+
+
+def _planned_instances(plan):
+    """The plan's instances; a plan from before instances is one instance of its top-level keys; no plan, none."""
+    plan = _mapping(plan)
+    instances = [_mapping(i) for i in _list(_get(plan, 'instances', []))]
+    if instances or not plan:
+        return instances
+    return [{'name': _get(plan, 'container'), 'container': _get(plan, 'container'), 'devices': _get(plan, 'devices')}]
+
+
+def instance_rows(npu, plan, failure, container, service, verify):
+    """One entry per instance of the plan (fleet-summary.json ``nodes[].instances[]``)."""
+    chips = dict((_get(c, 'npu_id'), _mapping(c)) for c in _list(_get(npu, 'chips', [])))
+    rows = []
+    for index, inst in enumerate(_planned_instances(plan)):
+        name = _get(inst, 'name')
+        first = index == 0
+        ver = _instance_results(verify, name, first)
+        svc = _instance_results(service, name, first)
+        cont = _instance_results(container, name, first)
+        client_urls = _mapping(_get(ver, 'client_urls', _get(inst, 'client_urls', {})))
+        devices = _list(_get(inst, 'devices', []))
+        # the freshest supervisor state: verify's (read on the node after the service phase), else the service role's
+        supervisor = _mapping(_get(ver, 'supervisor', None) or _get(svc, 'supervisor', {}))
+        rows.append({
+            'name': name,
+            'index': _get(inst, 'index', index),
+            'container': _get(inst, 'container', name),
+            'devices': devices,
+            'npus': {'count': len(devices) if devices else None,
+                     'unhealthy': ['%s %s' % (d, _get(chips[d], 'health', '')) for d in devices
+                                   if d in chips and _get(chips[d], 'health') != 'OK']},
+            'status': instance_status(failure, ver, svc),
+            'restarts': _get(supervisor, 'restarts') if _get(ver, 'supervisor', None) else _get(svc, 'restarts'),
+            'container_state': _get(_get(_get(cont, 'container', {}), 'State', {}), 'Status'),
+            'startup_seconds': _get(svc, 'startup_seconds'),
+            'endpoint': {'business': _get(client_urls, 'business'), 'management': _get(client_urls, 'management'),
+                         'local_only': _get(client_urls, 'local_only')},
+            'smoke': _smoke(ver),
+            'last_error_lines': _list(_get(supervisor, 'last_error_lines', []) if _get(ver, 'supervisor', None)
+                                      else _get(svc, 'last_error_lines', _get(supervisor, 'last_error_lines', []))),
+        })
+    return rows
+
+
 def node_row(host, hostvars, play_hosts):
     """The report row of one node (see fleet_rows)."""
     hv = _host_vars(hostvars, host)
@@ -117,9 +190,14 @@ def node_row(host, hostvars, play_hosts):
     # ansible_play_hosts leaves out the nodes Ansible itself failed or could not reach.
     if failure is None and host not in play_hosts:
         failure = {'phase': phase, 'task': None, 'predictable': True, 'reason': UNREACHABLE}
+    instances = instance_rows(npu, plan, failure, container, service, verify)
+    status = node_status(failure, verify, service)
+    # A node serves when every instance does: one down leaves it incomplete (its row says which).
+    if status in UP and [i for i in instances if i['status'] not in UP]:
+        status = 'incomplete'
     return {
         'node': host,
-        'status': node_status(failure, verify, service),
+        'status': status,
         'phase': phase,
         'profile': _get(plan, 'profile', _get(npu, 'profile')),
         'npus': _npus(npu, plan),
@@ -137,6 +215,7 @@ def node_row(host, hostvars, play_hosts):
         'smoke': _smoke(verify),
         'smoke_image': _get(verify, 'image'),
         'failure': failure,
+        'instances': instances,
     }
 
 
@@ -167,11 +246,17 @@ def _rows(rows, name):
 
 
 def fleet_summary(rows):
-    """Counts of the rows: nodes, one per status, and up (= serving + busy)."""
-    statuses = [_get(r, 'status') for r in _rows(rows, 'fleet_summary')]
+    """Counts of the rows: nodes, one per status, and up (= serving + busy); instances planned and serving (serving
+    or busy) over every node."""
+    rows = _rows(rows, 'fleet_summary')
+    statuses = [_get(r, 'status') for r in rows]
     summary = dict((status, statuses.count(status)) for status in STATUSES)
     summary['nodes'] = len(statuses)
     summary['up'] = len([s for s in statuses if s in UP])
+    instances = [_mapping(i) for r in rows for i in _list(_get(r, 'instances', []))]
+    summary['instances_planned'] = len(instances)
+    summary['instances_serving'] = len([i for i in instances if _get(i, 'status') in UP])
+    summary['instances_crash_looping'] = len([i for i in instances if _get(i, 'status') == 'crash-looping'])
     return summary
 
 
@@ -207,16 +292,44 @@ def _table_row(row):
                            _get(_get(row, 'endpoint', {}), 'business') or '-', latencies, reason)
 
 
+def _instance_line(instance):
+    """The table line of one instance of a node that has several: its name indented under the node."""
+    npus = _mapping(_get(instance, 'npus', {}))
+    unhealthy = _list(_get(npus, 'unhealthy', []))
+    npu_text = '%s NPUs %s%s' % (_get(npus, 'count') or '?', ','.join(str(d) for d in _list(_get(instance, 'devices', []))),
+                                 (' !' + ','.join(unhealthy)) if unhealthy else '')
+    smoke = _mapping(_get(instance, 'smoke', {}))
+    start = _number(_get(instance, 'startup_seconds'), '%.1f') or '-'
+    latencies = '/'.join(_number(_get(_get(smoke, test, {}), 'latency_s'), '%.1f') or '-' for test in TABLE_LATENCIES)
+    errors = _list(_get(instance, 'last_error_lines', []))
+    restarts = _get(instance, 'restarts')
+    reason = '; '.join(part for part in (
+        ('%s restarts' % restarts) if restarts else '',
+        truncate(('%s' % errors[-1]).replace('\n', ' ')) if errors and _get(instance, 'status') not in UP else '') if part) or '-'
+    return TABLE_FORMAT % ('  ' + ('%s' % (_get(instance, 'name'),)), '', npu_text, _get(instance, 'status'), start,
+                           _get(_get(instance, 'endpoint', {}), 'business') or '-', latencies, reason)
+
+
 def fleet_table(rows, report='', check_mode=False):
-    """The console table of the rows: a header, one line per node, and a line that sums up the fleet.
+    """The console table of the rows: a header, one line per node (and, under a node with several instances, one
+    line per instance), and a line that sums up the fleet.
 
     ``report``: where the report files go, without .json / .md, named in the last line.
     """
     rows = _rows(rows, 'fleet_table')
     summary = fleet_summary(rows)
-    lines = [TABLE_FORMAT % TABLE_HEADER] + [_table_row(r) for r in rows]
-    lines.append('%d of %d nodes serving%s%s; report in %s.{json,md}' % (
+    lines = [TABLE_FORMAT % TABLE_HEADER]
+    for row in rows:
+        lines.append(_table_row(row))
+        instances = _list(_get(row, 'instances', []))
+        if len(instances) > 1:
+            lines.extend(_instance_line(_mapping(i)) for i in instances)
+    several = summary['instances_planned'] > len([r for r in rows if _list(_get(r, 'instances', []))])
+    lines.append('%d of %d nodes serving%s%s%s; report in %s.{json,md}' % (
         summary['up'], summary['nodes'], (' (%d busy)' % summary['busy']) if summary['busy'] else '',
+        ('; %d of %d instances serving%s' % (summary['instances_serving'], summary['instances_planned'],
+         (' (%d crash-looping)' % summary['instances_crash_looping']) if summary['instances_crash_looping'] else ''))
+        if several or summary['instances_crash_looping'] else '',
         '; check mode: later phases depend on changes not made' if check_mode else '', report))
     return '\n'.join(lines).rstrip().split('\n')
 

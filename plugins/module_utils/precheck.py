@@ -23,6 +23,7 @@ from ansible_collections.ascend.mindie.plugins.module_utils.ascend_versions impo
     parse_version_range,
     version_in_ranges,
 )
+from ansible_collections.ascend.mindie.plugins.module_utils import plan
 from ansible_collections.ascend.mindie.plugins.module_utils import profiles
 
 # The statuses of module_utils/checks.py (one vocabulary for every check of the collection).
@@ -35,6 +36,8 @@ MANAGED_LABEL = 'ascend.mindie.managed'
 MANAGED_VALUE = 'true'
 # The names of a plan's three service ports, in the order the prechecks role passes them.
 PORT_NAMES = ('business', 'management', 'metrics')
+# The ports of one instance of the plan (mindie_plan.instances[].ports), the three HTTP ones first.
+INSTANCE_PORTS = PORT_NAMES + ('inter_comm', 'multi_nodes_infer')
 RECOMMENDED_OS_KEYS = ('distribution', 'version')
 
 
@@ -121,23 +124,110 @@ def validate_inputs(min_memory_gb=None, min_disk_free_gb=None, recommended_os=No
             out['recommended_os'][key] = str(value).strip()
 
     for index, port in enumerate(ports or []):
-        name = 'ports[%d]%s' % (index, (' (%s)' % PORT_NAMES[index]) if len(ports) == 3 else '')
-        number = attempt(to_number, port, name, 1)
-        if number is None:
-            continue
-        if number != int(number) or number > 65535:
-            problems.append('%s must be a TCP port in [1, 65535], got %r' % (name, port))
-            continue
-        out['ports'].append(int(number))
+        number = _tcp_port(port, 'ports[%d]%s' % (index, (' (%s)' % PORT_NAMES[index]) if len(ports) == 3 else ''),
+                           problems)
+        if number is not None:
+            out['ports'].append(number)
     if master_port is not None:
-        number = attempt(to_number, master_port, 'master_port', 1)
-        if number is not None and (number != int(number) or number > 65535):
-            problems.append('master_port must be a TCP port in [1, 65535], got %r' % (master_port,))
-        elif number is not None:
-            out['master_port'] = int(number)
+        out['master_port'] = _tcp_port(master_port, 'master_port', problems)
     if problems:
         raise PrecheckInputError(problems)
     return out
+
+
+def _tcp_port(value, key, problems):
+    """``value`` as a TCP port, or None with the problem added to ``problems``."""
+    try:
+        number = to_number(value, key, 1)
+    except PrecheckInputError as exc:
+        problems.extend(exc.problems)
+        return None
+    if number != int(number) or number > 65535:
+        problems.append('%s must be a TCP port in [1, 65535], got %r' % (key, value))
+        return None
+    return int(number)
+
+
+def validate_instances(instances):
+    """The plan's instances (``mindie_plan.instances``), typed; raises PrecheckInputError listing every problem.
+
+    Each becomes ``{'name', 'container', 'devices': [int], 'ports': {family: int}, 'master_port': int or None,
+    'hccl': {'first', 'last'} or None}``; the plan's other keys (URLs, addresses, directories) are not read here.
+    ``container`` defaults to ``name``; the port families are those of INSTANCE_PORTS.
+    """
+    problems = []
+    if not isinstance(instances, (list, tuple)):
+        raise PrecheckInputError(['instances must be the list mindie_plan.instances, got %r' % (instances,)])
+    out = []
+    for index, inst in enumerate(instances):
+        where = 'instances[%d]' % index
+        if not isinstance(inst, dict):
+            problems.append('%s must be a dict (an instance of mindie_plan.instances), got %r' % (where, inst))
+            continue
+        name = inst.get('name')
+        if not isinstance(name, str) or not name.strip():
+            problems.append('%s.name must be a non-empty string, got %r' % (where, name))
+            continue
+        where = 'instances[%d] (%s)' % (index, name)
+        container = inst.get('container') or name
+        devices = inst.get('devices')
+        if not isinstance(devices, (list, tuple)) or not devices or [d for d in devices
+                                                                     if isinstance(d, bool) or not isinstance(d, int) or d < 0]:
+            problems.append('%s.devices must be a non-empty list of NPU ids, got %r' % (where, devices))
+            devices = []
+        ports = inst.get('ports') or {}
+        typed_ports = {}
+        if not isinstance(ports, dict):
+            problems.append('%s.ports must be a dict of %s, got %r' % (where, ', '.join(INSTANCE_PORTS), ports))
+            ports = {}
+        for family in sorted(ports):
+            if family not in INSTANCE_PORTS:
+                problems.append('%s.ports has an unknown port %r%s; known: %s' % (
+                    where, family, _suggest(family, INSTANCE_PORTS), ', '.join(INSTANCE_PORTS)))
+                continue
+            number = _tcp_port(ports[family], '%s.ports.%s' % (where, family), problems)
+            if number is not None:
+                typed_ports[family] = number
+        master_port = None
+        if inst.get('master_port') is not None:
+            master_port = _tcp_port(inst['master_port'], '%s.master_port' % where, problems)
+        hccl = inst.get('hccl')
+        typed_hccl = None
+        if hccl is not None:
+            first = _tcp_port((hccl or {}).get('first') if isinstance(hccl, dict) else None, '%s.hccl.first' % where, problems)
+            last = _tcp_port((hccl or {}).get('last') if isinstance(hccl, dict) else None, '%s.hccl.last' % where, problems)
+            if first is not None and last is not None and first > last:
+                problems.append('%s.hccl is the range %d-%d: first above last' % (where, first, last))
+            elif first is not None and last is not None:
+                typed_hccl = {'first': first, 'last': last}
+        out.append({'name': name, 'container': container, 'devices': list(devices), 'ports': typed_ports,
+                    'master_port': master_port, 'hccl': typed_hccl})
+    names = [inst['name'] for inst in out]
+    twice = sorted(set(n for n in names if names.count(n) > 1))
+    if twice:
+        problems.append('instances name %s more than once' % ', '.join(twice))
+    if problems:
+        raise PrecheckInputError(problems)
+    return out
+
+
+def instance_ports(instances):
+    """``{port: what it is}`` of every port the instances listen on: the families of INSTANCE_PORTS, MASTER_PORT and
+    every port of the HCCL range, each named after its instance (``'mindie-1 business'``). A port two families share
+    (MindIE's shared listeners) is named once, after the first."""
+    ports = {}
+    several = len(instances) > 1
+    for inst in instances:
+        prefix = (inst['name'] + ' ') if several else ''
+        for family in INSTANCE_PORTS:
+            if family in inst['ports']:
+                ports.setdefault(inst['ports'][family], prefix + family)
+        if inst.get('master_port'):
+            ports.setdefault(inst['master_port'], prefix + 'MASTER_PORT')
+        if inst.get('hccl'):
+            for port in range(inst['hccl']['first'], inst['hccl']['last'] + 1):
+                ports.setdefault(port, '%sHCCL %d-%d' % (prefix, inst['hccl']['first'], inst['hccl']['last']))
+    return ports
 
 
 def result(name, category, status, reason, hint=''):
@@ -164,9 +254,27 @@ def _chip_label(chip):
 
 # ---------------------------------------------------------------------------- NPU
 
-def check_npu(npu, npu_error, devices, profile, foreign_action='fail', own_pids=()):
-    """npu-smi answers, the planned chips exist and are healthy, the count fits the
-    profile, and no foreign process holds HBM on a planned chip."""
+def _instances(devices, instances):
+    """The instances to check: ``instances`` (validate_instances' shape), else one unnamed instance of ``devices``."""
+    if instances:
+        return list(instances)
+    return [{'name': None, 'container': None, 'devices': list(devices or [])}]
+
+
+def _ids(values):
+    return ', '.join(str(v) for v in values)
+
+
+def check_npu(npu, npu_error, devices, profile, foreign_action='fail', own_pids=(), instances=None, holders=None,
+              beyond_guide=False):
+    """npu-smi answers, the planned chips exist and are healthy, each instance's NPU count fits the profile, and
+    nothing but the instance planned on a chip holds HBM on it.
+
+    ``instances``: the plan's instances (validate_instances); without them, one instance of ``devices``.
+    ``holders``: ``{pid: {'container', 'managed', 'process'}}`` for the processes of the NPU facts (holder_info);
+    ``own_pids``: pids that count as the planned instance's own whatever their container (the single-instance
+    callers). ``beyond_guide``: an NPU count outside the profile's is a warning (mindie_instance_layout_beyond_guide).
+    """
     cat = 'npu'
     if npu_error or not npu:
         first = (npu_error or 'no NPU facts').strip().splitlines()[0]
@@ -182,13 +290,14 @@ def check_npu(npu, npu_error, devices, profile, foreign_action='fail', own_pids=
         npu.get('npu_smi_version') or '?', npu.get('count', 0)))]
     chips = npu.get('chips') or []
     by_id = dict((_chip_id(chip), chip) for chip in chips)
-    devices = list(devices or [])
+    instances = _instances(devices, instances)
+    devices = sorted(set(d for inst in instances for d in inst['devices']))
 
     missing = [d for d in devices if d not in by_id]
     if missing:
         out.append(result('npu_devices', cat, FAIL, 'planned NPUs %s are not visible (visible: %s)' % (
             ', '.join(map(str, missing)), ', '.join(str(k) for k in sorted(by_id)) or 'none'),
-            'Check the driver and device nodes, or plan fewer NPUs (mindie_npu_count).'))
+            'Check the driver and device nodes, or plan fewer NPUs (mindie_npu_count, mindie_instance_layout).'))
 
     unhealthy = [by_id[d] for d in devices if d in by_id and by_id[d].get('health') != 'OK']
     if unhealthy:
@@ -198,33 +307,102 @@ def check_npu(npu, npu_error, devices, profile, foreign_action='fail', own_pids=
     elif devices and not missing:
         out.append(result('npu_health', cat, PASS, 'all %d planned NPUs are OK' % len(devices)))
 
-    # The NPU counts a Qwen2-VL-7B deployment may use on the profile (the profile table, from the model card).
+    out.append(_check_npu_count(chips, profile, instances, beyond_guide))
+    out.append(_check_npu_holders(npu, by_id, instances, holders or {}, own_pids, foreign_action))
+    return out
+
+
+def _check_npu_count(chips, profile, instances, beyond_guide):
+    """Every instance's NPU count is one the profile allows (npu_counts of the profile table, from the model card)."""
+    cat = 'npu'
     allowed = (profiles.get_profile(profile) or {}).get('npu_counts')
     if allowed is None:
         names = sorted(set(str(c.get('name')) for c in chips))
         sizes = sorted(set(str(c.get('hbm_total_mb')) for c in chips))
-        out.append(result('npu_profile', cat, FAIL, 'not an %s: %d chips named %s with %s MB HBM' % (
+        return result('npu_profile', cat, FAIL, 'not an %s: %d chips named %s with %s MB HBM' % (
             profiles.supported_labels(), len(chips), '/'.join(names) or '-', '/'.join(sizes) or '-'),
-            'This collection deploys on %s.' % profiles.describe_supported()))
-    elif len(devices) not in allowed:
-        out.append(result('npu_count', cat, FAIL, '%s plans %d NPUs; Qwen2-VL-7B on this profile needs %s' % (
-            profile, len(devices), ' or '.join(map(str, allowed))),
-            'Set mindie_npu_count to %s.' % ' or '.join(map(str, allowed))))
+            'This collection deploys on %s.' % profiles.describe_supported())
+    needs = ' or '.join(map(str, allowed))
+    several = len(instances) > 1
+    off = [inst for inst in instances if len(inst['devices']) not in allowed]
+    if not off:
+        if several:
+            return result('npu_count', cat, PASS, '%s with %d instances: %s' % (profile, len(instances), ', '.join(
+                '%s %d NPUs' % (inst['name'], len(inst['devices'])) for inst in instances)))
+        return result('npu_count', cat, PASS, '%s with %d planned NPUs' % (profile, len(instances[0]['devices'])))
+    if several:
+        what = 'instance %s' % ', '.join('%s plans %d NPUs' % (inst['name'], len(inst['devices'])) for inst in off)
     else:
-        out.append(result('npu_count', cat, PASS, '%s with %d planned NPUs' % (profile, len(devices))))
+        what = '%s plans %d NPUs' % (profile, len(off[0]['devices']))
+    if beyond_guide and all(len(inst['devices']) in plan.NPU_COUNTS for inst in off):
+        return result('npu_count', cat, WARN, '%s; the guide names %s for Qwen2-VL-7B on %s (allowed by '
+                      'mindie_instance_layout_beyond_guide)' % (what, needs, profile),
+                      'Outside the deployment guide: expect to validate it yourself.')
+    return result('npu_count', cat, FAIL, '%s; Qwen2-VL-7B on this profile needs %s' % (what, needs),
+                  'Set mindie_npu_count (or the M of mindie_instance_layout NxM) to %s, or allow layouts outside the '
+                  'guide with mindie_instance_layout_beyond_guide: true.' % needs)
 
+
+def holder_label(process, holder):
+    """'pid 4123 (mindieservice_d, 3000 MB) in container mindie-1' for one process of the NPU facts."""
+    holder = holder or {}
+    name = process.get('name') or holder.get('process')
+    text = 'pid %s (%s%s MB)' % (process.get('pid'), (name + ', ') if name else '', process.get('memory_mb'))
+    if holder.get('container'):
+        text += ' in container %s' % holder['container']
+    return text
+
+
+def _check_npu_holders(npu, by_id, instances, holders, own_pids, foreign_action):
+    """Only the instance planned on a chip may hold HBM on it: its own container's processes are ours (a re-run on a
+    serving node); a process of another instance of ours, of a container of ours the plan does not have (a stale
+    instance) or of anything else is in the way and named."""
+    cat = 'npu'
     own = set(int(p) for p in own_pids or ())
-    planned_npu_ids = set(by_id[d].get('npu_id') for d in devices if d in by_id)
-    foreign = [p for p in npu.get('processes') or []
-               if p.get('npu_id') in planned_npu_ids and int(p.get('pid') or -1) not in own]
-    if foreign:
-        status = FAIL if foreign_action == 'fail' else WARN
-        out.append(result('npu_processes', cat, status, 'foreign processes hold HBM: %s' % ', '.join(
-            'pid %s on NPU %s (%s MB)' % (p.get('pid'), p.get('npu_id'), p.get('memory_mb')) for p in foreign[:5]),
-            'Stop them (npu-smi info shows them) or set mindie_precheck_foreign_process_action: warn.'))
-    else:
-        out.append(result('npu_processes', cat, PASS, 'no foreign process holds HBM on the planned NPUs'))
-    return out
+    planned = {}
+    for inst in instances:
+        for device in inst['devices']:
+            if device in by_id:
+                planned[by_id[device].get('npu_id')] = inst
+    by_container = dict((inst['container'], inst) for inst in instances if inst.get('container'))
+    blocked, replaced = [], {}
+    for process in npu.get('processes') or []:
+        inst = planned.get(process.get('npu_id'))
+        pid = int(process.get('pid') or -1)
+        if inst is None or pid in own:
+            continue
+        holder = holders.get(pid) or {}
+        container = holder.get('container')
+        if holder.get('managed') and container is not None and container == inst.get('container'):
+            continue
+        if holder.get('managed') and holder.get('replaced'):
+            # this deployment's instance of another layout: the container role replaces it before the new ones start
+            replaced.setdefault(container, set()).add(process.get('npu_id'))
+            continue
+        other = by_container.get(container) if holder.get('managed') else None
+        if other is not None:
+            why = 'instance %s of ours, planned on NPUs %s' % (other['name'], _ids(other['devices']))
+        elif holder.get('managed'):
+            why = 'a container of ours that the plan does not have (a stale instance)'
+        elif container:
+            why = 'a container not created by ascend.mindie'
+        else:
+            why = 'not a container of ours'
+        target = (' (planned for %s)' % inst['name']) if inst.get('name') and len(instances) > 1 else ''
+        blocked.append('NPU %s%s: %s, %s' % (process.get('npu_id'), target, holder_label(process, holder), why))
+    taken_over = '; '.join('NPU %s held by %s, an instance of another layout, which the container phase replaces'
+                           % (_ids(sorted(chips)), name) for name, chips in sorted(replaced.items()))
+    if not blocked:
+        if taken_over:
+            return result('npu_processes', cat, PASS, 'nothing but the planned instances holds HBM on the planned NPUs '
+                          'once this deployment\'s old instances are replaced (%s)' % taken_over)
+        return result('npu_processes', cat, PASS, 'nothing but the planned instance holds HBM on the planned NPUs')
+    status = FAIL if foreign_action == 'fail' else WARN
+    more = (' and %d more' % (len(blocked) - 5)) if len(blocked) > 5 else ''
+    return result('npu_processes', cat, status, 'foreign processes hold HBM: %s%s' % ('; '.join(blocked[:5]), more),
+                  'Stop them (npu-smi info shows them; ascend.mindie.teardown removes an instance of ours), or set '
+                  'mindie_precheck_foreign_process_action: warn (the container role then replaces stale instances '
+                  'of ours first).')
 
 
 def check_versions(driver, firmware, min_driver, min_firmware):
@@ -356,17 +534,37 @@ def check_arch(node_arch, image_arch):
     return [result('architecture', 'host', PASS, 'node and image are %s' % node)]
 
 
-def check_ports(listening, ports, master_port, own_ports=()):
-    """The configured service ports and MASTER_PORT must be free (or held by our own service)."""
+def check_ports(listening, ports, master_port, own_ports=(), names=None):
+    """The planned ports and MASTER_PORT must be free, or held by our own instances' containers (``own_ports``).
+
+    ``names``: ``{port: what it is}`` (instance_ports) to name the busy ones and sum up the free ones with.
+    """
     own = set(own_ports or ())
     wanted = sorted(set(int(p) for p in ports or ()))
     if master_port:
         wanted.append(int(master_port))
     busy = [p for p in wanted if p in set(listening or ()) and p not in own]
+    names = names or {}
     if busy:
-        return [result('ports_free', 'host', FAIL, 'ports already listening: %s' % ', '.join(map(str, busy)),
-                       'Stop what listens there (ss -ltnp) or choose other ports in the plan.')]
+        return [result('ports_free', 'host', FAIL, 'ports already listening: %s' % ', '.join(
+            ('%d (%s)' % (p, names[p])) if p in names else str(p) for p in busy),
+            'Stop what listens there (ss -ltnp) or choose other ports in the plan (mindie_service_port and the other '
+            'mindie_*_port, mindie_hccl_base_port, mindie_instance_port_stride).')]
+    if names:
+        return [result('ports_free', 'host', PASS, '%d planned ports free: %s' % (
+            len(wanted), ', '.join(_port_spans(wanted))))]
     return [result('ports_free', 'host', PASS, 'ports %s free' % ', '.join(map(str, wanted)))]
+
+
+def _port_spans(ports):
+    """[1040, 1041, 1042, 7896] -> ['1040-1042', '7896']."""
+    spans = []
+    for port in sorted(set(ports)):
+        if spans and spans[-1][1] == port - 1:
+            spans[-1][1] = port
+        else:
+            spans.append([port, port])
+    return [('%d-%d' % (a, b)) if a != b else str(a) for a, b in spans]
 
 
 def check_planned_ports(ports, master_port, names=PORT_NAMES):
@@ -414,21 +612,65 @@ def check_planned_ports(ports, master_port, names=PORT_NAMES):
     return [result('ports_distinct', 'host', PASS, 'planned ports are distinct')]
 
 
-def check_own_container(name, info):
-    """Whether the container named like ours is ours: only one labelled ``ascend.mindie.managed=true`` is.
+def check_instance_ports(instances):
+    """check_planned_ports for every instance (its business/management/metrics ports and MASTER_PORT), and no port
+    (any family, MASTER_PORT, HCCL range) of one instance used by another: one ``ports_distinct`` check."""
+    if len(instances) == 1:
+        inst = instances[0]
+        return check_planned_ports([inst['ports'][f] for f in PORT_NAMES if f in inst['ports']], inst['master_port'])
+    found = []
+    for inst in instances:
+        own = check_planned_ports([inst['ports'][f] for f in PORT_NAMES if f in inst['ports']], inst['master_port'])[0]
+        found.append((own['status'], '%s: %s' % (inst['name'], own['message']), own['hint']))
+    users = {}
+    for inst in instances:
+        for port, what in instance_ports([inst]).items():
+            users.setdefault(port, []).append('%s %s' % (inst['name'], what))
+    shared = [(port, names) for port, names in sorted(users.items()) if len(names) > 1]
+    if shared:
+        found.append((FAIL, 'ports of several instances collide: %s' % '; '.join(
+            '%d is %s' % (port, ' and '.join(names)) for port, names in shared[:5]),
+            'Give every instance its own ports (mindie_instance_port_stride, mindie_hccl_port_count).'))
+    status = worst([{'status': st} for st, _m, _h in found])
+    bad = [(m, h) for st, m, h in found if st != PASS]
+    if not bad:
+        return [result('ports_distinct', 'host', PASS, 'planned ports are distinct in and between the %d instances'
+                       % len(instances))]
+    return [result('ports_distinct', 'host', status, '; '.join(m for m, _h in bad), bad[0][1])]
 
-    ``info`` is None when no such container exists, else ``{'id': str, 'labels': dict or None}``.
+
+def is_managed(info):
+    """True for a container (``{'labels': ...}``) the container role created: labelled ``ascend.mindie.managed=true``."""
+    return ((info or {}).get('labels') or {}).get(MANAGED_LABEL) == MANAGED_VALUE
+
+
+def check_own_container(containers):
+    """Whether the containers named like the plan's instances are ours: only one labelled ``ascend.mindie.managed=true``
+    is. One check for all of them.
+
+    ``containers``: ``[(name, info)]``, one per instance; ``info`` is None when no such container exists, else
+    ``{'id': str, 'labels': dict or None}``.
     """
-    if not name:
+    pairs = [(n, i) for n, i in containers if n]
+    if not pairs:
         return []
-    if info is None:
+    name, info = pairs[0]
+    foreign = [(n, i) for n, i in pairs if i is not None and not is_managed(i)]
+    if foreign:
+        names = ', '.join('%s (%s)' % (n, str(i.get('id'))[:12]) for n, i in foreign)
+        return [result('own_container', 'host', FAIL,
+                       'container %s exists but has no label %s=%s: it was not created by this collection, so its '
+                       'processes and ports count as foreign' % (names, MANAGED_LABEL, MANAGED_VALUE),
+                       'Remove or rename that container (docker rm -f %s) if it is yours to remove, or set '
+                       'mindie_container_name to another name; the container role will not replace it.'
+                       % ' '.join(n for n, _i in foreign))]
+    found = [(n, i) for n, i in pairs if i is not None]
+    if len(pairs) == 1 and not found:
         return [result('own_container', 'host', PASS, 'no container named %s yet' % name)]
-    labels = info.get('labels') or {}
-    if labels.get(MANAGED_LABEL) == MANAGED_VALUE:
+    if len(pairs) == 1:
         return [result('own_container', 'host', PASS, 'container %s (%s) was created by ascend.mindie' % (
             name, str(info.get('id'))[:12]))]
-    return [result('own_container', 'host', FAIL,
-                   'container %s (%s) exists but has no label %s=%s: it was not created by this collection, so its '
-                   'processes and ports count as foreign' % (name, str(info.get('id'))[:12], MANAGED_LABEL, MANAGED_VALUE),
-                   'Remove or rename that container (docker rm -f %s) if it is yours to remove, or set '
-                   'mindie_container_name to another name; the container role will not replace it.' % name)]
+    absent = [n for n, i in pairs if i is None]
+    return [result('own_container', 'host', PASS, '%s%s' % (
+        ('containers %s were created by ascend.mindie' % ', '.join(n for n, _i in found)) if found else '',
+        ('%sno container named %s yet' % ('; ' if found else '', ', '.join(absent))) if absent else ''))]

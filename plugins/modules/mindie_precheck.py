@@ -15,24 +15,31 @@ description:
     reason and a hint. It never fails the task itself for a failed check; the C(ascend.mindie.prechecks) role
     decides what a failure means for the node and the fleet.
   - "NPU: npu-smi answered (from O(npu) / O(npu_error), the result of M(ascend.mindie.npu_facts)), the planned
-    NPUs exist and are healthy, their number fits the hardware profile, no foreign process holds HBM on them;
-    driver and firmware present, at least the minimum versions, firmware within the driver's
-    C(compatible_version_fw)."
+    NPUs exist and are healthy, the number of each instance fits the hardware profile, nothing but the instance
+    planned on a chip holds HBM on it; driver and firmware present, at least the minimum versions, firmware within
+    the driver's C(compatible_version_fw)."
+  - "NPU holders (C(npu_processes)): a process npu-smi lists on a planned chip is ours only when it runs in the
+    container of the instance planned on that chip (and that container carries C(ascend.mindie.managed=true)); a
+    process of another instance of ours, of a container of ours the plan does not have (a stale instance), of a
+    foreign container or outside any container is in the way. Each is named with its chip, pid, process name and
+    container when known; O(foreign_process_action) says whether that fails or warns."
   - "Host: Docker installed, daemon answering and recent enough (asked through the Docker SDK for Python, never
     the docker CLI); the Docker SDK for Python importable by this interpreter; memory; free disk where the image and
-    weights go; OS; architecture against the image's; the service ports and MASTER_PORT free."
+    weights go; OS; architecture against the image's; every port of every instance (business, management, metrics,
+    inter_comm, multi_nodes_infer, MASTER_PORT and the HCCL range) free or held by the instances' own containers."
   - "Model: the weight directory is complete (C(config.json) with the expected C(model_type), tokenizer files,
     every shard named by the safetensors index present with a plausible size), optionally verified against a
     SHA-256 manifest without rehashing unchanged files, and permissions MindIE accepts (directory no looser than
     0750, C(config.json) no looser than 0640), fixed when O(fix_permissions) allows."
   - C(changed) is true only when permissions were fixed or the weights' hash cache was written (in check mode,
     would be); a second run on unchanged weights reports no change.
-  - Processes and listening sockets that belong to O(own_container) (the MindIE container of an earlier
-    deployment) are not counted as foreign, so a re-run on a serving node passes. Only a container with the label
+  - Processes and listening sockets that belong to the containers of the plan's instances (O(instances), or
+    O(own_container)) are not counted as foreign, so a re-run on a serving node passes. Only a container with the label
     C(ascend.mindie.managed=true) (which the C(ascend.mindie.container) role puts on the containers it creates)
     counts as ours; a container of that name without the label is foreign, and the C(own_container) check fails.
-  - "The plan's ports: O(ports) (business, management, metrics) either all equal (MindIE's single-port mode) or all
-    different, and O(master_port) different from them; otherwise the C(ports_distinct) check fails."
+  - "The plan's ports: for each instance the business, management and metrics ports either all equal (MindIE's
+    single-port mode) or all different, and MASTER_PORT different from them; no port of one instance used by
+    another; otherwise the C(ports_distinct) check fails."
   - The thresholds are typed before anything is checked or changed. Numbers given as strings (C(\"64\")) are
     converted; anything else that is not a number, an unknown profile in O(min_memory_gb), an unknown key in
     O(recommended_os) or a port outside [1, 65535] fails the task with a message naming the key.
@@ -54,8 +61,36 @@ options:
   profile:
     description: The hardware profile the plan is for (C(atlas-800i-a2-32g), C(atlas-800i-a2-64g)); null when unknown.
     type: str
+  instances:
+    description:
+      - The plan's instances, C(mindie_plan.instances) as M(ascend.mindie.mindie_plan) returns them. Read are
+        C(name), C(container) (default C(name)), C(devices) (the NPU ids of the instance), C(ports) (C(business),
+        C(management), C(metrics), C(inter_comm), C(multi_nodes_infer)), C(master_port) and C(hccl) (C(first),
+        C(last)); the other keys of a plan instance are not read. An unknown port family, a port outside
+        [1, 65535] or a device that is not a non-negative integer fails the task before anything is checked.
+      - Mutually exclusive with O(devices), O(ports), O(master_port) and O(own_container), which describe one
+        instance the old way.
+    type: list
+    elements: dict
+    default: []
+  container_base:
+    description:
+      - The deployment's container name (C(mindie_container_name), C(mindie_plan.container_base)), with O(instances).
+      - A container of ours (labelled C(ascend.mindie.managed=true)) named like this deployment's instances
+        (C(<container_base>), C(<container_base>-<N>)) but not planned - the instance of another layout - is removed
+        by the container role before the new instances start, and a planned instance's container that holds NPUs
+        planned for another instance is recreated on its own NPUs first; the NPUs and ports they hold are not in the
+        way (the check says so). Containers of ours with other names (another deployment on the node) are.
+        Without it every container but the planned instance's own counts as in the way.
+    type: str
+  beyond_guide:
+    description:
+      - An instance whose NPU count the hardware profile's guide does not name (but MindIE runs on, 1, 2, 4 or 8)
+        is a warning instead of a failure of the C(npu_count) check (C(mindie_instance_layout_beyond_guide)).
+    type: bool
+    default: false
   devices:
-    description: Logical NPU ids this node's plan uses.
+    description: Logical NPU ids this node's plan uses (one instance; see O(instances)).
     type: list
     elements: int
     default: []
@@ -65,7 +100,7 @@ options:
     choices: [warn, fail]
     default: fail
   own_container:
-    description: Name or id of this deployment's MindIE container, whose processes and sockets are not foreign.
+    description: Name of this deployment's MindIE container, whose processes and sockets are not foreign (one instance; see O(instances)).
     type: str
   ascend_home:
     description: Where the Ascend driver and firmware are installed.
@@ -172,6 +207,14 @@ EXAMPLES = r'''
     disk_paths: [/var/lib/docker, /data]
   register: precheck
 
+- name: Run the prechecks for every instance of the node's plan (two 4-NPU instances on a 64G node)
+  ascend.mindie.mindie_precheck:
+    npu: "{{ ansible_facts.npu | default(omit) }}"
+    profile: "{{ mindie_plan.profile }}"
+    instances: "{{ mindie_plan.instances }}"
+    model_path: "{{ mindie_plan.model_path }}"
+  register: precheck
+
 - name: Show what failed
   ansible.builtin.debug:
     msg: "{{ precheck.checks | selectattr('status', 'eq', 'fail') | list }}"
@@ -258,6 +301,7 @@ from ansible_collections.ascend.mindie.plugins.module_utils.procfs import (
     read_proc_net_tcp,
     socket_holders,
 )
+from ansible_collections.ascend.mindie.plugins.module_utils.plan import deployment_container
 from ansible_collections.ascend.mindie.plugins.module_utils.model_dir import (
     check_model_dir,
     check_permissions,
@@ -329,19 +373,50 @@ def os_release():
     return data.get('NAME', 'unknown').split()[0], data.get('VERSION_ID', '')
 
 
+def holder_info(processes, containers, proc='/proc', replaced=()):
+    """``{pid: {'container': name or None, 'managed': bool, 'replaced': bool, 'process': comm or None}}`` for the
+    NPU holders.
+
+    ``containers``: the node's containers (MindieDockerClient.containers); a pid belongs to the one its cgroup names.
+    ``replaced``: names of containers of ours the container role replaces (instances of another layout).
+    """
+    holders = {}
+    for process in processes or []:
+        pid = process.get('pid')
+        if pid is None or pid in holders:
+            continue
+        owner = None
+        for container in containers:
+            if pid_in_container(pid, container.get('id'), proc):
+                owner = container
+                break
+        holders[pid] = {'container': owner['name'] if owner else None, 'managed': pc.is_managed(owner),
+                        'replaced': bool(owner) and pc.is_managed(owner) and owner['name'] in replaced,
+                        'process': process.get('name') or process_name(pid, proc)}
+    return holders
+
+
+def process_name(pid, proc='/proc'):
+    """The comm of a pid (npu-smi leaves the name of a process in a container empty); None when it is gone."""
+    try:
+        with open(os.path.join(proc, str(pid), 'comm')) as handle:
+            return handle.read().strip() or None
+    except (IOError, OSError):
+        return None
+
+
 class MindiePrecheck(object):
     def __init__(self, module):
         self.module = module
         self.params = module.params
         self.changed = False
-        self.own_container = None
         self.docker = None
         self.docker_error = None
 
     def connect_docker(self):
         """The Docker client (module_utils.mindie_docker); what failed is kept for the Docker checks."""
         try:
-            self.docker = MindieDockerClient(self.params['own_container'], timeout=DOCKER_TIMEOUT)
+            self.docker = MindieDockerClient(None, timeout=DOCKER_TIMEOUT)
         except MindieDockerError as exc:
             self.docker_error = exc
 
@@ -361,27 +436,22 @@ class MindiePrecheck(object):
         except MindieDockerError as err:
             return {'client': sdk_version(), 'server': None, 'error': err.msg}
 
-    def container_info(self):
-        """{'id', 'labels'} of the container named O(own_container); None when there is none (or no Docker)."""
-        if not self.params['own_container'] or self.docker is None:
-            return None
+    def node_containers(self):
+        """Every container of the node ({'id', 'name', 'labels', ...}); [] when the engine cannot be asked."""
+        if self.docker is None:
+            return []
         try:
-            # A container inspect: an image or volume of that name is not our container.
-            attrs = self.docker.inspect_container()
+            return self.docker.containers()
         except MindieDockerError:
-            return None
-        if not attrs:
-            return None
-        labels = (attrs.get('Config') or {}).get('Labels')
-        return {'id': attrs.get('Id'), 'labels': labels if isinstance(labels, dict) else None}
+            return []
 
-    def container_id(self):
-        """The id of our own container: the one named O(own_container) that carries the managed label."""
-        info = self.container_info()
-        self.own_container = info
-        if info and (info['labels'] or {}).get(pc.MANAGED_LABEL) == pc.MANAGED_VALUE:
-            return info['id']
-        return None
+    def instances(self):
+        """The instances to check: O(instances), else one of O(devices), O(ports), O(master_port), O(own_container)."""
+        p = self.params
+        if p['instances']:
+            return pc.validate_instances(p['instances'])
+        return [{'name': p['own_container'], 'container': p['own_container'], 'devices': list(p['devices']),
+                 'ports': {}, 'master_port': p['master_port'], 'hccl': None}]
 
     def version_file(self, component):
         path = dict(node_version_files(self.params['ascend_home']))[component]
@@ -396,19 +466,26 @@ class MindiePrecheck(object):
             min_memory_gb = p['min_memory_gb'] if p['min_memory_gb'] is not None else profiles.project(field='min_memory_gb')
             typed = pc.validate_inputs(min_memory_gb, p['min_disk_free_gb'], p['recommended_os'],
                                        p['ports'], p['master_port'])
+            instances = self.instances()
         except pc.PrecheckInputError as exc:
             self.module.fail_json(msg='%s. Nothing was checked or changed.' % exc, problems=exc.problems)
         checks = []
         self.connect_docker()
-        own_id = self.container_id()
-        checks += pc.check_own_container(p['own_container'], self.own_container)
+        containers = self.node_containers()
+        by_name = dict((c['name'], c) for c in containers)
+        planned = [inst['container'] for inst in instances if inst['container']]
+        checks += pc.check_own_container([(name, by_name.get(name)) for name in planned])
+        # Ours: the containers of the plan's instances that the container role created (the managed label), and
+        # those of this deployment's instances of another layout, which the container role replaces first. With
+        # container_base, a chip planned for one instance but held by another of this deployment (a layout change)
+        # is freed by that replacement too.
+        replaced = [c['name'] for c in containers if p['container_base'] and pc.is_managed(c)
+                    and deployment_container(c['name'], p['container_base'], planned) is not None]
+        own = [by_name[name] for name in planned + replaced if pc.is_managed(by_name.get(name))]
         npu = p['npu']
-        own_pids = []
-        if npu and own_id:
-            own_pids = [proc['pid'] for proc in npu.get('processes') or []
-                        if pid_in_container(proc.get('pid'), own_id)]
-        checks += pc.check_npu(npu, p['npu_error'], p['devices'], p['profile'],
-                               p['foreign_process_action'], own_pids)
+        holders = holder_info((npu or {}).get('processes'), containers, replaced=replaced) if npu else {}
+        checks += pc.check_npu(npu, p['npu_error'], None, p['profile'], p['foreign_process_action'],
+                               instances=instances, holders=holders, beyond_guide=p['beyond_guide'])
         checks += pc.check_versions(self.version_file('driver'), self.version_file('firmware'),
                                     p['min_driver_version'], p['min_firmware_version'])
 
@@ -422,11 +499,17 @@ class MindiePrecheck(object):
         checks += pc.check_arch(os.uname()[4], p['image_architecture'])
 
         listening = listening_ports()
-        wanted = set(p['ports']) | (set([p['master_port']]) if p['master_port'] else set())
-        own_ports = [port for port in wanted if port in listening and own_id
-                     and any(pid_in_container(pid, own_id) for pid in socket_owners(listening[port]))]
-        checks += pc.check_planned_ports(p['ports'], p['master_port'])
-        checks += pc.check_ports(listening, p['ports'], p['master_port'], own_ports)
+        if p['instances']:
+            names = pc.instance_ports(instances)
+            wanted, master_port = sorted(names), None
+            checks += pc.check_instance_ports(instances)
+        else:
+            names, wanted, master_port = None, typed['ports'], typed['master_port']
+            checks += pc.check_planned_ports(wanted, master_port)
+        held = [port for port in set(wanted) | (set([master_port]) if master_port else set()) if port in listening]
+        own_ports = [port for port in held if own and any(
+            pid_in_container(pid, container['id']) for pid in socket_owners(listening[port]) for container in own)]
+        checks += pc.check_ports(listening, wanted, master_port, own_ports, names)
 
         if p['model_path']:
             model_checks = check_model_dir(p['model_path'], p['model_type'])
@@ -452,6 +535,9 @@ def main():
             npu=dict(type='dict'),
             npu_error=dict(type='str'),
             profile=dict(type='str'),
+            instances=dict(type='list', elements='dict', default=[]),
+            container_base=dict(type='str'),
+            beyond_guide=dict(type='bool', default=False),
             devices=dict(type='list', elements='int', default=[]),
             foreign_process_action=dict(type='str', choices=['warn', 'fail'], default='fail'),
             own_container=dict(type='str'),
@@ -473,6 +559,8 @@ def main():
             verify_checksums=dict(type='str', choices=['cached', 'full'], default='cached'),
             fix_permissions=dict(type='bool', default=False),
         ),
+        mutually_exclusive=[('instances', 'devices'), ('instances', 'ports'), ('instances', 'master_port'),
+                            ('instances', 'own_container')],
         supports_check_mode=True,
     )
     module.exit_json(**MindiePrecheck(module).run())

@@ -22,7 +22,7 @@ from jinja2.filters import do_truncate
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.ascend.mindie.plugins.filter.fleet_report import (
-    FilterModule, UNREACHABLE, fleet_rows, fleet_summary, fleet_table, node_status, truncate)
+    FilterModule, UNREACHABLE, fleet_rows, fleet_summary, fleet_table, instance_status, node_status, truncate)
 
 FIXTURE = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures', 'fleet_report', 'old_jinja.json')
 
@@ -37,12 +37,30 @@ def _row(old, node):
     return [r for r in old['rows'] if r['node'] == node][0]
 
 
+def _without_instances(rows):
+    """The rows as the old Jinja built them: without ``instances`` (issue 13 added it; tested below)."""
+    return [dict((k, v) for k, v in row.items() if k != 'instances') for row in rows]
+
+
 def test_rows_are_what_the_old_jinja_built(old):
-    rows = fleet_rows(old['hosts'], old['hostvars'], old['play_hosts'])
+    rows = _without_instances(fleet_rows(old['hosts'], old['hostvars'], old['play_hosts']))
     assert [r['node'] for r in rows] == sorted(old['hosts'])
     for got, want in zip(rows, old['rows']):
         assert got == want, want['node']
     assert rows == old['rows']
+
+
+def test_a_node_of_one_instance_has_one_instance_row_with_the_nodes_status(old):
+    rows = fleet_rows(old['hosts'], old['hostvars'], old['play_hosts'])
+    for row in rows:
+        if row['npus']['devices'] is None:            # no plan: nothing planned
+            assert row['instances'] == [], row['node']
+            continue
+        (instance,) = row['instances']
+        assert instance['status'] == row['status'], row['node']
+        assert instance['devices'] == row['npus']['devices'] and instance['smoke'] == row['smoke']
+        assert instance['endpoint']['business'] == row['endpoint']['business']
+        assert instance['startup_seconds'] == row['service']['startup_seconds']
 
 
 def test_every_status_is_in_the_fixture(old):
@@ -56,11 +74,16 @@ def test_every_status_is_in_the_fixture(old):
 
 def test_summary_is_what_the_old_jinja_counted(old):
     summary = fleet_summary(old['rows'])
-    assert summary == old['summary']
+    new_keys = ('instances_planned', 'instances_serving', 'instances_crash_looping')
+    assert dict((k, v) for k, v in summary.items() if k not in new_keys) == old['summary']
     assert summary == {'nodes': 12, 'serving': 2, 'busy': 2, 'up': 4, 'ready': 2, 'failed': 4, 'unpredictable': 1,
-                       'incomplete': 1}
+                       'incomplete': 1, 'instances_planned': 0, 'instances_serving': 0, 'instances_crash_looping': 0}
     assert fleet_summary([]) == {'nodes': 0, 'serving': 0, 'busy': 0, 'up': 0, 'ready': 0, 'failed': 0,
-                                 'unpredictable': 0, 'incomplete': 0}
+                                 'unpredictable': 0, 'incomplete': 0, 'instances_planned': 0, 'instances_serving': 0,
+                                 'instances_crash_looping': 0}
+    rows = fleet_rows(old['hosts'], old['hostvars'], old['play_hosts'])
+    planned = fleet_summary(rows)
+    assert (planned['instances_planned'], planned['instances_serving']) == (9, 4)      # three nodes have no plan
 
 
 def test_table_is_what_the_old_task_printed(old):
@@ -195,3 +218,137 @@ def test_truncate_is_jinjas(length):
 
 def test_filters_are_registered():
     assert FilterModule().filters() == {'fleet_rows': fleet_rows, 'fleet_summary': fleet_summary, 'fleet_table': fleet_table}
+
+
+# ---------------------------------------------------------------------- instances (issue 13)
+
+def _plan(layout_instances):
+    return {'profile': 'atlas-800i-a2-64g', 'container': layout_instances[0]['name'],
+            'devices': layout_instances[0]['devices'], 'instances': layout_instances}
+
+
+def _inst(name, index, devices, port):
+    return {'name': name, 'index': index, 'container': name, 'devices': devices,
+            'client_urls': {'business': 'http://10.0.0.2:%d' % port, 'management': 'http://127.0.0.1:%d' % (port + 1)}}
+
+
+def _verify(name, port, passed=True, state='ready', latency=1.5):
+    return {'name': name, 'passed': passed, 'service_state': state,
+            'results': [{'name': 'chat', 'ok': passed, 'latency_s': latency}],
+            'client_urls': {'business': 'http://127.0.0.1:%d' % (20000 + port), 'management': 'http://127.0.0.1:%d' % (20001 + port),
+                            'local_only': False}}
+
+
+TWO_BY_FOUR = [_inst('mindie-0', 0, [0, 1, 2, 3], 1040), _inst('mindie-1', 1, [4, 5, 6, 7], 1050)]
+NPU_64G = {'count': 8, 'chips': [{'npu_id': n, 'name': '910B3', 'health': 'Alarm' if n == 6 else 'OK'} for n in range(8)]}
+
+
+def _fleet(service1, verify1, failure=None):
+    v0 = _verify('mindie-0', 1040)
+    s0 = {'ready': True, 'status': 'serving', 'restarts': 0, 'startup_seconds': 41.0}
+    hostvars = {
+        'a-32g': {'mindie_plan': {'profile': 'atlas-800i-a2-32g', 'container': 'mindie', 'devices': list(range(8)),
+                                  'instances': [_inst('mindie', 0, list(range(8)), 1040)]},
+                  'mindie_service_result': {'ready': True, 'startup_seconds': 30.0, 'restarts': 0,
+                                            'instances': {'mindie': {'ready': True, 'startup_seconds': 30.0, 'restarts': 0}}},
+                  'mindie_verify_result': dict(_verify('mindie', 1040), instances={'mindie': _verify('mindie', 1040)})},
+        'b-64g': {'ansible_facts': {'npu': NPU_64G}, 'mindie_plan': _plan(TWO_BY_FOUR),
+                  'mindie_service_result': dict(s0, instances={'mindie-0': s0, 'mindie-1': service1}),
+                  'mindie_verify_result': dict(v0, instances=dict([('mindie-0', v0)] + ([('mindie-1', verify1)] if verify1 else [])))},
+    }
+    if failure:
+        hostvars['b-64g']['mindie_deploy_failure'] = failure
+    return fleet_rows(['b-64g', 'a-32g'], hostvars, ['a-32g', 'b-64g'])
+
+
+def test_a_row_per_instance_with_its_own_status_endpoint_and_figures():
+    rows = _fleet({'ready': True, 'status': 'busy', 'restarts': 2, 'startup_seconds': 44.5},
+                  _verify('mindie-1', 1050, state='busy', latency=2.5))
+    one, two = rows
+    assert [i['name'] for i in one['instances']] == ['mindie'] and one['instances'][0]['status'] == 'serving'
+    assert one['instances'][0]['endpoint']['business'] == 'http://127.0.0.1:21040'
+    zero, first = two['instances']
+    assert (zero['status'], first['status'], two['status']) == ('serving', 'busy', 'serving')
+    assert first == {
+        'name': 'mindie-1', 'index': 1, 'container': 'mindie-1', 'devices': [4, 5, 6, 7],
+        'npus': {'count': 4, 'unhealthy': ['6 Alarm']}, 'status': 'busy', 'restarts': 2, 'container_state': None,
+        'startup_seconds': 44.5,
+        'endpoint': {'business': 'http://127.0.0.1:21050', 'management': 'http://127.0.0.1:21051', 'local_only': False},
+        'smoke': {'chat': {'ok': True, 'latency_s': 2.5, 'first_chunk_s': None, 'chunks': None,
+                           'completion_tokens': None, 'error': None}},
+        'last_error_lines': []}
+    assert zero['npus'] == {'count': 4, 'unhealthy': []} and zero['startup_seconds'] == 41.0
+    summary = fleet_summary(rows)
+    assert (summary['instances_planned'], summary['instances_serving'], summary['up']) == (3, 3, 2)
+
+
+def test_a_crash_looping_instance_says_so_and_leaves_its_node_incomplete():
+    crash = {'ready': False, 'status': 'crash-looping', 'restarts': 5, 'supervisor': {'status': 'crash-looping'},
+             'last_error_lines': ['[MIE04E01011C] failed', 'npuDeviceIds is invalid']}
+    rows = _fleet(crash, None)
+    node = rows[1]
+    assert [i['status'] for i in node['instances']] == ['serving', 'crash-looping']
+    assert node['status'] == 'incomplete' and node['instances'][1]['restarts'] == 5
+    assert node['instances'][1]['last_error_lines'][-1] == 'npuDeviceIds is invalid'
+    summary = fleet_summary(rows)
+    assert (summary['instances_planned'], summary['instances_serving'], summary['instances_crash_looping']) == (3, 2, 1)
+    table = fleet_table(rows, '/r/fleet-summary')
+    assert table[-1] == '1 of 2 nodes serving; 2 of 3 instances serving (1 crash-looping); report in /r/fleet-summary.{json,md}'
+    lines = [t for t in table if t.startswith('  mindie-')]
+    assert len(lines) == 2 and len(table) == 1 + 2 + 2 + 1          # the 1x8 node has no instance lines
+    assert lines[1].split()[:5] == ['mindie-1', '4', 'NPUs', '4,5,6,7', '!6'] and 'crash-looping' in lines[1]
+    assert lines[1].endswith('5 restarts; npuDeviceIds is invalid')
+    assert 'http://127.0.0.1:21040' in lines[0] and '1.5/-/-' in lines[0]
+    # a node that failed (the service role gave up on mindie-1): the crash loop is still named, the other instance
+    # that verify never saw is failed with its node
+    failed = _fleet(crash, None, failure={'phase': 'service', 'predictable': True, 'reason': 'mindie-1 crash-looping'})
+    assert [i['status'] for i in failed[1]['instances']] == ['serving', 'crash-looping']
+    failed = _fleet({'ready': False, 'status': 'down'}, None,
+                    failure={'phase': 'service', 'predictable': True, 'reason': 'x'})
+    assert [i['status'] for i in failed[1]['instances']] == ['serving', 'failed'] and failed[1]['status'] == 'failed'
+
+
+def test_a_crash_loop_found_by_verify_after_the_deploy_is_named_with_its_supervisors_figures():
+    """verify.yml after a crash loop injected without Ansible: the service role's result is that of the deploy
+    (serving); verify read the supervisor's state on the node (crash-looping, 5 restarts, the error lines)."""
+    looping = {'status': 'crash-looping', 'restarts': 5, 'last_error_lines': ['Warmup failed', 'out of memory']}
+    ver = dict(_verify('mindie-1', 1050), passed=False, supervisor=looping)
+    rows = _fleet({'ready': True, 'status': 'serving', 'restarts': 0, 'startup_seconds': 40.0}, ver)
+    zero, first = rows[1]['instances']
+    assert (zero['status'], first['status']) == ('serving', 'crash-looping')
+    assert first['restarts'] == 5 and first['last_error_lines'] == ['Warmup failed', 'out of memory']
+    # a healed instance (kill -9: serving again) shows the restarts its supervisor made
+    healed = dict(_verify('mindie-1', 1050), supervisor={'status': 'running', 'restarts': 1, 'last_error_lines': []})
+    first = _fleet({'ready': True, 'status': 'serving', 'restarts': 0}, healed)[1]['instances'][1]
+    assert (first['status'], first['restarts']) == ('serving', 1)
+
+
+def test_instance_status_order():
+    assert instance_status(None, {'passed': True}, {'status': 'crash-looping'}) == 'crash-looping'
+    assert instance_status({'predictable': False}, {}, {}) == 'unpredictable'
+    assert instance_status(None, {}, {'ready': True}) == 'ready'
+    assert instance_status(None, {}, {'busy': True}) == 'busy'
+    assert instance_status(None, {}, {'status': 'stopped'}) == 'stopped'
+    assert instance_status(None, {}, {}) == 'incomplete'
+
+
+def test_the_markdown_report_has_a_row_per_instance():
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar
+    template = os.path.join(os.path.dirname(FIXTURE), '..', '..', '..', 'roles', 'fleet_report', 'templates',
+                            'fleet-summary.md.j2')
+    with open(template) as handle:
+        source = handle.read()
+    try:
+        from ansible.template import trust_as_template
+        source = trust_as_template(source)
+    except ImportError:
+        pass
+    rows = _fleet({'ready': False, 'status': 'crash-looping', 'restarts': 5, 'last_error_lines': ['bad | config']}, None)
+    text = Templar(loader=DataLoader(), variables={
+        '__mindie_report_rows': rows, '__mindie_report_summary': fleet_summary(rows), 'mindie_report_name': 'fleet-summary',
+        '__mindie_report_time': 'T'}).template(source)
+    assert '1 of 2 nodes serving Qwen2-VL with MindIE; 2 of 3 instances serving (1 crash-looping).' in text
+    assert '| b-64g | mindie-0 | 0, 1, 2, 3 | serving | 0 | 41.0 | `http://127.0.0.1:21040` | 1.50 | - | - |' in text
+    assert '| b-64g | mindie-1 | 4, 5, 6, 7 (6 Alarm) | crash-looping: bad / config | 5 | - |' in text
+    assert '| a-32g | mindie | 0, 1, 2, 3, 4, 5, 6, 7 | serving |' in text

@@ -201,7 +201,7 @@ def test_labelled_container_is_ours(run_module, node, monkeypatch, held_port):
     result = run_module(mindie_precheck.main, node)
     got = statuses(result)
     assert got['own_container'] == 'pass' and got['ports_free'] == 'pass'
-    assert ('containers.get', 'mindie') in sdk.calls
+    assert ('containers.list', True) in sdk.calls       # docker ps -a: every container, never an image
 
 
 @pytest.mark.parametrize('labels', [{}, {'ascend.mindie.managed': 'false'}, {'ascend.mindie.managed': 'True'}])

@@ -50,9 +50,11 @@ def node(monkeypatch):
             calls.record('engine_version')
             return '24.0.7'
 
-        def inspect_container(self):
-            calls.record('inspect_container')
-            return calls.container
+        def containers(self):
+            calls.record('containers')
+            if not calls.container:
+                return []
+            return [{'id': calls.container['Id'], 'name': 'mindie', 'labels': calls.container['Config']['Labels']}]
 
     def record(name, value):
         def fake(*args, **kwargs):
@@ -120,7 +122,7 @@ def test_healthy_node_asks_each_source_once_and_passes(monkeypatch, node):
     assert node.of('docker') == [(None, mindie_precheck.DOCKER_TIMEOUT)]
     assert node.of('check_permissions') == [('/data/Qwen2-VL-7B-Instruct', False, False)]
     assert node.of('verify_manifest') == [('/data/Qwen2-VL-7B-Instruct', '/data/weights.sha256', True, 'cached')]
-    assert 'inspect_container' not in node.names()      # no own_container: nothing to inspect
+    assert node.of('containers') == [()]                 # docker ps -a once, whatever the number of instances
     assert node.of('free_bytes') == [('/var/lib/docker',)]
 
 
@@ -171,7 +173,7 @@ def test_our_labelled_container_owns_its_npu_process_and_ports(monkeypatch, node
     node.listening = {1025: '991', 7896: '992'}
     result = run(monkeypatch, node, own_container='mindie', npu=dict(NPU, processes=[OUR_PROCESS]))
     assert result['status'] == checks.PASS, [c for c in result['checks'] if c['status'] != checks.PASS]
-    assert node.of('docker') == [('mindie', mindie_precheck.DOCKER_TIMEOUT)]
+    assert node.of('docker') == [(None, mindie_precheck.DOCKER_TIMEOUT)] and node.of('containers') == [()]
     assert (4123, 'c0ffee') in node.of('pid_in_container')
     assert sorted(node.of('socket_owners')) == [('991',), ('992',)]
 
@@ -182,3 +184,119 @@ def test_a_container_without_our_label_is_never_looked_into(monkeypatch, node):
     result = run(monkeypatch, node, own_container='mindie')
     assert 'pid_in_container' not in node.names() and 'socket_owners' not in node.names()
     assert 'ports_free' in result['failed_checks'] and 'own_container' in result['failed_checks']
+
+
+TWO = [{'name': 'mindie-%d' % i, 'container': 'mindie-%d' % i, 'index': i, 'devices': list(range(4 * i, 4 * i + 4)),
+        'ports': {'business': 1040 + 10 * i, 'management': 1041 + 10 * i, 'metrics': 1042 + 10 * i,
+                  'inter_comm': 1121 + 10 * i, 'multi_nodes_infer': 1120 + 10 * i},
+        'master_port': 7896 + i, 'hccl': {'base_port': 60000 + 32 * i, 'first': 60000 + 32 * i, 'last': 60031 + 32 * i},
+        'urls': {'business': 'http://127.0.0.1:%d' % (1040 + 10 * i)}, 'local_only': {'business': False}}
+       for i in range(2)]
+
+
+def two_instances(monkeypatch, node, containers, pids_in, npu_processes, listening=None, sockets=None, **override):
+    """Run with the plan's two 4-NPU instances; ``pids_in``: {pid: container id} as /proc/<pid>/cgroup says."""
+    monkeypatch.setattr(node, 'container', None)
+    docker = mindie_precheck.MindieDockerClient
+    monkeypatch.setattr(docker, 'containers', lambda self: node.record('containers') or containers, raising=False)
+    monkeypatch.setattr(mindie_precheck, 'pid_in_container',
+                        lambda pid, cid, proc='/proc': node.record('pid_in_container', pid, cid) or pids_in.get(pid) == cid)
+    monkeypatch.setattr(mindie_precheck, 'socket_owners', lambda inode: (sockets or {}).get(inode, []))
+    monkeypatch.setattr(mindie_precheck, 'process_name', lambda pid, proc='/proc': 'comm-%d' % pid)
+    node.listening = listening or {}
+    args = dict(node.args, instances=TWO, profile='atlas-800i-a2-64g', npu=dict(NPU, processes=npu_processes))
+    for key in ('devices', 'ports', 'master_port'):
+        args.pop(key)
+    args.update(override)
+    module = build_module(monkeypatch, mindie_precheck, args)
+    return mindie_precheck.MindiePrecheck(module).run()
+
+
+MANAGED = {'ascend.mindie.managed': 'true'}
+CONTAINERS = [{'id': 'aaa0', 'name': 'mindie-0', 'labels': MANAGED}, {'id': 'aaa1', 'name': 'mindie-1', 'labels': MANAGED},
+              {'id': 'bbb', 'name': 'mindie', 'labels': MANAGED}, {'id': 'ccc', 'name': 'notebook', 'labels': {}}]
+
+
+def held(npu_id, pid):
+    return {'npu_id': npu_id, 'chip_id': 0, 'pid': pid, 'name': '', 'memory_mb': 3000}
+
+
+def test_a_re_run_on_two_serving_instances_passes(monkeypatch, node):
+    processes = [held(c, 100 + c) for c in range(8)]
+    pids_in = dict((100 + c, 'aaa0' if c < 4 else 'aaa1') for c in range(8))
+    listening = {1040: 'i0', 1050: 'i1', 7897: 'm1', 60040: 'h1'}
+    sockets = {'i0': [100], 'i1': [104], 'm1': [105], 'h1': [106]}
+    result = two_instances(monkeypatch, node, CONTAINERS, pids_in, processes, listening, sockets)
+    got = by_id(result)
+    assert result['status'] == checks.PASS, [c for c in result['checks'] if c['status'] != checks.PASS]
+    assert got['npu_count']['message'] == 'atlas-800i-a2-64g with 2 instances: mindie-0 4 NPUs, mindie-1 4 NPUs'
+    assert got['own_container']['message'] == 'containers mindie-0, mindie-1 were created by ascend.mindie'
+    assert got['ports_free']['message'].startswith('76 planned ports free')
+    assert node.of('containers') == [()]
+
+
+def test_holders_of_another_instance_a_stale_one_and_a_foreign_container_are_refused(monkeypatch, node):
+    processes = [held(0, 100), held(4, 101), held(5, 102), held(6, 103), held(7, 104)]
+    pids_in = {100: 'aaa0', 101: 'aaa0', 102: 'bbb', 103: 'ccc'}
+    result = two_instances(monkeypatch, node, CONTAINERS, pids_in, processes)
+    check = by_id(result)['npu_processes']
+    assert check['status'] == checks.FAIL
+    assert 'NPU 0' not in check['message']
+    assert ('NPU 4 (planned for mindie-1): pid 101 (comm-101, 3000 MB) in container mindie-0, instance mindie-0 of ours, '
+            'planned on NPUs 0, 1, 2, 3') in check['message']
+    assert 'NPU 5 (planned for mindie-1): pid 102 (comm-102, 3000 MB) in container mindie, a container of ours that the plan' \
+        in check['message']
+    assert 'pid 103 (comm-103, 3000 MB) in container notebook, a container not created by ascend.mindie' in check['message']
+    assert 'NPU 7 (planned for mindie-1): pid 104 (comm-104, 3000 MB), not a container of ours' in check['message']
+    warned = two_instances(monkeypatch, node, CONTAINERS, pids_in, processes, foreign_process_action='warn')
+    assert by_id(warned)['npu_processes']['status'] == checks.WARN
+
+
+def test_a_layout_change_of_this_deployment_is_not_in_the_way_another_deployment_is(monkeypatch, node):
+    """With container_base, the old 1x8 instance (mindie) and a planned instance on another's chips (a 2x4 -> 4x2
+    style change) are replaced by the container role: named, not refused. Another deployment of ours is refused."""
+    containers = CONTAINERS + [{'id': 'ddd', 'name': 'qwen72b', 'labels': MANAGED}]
+    processes = [held(0, 100), held(4, 101), held(5, 102), held(6, 103)]
+    pids_in = {100: 'aaa0', 101: 'aaa0', 102: 'bbb', 103: 'ddd'}
+    listening = {1040: 'stale', 1050: 'other'}
+    sockets = {'stale': [102], 'other': [103]}
+    result = two_instances(monkeypatch, node, containers, pids_in, processes[:3], listening={1040: 'stale'},
+                           sockets=sockets, container_base='mindie')
+    check = by_id(result)['npu_processes']
+    assert check['status'] == checks.PASS, check['message']
+    assert 'NPU 4 held by mindie-0, an instance of another layout' in check['message']
+    assert 'NPU 5 held by mindie, an instance of another layout' in check['message']
+    assert by_id(result)['ports_free']['status'] == checks.PASS, by_id(result)['ports_free']['message']
+    result = two_instances(monkeypatch, node, containers, pids_in, processes, listening, sockets, container_base='mindie')
+    check = by_id(result)['npu_processes']
+    assert check['status'] == checks.FAIL
+    assert 'NPU 6 (planned for mindie-1): pid 103 (comm-103, 3000 MB) in container qwen72b, a container of ours that the plan' \
+        in check['message']
+    assert 'NPU 4' not in check['message'] and 'NPU 5' not in check['message']
+    assert by_id(result)['ports_free']['status'] == checks.FAIL
+    assert '1050' in by_id(result)['ports_free']['message'] and '1040 ' not in by_id(result)['ports_free']['message']
+
+
+def test_ports_of_every_instance_held_by_anything_but_our_instances_fail(monkeypatch, node):
+    listening = {1050: 'i1', 1131: 'ic', 60063: 'h', 1040: 'stale'}
+    sockets = {'i1': [104], 'ic': [900], 'h': [901], 'stale': [102]}
+    pids_in = {104: 'aaa1', 102: 'bbb'}
+    result = two_instances(monkeypatch, node, CONTAINERS, pids_in, [], listening, sockets)
+    check = by_id(result)['ports_free']
+    assert check['status'] == checks.FAIL
+    assert check['message'] == ('ports already listening: 1040 (mindie-0 business), 1131 (mindie-1 inter_comm), '
+                                '60063 (mindie-1 HCCL 60032-60063)')
+
+
+def test_instances_and_the_one_instance_options_are_exclusive_and_bad_instances_touch_nothing(monkeypatch, node, capsys):
+    with pytest.raises(SystemExit):
+        build_module(monkeypatch, mindie_precheck, dict(node.args, instances=TWO))
+    assert 'parameters are mutually exclusive: instances|devices' in capsys.readouterr().out
+    args = dict(node.args, instances=[dict(TWO[0], ports={'business': 99999})])
+    for key in ('devices', 'ports', 'master_port'):
+        args.pop(key)
+    module = build_module(monkeypatch, mindie_precheck, args)
+    with pytest.raises(Failed) as info:
+        mindie_precheck.MindiePrecheck(module).run()
+    assert 'instances[0] (mindie-0).ports.business must be a TCP port' in info.value.result['msg']
+    assert node.log == []
