@@ -36,6 +36,7 @@ from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi import (
 )
 from ansible_collections.ascend.mindie.plugins.module_utils import profiles
 from ansible_collections.ascend.mindie.plugins.module_utils import plan
+from ansible_collections.ascend.mindie.plugins.module_utils import mindie_supervisor
 from ansible_collections.ascend.mindie.plugins.module_utils.mindie_schema import (
     ConfigParseError,
     is_multimodal,
@@ -506,7 +507,8 @@ def last_run(text, pid=None, name=''):
     """
     text = text or ''
     if name.startswith('console'):
-        index = text.rfind(CONSOLE_START_MARKER)
+        # mindie_service's marker, or the supervisor's before each start of a supervised daemon.
+        index = max(text.rfind(CONSOLE_START_MARKER), text.rfind(mindie_supervisor.CONSOLE_MARKER))
         return text[text.rfind('\n', 0, index) + 1:] if index >= 0 else text
     if pid is None:
         return text
@@ -591,6 +593,112 @@ def check_test_image(path, info):
         findings.append(finding(WARNING, 'image_load', 'test image %s is %s, not a supported format' % (path, fmt),
                                 'Convert it to jpg or png.'))
     return findings
+
+
+# ---------------------------------------------------------------------- the instance's supervisor
+
+# The env a supervised container carries (the container role sets it): the instance's log_dir as it sees it.
+SUPERVISOR_ENV = mindie_supervisor.ENV_STATE_DIR
+SUPERVISOR_STATE_FILE = mindie_supervisor.STATE_FILE
+# Where the supervisor writes console.log and MindIE's own logs (MINDIE_LOG_PATH) under the instance's log_dir.
+SUPERVISED_CONSOLE_LOG = mindie_supervisor.CONSOLE_FILE
+SUPERVISED_LOG_PATH = mindie_supervisor.DEFAULT_STATE_DIR + '/mindie'
+DAEMON_STATUSES = ('starting', 'running')
+# The supervisor's state file (``<log_dir>/supervisor.json``) as a dict; {} for an empty, garbled or non-object file.
+supervisor_state = mindie_supervisor.read_state
+
+
+def supervised(env):
+    """Whether a container's environment (list of ``NAME=value`` or a dict) names the supervisor's state directory."""
+    if isinstance(env, dict):
+        return bool(env.get(SUPERVISOR_ENV))
+    return any(str(item).startswith(SUPERVISOR_ENV + '=') and len(str(item)) > len(SUPERVISOR_ENV) + 1
+               for item in env or [])
+
+
+def last_exit_text(last_exit):
+    """``exit code 1`` / ``signal 9`` and the supervisor's reason, from its ``last_exit`` (None when there is none)."""
+    if not isinstance(last_exit, dict):
+        return None
+    parts = []
+    if last_exit.get('signal') is not None:
+        parts.append('signal %s' % last_exit['signal'])
+    if last_exit.get('code') is not None:
+        parts.append(exit_status_text(last_exit['code']) or 'exit status %s' % last_exit['code'])
+    if last_exit.get('reason'):
+        parts.append('(%s)' % last_exit['reason'])
+    return ' '.join(parts) or 'an unknown exit'
+
+
+def supervisor_daemon(state, now, log_path=SUPERVISED_LOG_PATH):
+    """The daemon dict of :func:`check_daemon` from a supervisor's state (the supervisor knows its pid, not a pid file)."""
+    running = state.get('status') in DAEMON_STATUSES and isinstance(state.get('daemon_pid'), int)
+    started = state.get('started_at')
+    last_exit = state.get('last_exit') if isinstance(state.get('last_exit'), dict) else {}
+    return {'pid': state.get('daemon_pid') if running else None, 'running': running, 'cmdline': '',
+            'age': int(now - started) if running and isinstance(started, (int, float)) and now >= started else None,
+            'exit_code': None if running else last_exit.get('code'),
+            'home': None, 'log_path': log_path, 'log_env_from': 'the supervisor (MINDIE_LOG_PATH)'}
+
+
+def check_supervisor(state, state_path, container_running=True):
+    """Findings on one instance from its supervisor's state (``{}`` when the file is missing or unreadable).
+
+    crash-looping is an error with the daemon's last error lines (the known failures among them named as well);
+    backoff and stopped are warnings; restarts of a daemon that serves again are info (kill -9, OOM: it healed).
+    """
+    if not container_running:
+        return []
+    if not state:
+        return [finding(WARNING, 'service_start', '%s is missing or unreadable: the supervisor of this instance has '
+                        'written no state' % state_path,
+                        'Look at docker logs of the container (the supervisor is its main process) and at '
+                        'console.log beside that file.')]
+    status = state.get('status')
+    restarts = state.get('restarts') if isinstance(state.get('restarts'), int) else 0
+    ended = last_exit_text(state.get('last_exit'))
+    lines = [str(line) for line in (state.get('last_error_lines') or []) if str(line).strip()][-20:]
+    details = {'status': status, 'restarts': restarts, 'last_exit': state.get('last_exit'), 'last_error_lines': lines}
+    shown = ' | '.join(line.strip() for line in lines[-5:])[:600] or '(none recorded)'
+    findings = []
+    if status == 'crash-looping':
+        findings.append(finding(
+            ERROR, 'service_start', 'the daemon is crash-looping: the supervisor stopped restarting it after %d '
+            'start(s) inside its restart window; last exit: %s; last error lines: %s'
+            % (len(state.get('starts') or []) or restarts + 1, ended or '-', shown),
+            'Fix the cause shown in the last error lines (supervisor.json and console.log under the instance\'s '
+            'log_dir, the MindIE log files below it), then restart the instance (ascend.mindie.mindie_service '
+            'state=restarted, or re-run the service role: a changed config.json resets the restart history). The '
+            'other instances are not affected.', details=details))
+    elif status == 'backoff':
+        findings.append(finding(
+            WARNING, 'service_start', 'the daemon exited (%s) and the supervisor restarts it after a back-off '
+            '(restart %d); last error lines: %s' % (ended or '-', restarts, shown),
+            'If it keeps failing it is reported crash-looping after mindie_service_restart_limit starts; read the '
+            'last error lines.', details=details))
+    elif status in ('stopped', 'stopping'):
+        findings.append(finding(
+            WARNING, 'service_start', 'the instance is held %s by its supervisor (desired stopped, e.g. by the '
+            'inference role or ascend.mindie.mindie_service state=stopped)' % status,
+            'Start it again with ascend.mindie.mindie_service state=started.', details=details))
+    elif status == 'waiting':
+        findings.append(finding(
+            WARNING, 'service_start', 'the supervisor is waiting for supervisor.json and config.json in the '
+            'instance\'s config directory', 'Run the service role (it writes both).', details=details))
+    elif status in DAEMON_STATUSES and restarts:
+        findings.append(finding(
+            INFO, 'service_start', 'the supervisor restarted the daemon %d time(s) since it started; last exit: %s'
+            % (restarts, ended or '-'), 'It serves again without Ansible; if it recurs read the last error lines: '
+            '%s' % shown, details=details))
+    if status in ('crash-looping', 'backoff') and lines:
+        findings += check_logs([('the last error lines of supervisor.json', '\n'.join(lines))])
+    return findings
+
+
+def instance_status(findings):
+    """error / warning / ok: the worst finding of an instance."""
+    severities = set(f.get('severity') for f in findings)
+    return ERROR if ERROR in severities else (WARNING if WARNING in severities else 'ok')
 
 
 # ---------------------------------------------------------------------- summary

@@ -130,6 +130,35 @@ options:
       - Seconds each probe may take (1 to 300).
     type: int
     default: 5
+  instances:
+    description:
+      - The MindIE instances of the node, each diagnosed on its own (its config.json, container, supervisor state,
+        daemon, logs, ports and health); the node's items (C(npu-smi), driver, weights, test image) are collected
+        once. The roles pass C(mindie_plan.instances).
+      - Empty (the default) diagnoses one instance, O(container) with O(config_path).
+      - With a O(instances[].log_dir) and a container whose environment has E(MINDIE_SUPERVISOR_STATE_DIR) (the
+        collection's supervisor runs the daemon), the supervisor's C(supervisor.json) is read there (status, restarts,
+        last exit, last error lines; V(crash-looping) is an error finding with those lines), the daemon is the one it
+        names and C(console.log) is read there too.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: The instance's name (the plan's C(name)); the key of RV(instances).
+        type: str
+        required: true
+      container:
+        description: Its container (a Docker container name).
+        type: str
+        required: true
+      config_path:
+        description: Its C(config.json) on the node.
+        type: path
+        required: true
+      log_dir:
+        description: Its log directory on the node (the plan's C(log_dir)); null when it has none.
+        type: path
 notes:
   - "With C(httpsEnabled) the probes use the TLS options (O(ca_path), O(client_cert), O(client_key),
     O(client_key_passphrase), O(validate_certs), O(server_name)). Without O(client_cert) an HTTPS service is not
@@ -266,6 +295,43 @@ errors:
   type: list
   elements: str
   sample: ["npu-smi info -l: [Errno 2] No such file or directory: 'npu-smi'"]
+instances:
+  description:
+    - Each instance's diagnosis, by name. RV(findings) holds the node's findings and every instance's (each with
+      C(details.instance); with several instances the message starts with the instance's name), RV(files) the
+      node's files and, with one instance, that instance's too.
+  returned: always
+  type: dict
+  sample: {"mindie-1": {"name": "mindie-1", "container": "mindie-1", "status": "error", "supervised": true,
+           "supervisor": {"status": "crash-looping", "restarts": 5}, "summary": "FAIL: 1 error(s) ...",
+           "findings": [], "errors": [], "files": {"supervisor.json": "{...}"}, "daemon_log_file": null,
+           "config_path": "/etc/mindie/mindie-1/config.json", "log_dir": "/var/log/mindie/mindie-1"}}
+  contains:
+    status:
+      description: V(error), V(warning) or V(ok), the worst of its findings.
+      type: str
+      returned: always
+    summary:
+      description: The instance's one-line verdict, as RV(summary).
+      type: str
+      returned: always
+    supervised:
+      description: Whether the collection's supervisor runs its daemon.
+      type: bool
+      returned: always
+    supervisor:
+      description: Its supervisor's state (C(supervisor.json) in its log_dir), C({}) when unreadable, V(null) when not read.
+      type: dict
+      returned: always
+    findings:
+      description: Its findings (the shape of RV(findings)).
+      type: list
+      elements: dict
+      returned: always
+    files:
+      description: Its collected files, by name (C(supervisor.json), C(config.json), C(console.log.tail), ...).
+      type: dict
+      returned: always
 '''
 
 import grp
@@ -349,6 +415,20 @@ def validate_names(params):
     log_path = params.get('log_root')
     if log_path is not None and any(ord(c) < 32 or ord(c) == 127 for c in log_path):
         problems.append('log_root %r must not contain control characters (newlines, NUL).' % (log_path,))
+    names = [item.get('name') for item in params.get('instances') or []]
+    for item in params.get('instances') or []:
+        where = 'instances[%s]' % item.get('name')
+        if not CONTAINER_NAME.match(item.get('name') or '') or not CONTAINER_NAME.match(item.get('container') or ''):
+            problems.append('%s: name %r and container %r must be Docker container names (letters, digits, _ . -).'
+                            % (where, item.get('name'), item.get('container')))
+        for key in ('config_path', 'log_dir'):
+            value = item.get(key)
+            if value is not None and (not value.startswith('/') or any(ord(c) < 32 or ord(c) == 127 for c in value)):
+                problems.append('%s: %s %r must be an absolute path on the node without control characters.'
+                                % (where, key, value))
+    twice = sorted(set(n for n in names if names.count(n) > 1))
+    if twice:
+        problems.append('instances: the name(s) %s are given more than once.' % ', '.join(str(n) for n in twice))
     return problems
 
 
@@ -410,7 +490,6 @@ class MindieDiagnoser(object):
         self.service_dir = self.p['service_dir'].rstrip('/') or '/'
         self.files = {}
         self.errors = []
-        self.findings = []
         self.docker = None
         self.docker_error = None
         self.container_attrs = None
@@ -418,6 +497,10 @@ class MindieDiagnoser(object):
         self.npu_smi_hung = None
         self.daemon_notes = []
         self.http = MindieHTTP.from_params(self.p)
+        # The instance being diagnosed (run_instance sets these; one instance from container/config_path by default).
+        self.container = self.p.get('container')
+        self.config_path = self.p.get('config_path')
+        self.supervisor = None
 
     def collect(self, label, func, *args):
         """Run one collector; record its exception as an error string and return None."""
@@ -459,7 +542,7 @@ class MindieDiagnoser(object):
         self.files[name] = _read(path)
 
     def config_file(self):
-        path = self.p['config_path']
+        path = self.config_path
         try:
             st = os.stat(path)
         except OSError as exc:
@@ -477,7 +560,7 @@ class MindieDiagnoser(object):
     def connect_docker(self):
         """The Docker client; a missing SDK or an engine that does not answer is kept for the container finding."""
         try:
-            self.docker = MindieDockerClient(self.p['container'], timeout=DOCKER_TIMEOUT)
+            self.docker = MindieDockerClient(self.container, timeout=DOCKER_TIMEOUT)
         except MindieDockerError as exc:
             self.docker_error = exc.msg
             raise
@@ -485,12 +568,13 @@ class MindieDiagnoser(object):
     def container_state(self):
         attrs = self.docker.inspect_container()
         if attrs is None:
-            self.files['docker-inspect-container.json'] = 'container %s does not exist\n' % self.p['container']
+            self.files['docker-inspect-container.json'] = 'container %s does not exist\n' % self.container
             return None
         self.container_attrs = attrs
         self.files['docker-inspect-container.json'] = json.dumps(attrs, indent=2, sort_keys=True, default=str) + '\n'
         state = attrs.get('State') or {}
         return {'running': bool(state.get('Running')), 'restarting': bool(state.get('Restarting')),
+                'supervised': diagnose.supervised((attrs.get('Config') or {}).get('Env')),
                 'status': state.get('Status'), 'exit_code': state.get('ExitCode'),
                 'oom_killed': bool(state.get('OOMKilled')), 'restart_count': attrs.get('RestartCount', 0),
                 'image': (attrs.get('Config') or {}).get('Image'), 'image_id': attrs.get('Image')}
@@ -513,6 +597,29 @@ class MindieDiagnoser(object):
             raise MindieDockerError('cannot read %s in the container: %s' % (path, (err or out).strip()))
         self.files[name] = out
         return out
+
+    def node_tail(self, name, path):
+        """The last log_lines lines of a log file on the node (the instance's log_dir), at most MAX_FILE_BYTES."""
+        fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NONBLOCK', 0) | getattr(os, 'O_NOCTTY', 0))
+        with os.fdopen(fd, 'rb') as handle:
+            st = os.fstat(handle.fileno())
+            if not stat_mod.S_ISREG(st.st_mode):
+                raise IOError('%s is not a regular file' % path)
+            handle.seek(max(0, st.st_size - MAX_FILE_BYTES))
+            lines = to_text(handle.read(MAX_FILE_BYTES), errors='replace').splitlines(True)
+        out = ''.join(lines[-self.p['log_lines']:])
+        self.files[name] = out
+        return out
+
+    def supervisor_state(self, log_dir):
+        """The supervisor's state file in the instance's log_dir on the node: (state dict, its path); {} when missing."""
+        path = os.path.join(log_dir, diagnose.SUPERVISOR_STATE_FILE)
+        if not os.path.exists(path):
+            self.files['supervisor.json'] = '%s: does not exist\n' % path
+            return {}, path
+        text = _read(path)
+        self.files['supervisor.json'] = text
+        return diagnose.supervisor_state(text), path
 
     def daemon(self):
         rc, out, err = self.docker.exec_shell(PROBE_SCRIPT, args=probe_args(self.service_dir))
@@ -557,13 +664,16 @@ class MindieDiagnoser(object):
         daemon['log_file_own'] = why.startswith('the log file of daemon')
         return self.log_tail(DAEMON_LOG_TAIL, path)
 
-    def service_logs(self):
+    def service_logs(self, supervised=None):
         """The daemon (or None) and the findings of its logs: its own log file, mindservice.log, console.log.
 
-        Everything runs through ``self.docker.exec_shell`` (in the container; a local shell in the tests).
-        The daemon's own log file is the authority; the appended logs count from the last run on.
+        Everything runs through ``self.docker.exec_shell`` (in the container; a local shell in the tests), but for
+        a supervised instance (``supervised``: the daemon dict from its supervisor's state, and the node path of
+        the console.log the supervisor writes in the instance's log_dir) the daemon is the supervisor's and
+        console.log is read on the node. The daemon's own log file is the authority; the appended logs count from
+        the last run on.
         """
-        daemon = self.collect('daemon', self.daemon)
+        daemon = supervised[0] if supervised else self.collect('daemon', self.daemon)
         logs = []
         pid = (daemon or {}).get('pid')
         if daemon is not None:
@@ -571,9 +681,10 @@ class MindieDiagnoser(object):
             if text is not None:
                 logs.append((daemon['log_file'], text if daemon.get('log_file_own') else last_run(text, pid)))
         service_log = diagnose.service_log_path(self.config or {}, self.service_dir)
-        for name, path in (('mindservice.log.tail', service_log),
-                           ('console.log.tail', self.service_dir + '/' + CONSOLE_LOG)):
-            text = self.collect(name, self.log_tail, name, path)
+        console = supervised[1] if supervised else self.service_dir + '/' + CONSOLE_LOG
+        for name, path in (('mindservice.log.tail', service_log), ('console.log.tail', console)):
+            reader = self.node_tail if supervised and name == 'console.log.tail' else self.log_tail
+            text = self.collect(name, reader, name, path)
             if text is not None:
                 logs.append((path, last_run(text, pid, name)))
         if daemon is not None:
@@ -699,16 +810,72 @@ class MindieDiagnoser(object):
         self.validate()
         self.module.exit_json(**self.run())
 
+    def instance_specs(self):
+        """The instances to diagnose: the instances option, else one from container and config_path."""
+        if self.p['instances']:
+            return [dict(item) for item in self.p['instances']]
+        return [{'name': self.p['container'], 'container': self.p['container'], 'config_path': self.p['config_path'],
+                 'log_dir': None}]
+
     def run(self):
-        f = self.findings
         p = self.p
+        node_files = self.files
         info_text = self.collect('npu-smi info', self.npu_smi, '', [])
         npu_error = self.errors[-1] if info_text is None and self.errors else None
         self.collect('npu-smi info -m', self.npu_smi, '-m', ['-m'])
         self.collect('npu-smi info -l', self.npu_smi, '-l', ['-l'])
         npu_findings, dummy, profile = diagnose.check_npu(info_text or self.files.get('npu-smi-info.txt'), npu_error)
-        f += npu_findings
+        node_findings = list(npu_findings)
         self.version_files()
+
+        specs = self.instance_specs()
+        several = len(specs) > 1
+        node_errors = self.errors
+        instances = {}
+        for index, spec in enumerate(specs):
+            instances[spec['name']] = self.run_instance(spec, profile, node_files if index == 0 else None)
+        self.files, self.errors = node_files, node_errors
+
+        model_checks = self.collect('model directory', self.model_dir)
+        if model_checks:
+            # The prechecks' own checks of the weights, reported as they are (category model).
+            node_findings += checks.findings(model_checks)
+        image_info = self.collect('test image', self.test_image)
+        if image_info is not None:
+            node_findings += diagnose.check_test_image(p['test_image'], image_info)
+
+        every = list(node_findings)
+        errors = list(node_errors)
+        for spec in specs:
+            entry = instances[spec['name']]
+            for item in entry['findings']:
+                item = dict(item, details=dict(item['details'], instance=spec['name']))
+                if several:
+                    item['message'] = item['reason'] = '%s: %s' % (spec['name'], item['message'])
+                every.append(item)
+            errors += [('%s: %s' % (spec['name'], e)) if several else e for e in entry['errors']]
+            if not several:
+                # One instance: its files stay where they always were, beside the node's.
+                node_files.update(entry['files'])
+        if errors:
+            node_files['errors.txt'] = '\n'.join(errors) + '\n'
+        findings = diagnose.sort_findings(every)
+        first = instances[specs[0]['name']]
+        return {'changed': False, 'files': node_files, 'findings': findings, 'profile': profile,
+                'errors': errors, 'summary': diagnose.summarize(findings, errors),
+                'daemon_log_file': first['daemon_log_file'], 'instances': instances}
+
+    def run_instance(self, spec, profile, node_files=None):
+        """One instance: its config.json, container, supervisor state, daemon, logs, ports and health.
+
+        Its files, errors and findings are its own (``node_files``, given for the first instance, gets the node's
+        list of containers). Returns its entry of RV(instances).
+        """
+        p = self.p
+        self.files, self.errors, f = {}, [], []
+        self.container, self.config_path = spec['container'], spec['config_path']
+        self.docker = self.docker_error = self.container_attrs = self.config = None
+        self.daemon_notes = []
 
         config_stat = self.collect('config.json', self.config_file)
         if 'config.json' in self.files or config_stat is None and 'config.json.stat' in self.files:
@@ -730,13 +897,25 @@ class MindieDiagnoser(object):
             image_ref = (container or {}).get('image')
             if image_ref:
                 image_present = self.collect('docker inspect image', self.image, image_ref)
-            self.collect('docker ps -a', self.ps)
+            if node_files is not None:
+                files, self.files = self.files, node_files
+                self.collect('docker ps -a', self.ps)
+                self.files = files
             if container is not None or self.files.get('docker-inspect-container.json', '').endswith('not exist\n'):
                 f += diagnose.check_container(container, image_present=image_present, image_ref=image_ref)
 
+        running = bool(container and container.get('running'))
+        state, supervised = None, None
+        if spec.get('log_dir') and (container is None or container.get('supervised')):
+            found = self.collect('supervisor state', self.supervisor_state, spec['log_dir'])
+            if found is not None:
+                state = found[0]
+                f += diagnose.check_supervisor(state, found[1], running)
+                supervised = (diagnose.supervisor_daemon(state, time.time()),
+                              os.path.join(spec['log_dir'], diagnose.SUPERVISED_CONSOLE_LOG))
         daemon = None
-        if container and container.get('running'):
-            daemon, log_findings = self.service_logs()
+        if running:
+            daemon, log_findings = self.service_logs(supervised if container.get('supervised') else None)
             f += log_findings
 
         config_ports = diagnose.config_ports(self.config) if self.config else {}
@@ -744,25 +923,17 @@ class MindieDiagnoser(object):
         listeners = self.collect('listening sockets', self.listeners, ports) or {}
         f += diagnose.check_ports(listeners, ports, bool(daemon and daemon.get('running')))
         listening = any(port in listeners for port in config_ports.values())
-        f += diagnose.check_daemon(bool(container and container.get('running')), daemon, listening,
-                                   p['ready_timeout'])
+        if not (state and state.get('status') not in diagnose.DAEMON_STATUSES):
+            # A supervisor that holds the daemon stopped, backs off or gave up has said so above.
+            f += diagnose.check_daemon(running, daemon, listening, p['ready_timeout'])
         if p['probe'] and daemon and daemon.get('running') and listening:
             f += self.collect('health probes', self.health, listeners) or []
-
-        model_checks = self.collect('model directory', self.model_dir)
-        if model_checks:
-            # The prechecks' own checks of the weights, reported as they are (category model).
-            f += checks.findings(model_checks)
-        image_info = self.collect('test image', self.test_image)
-        if image_info is not None:
-            f += diagnose.check_test_image(p['test_image'], image_info)
-
-        if self.errors:
-            self.files['errors.txt'] = '\n'.join(self.errors) + '\n'
         findings = diagnose.sort_findings(f)
-        return {'changed': False, 'files': self.files, 'findings': findings, 'profile': profile,
-                'errors': self.errors, 'summary': diagnose.summarize(findings, self.errors),
-                'daemon_log_file': (daemon or {}).get('log_file')}
+        return {'name': spec['name'], 'container': spec['container'], 'config_path': spec['config_path'],
+                'log_dir': spec.get('log_dir'), 'status': diagnose.instance_status(findings),
+                'summary': diagnose.summarize(findings, self.errors), 'findings': findings, 'errors': self.errors,
+                'files': self.files, 'supervised': bool(container and container.get('supervised')),
+                'supervisor': state, 'daemon_log_file': (daemon or {}).get('log_file')}
 
     def daemon_text(self, daemon):
         lines = ['pid: %s' % (daemon.get('pid') or '- (no pid file)'),
@@ -794,6 +965,12 @@ def main():
             ready_timeout=dict(type='int', default=diagnose.DEFAULT_READY_TIMEOUT),
             probe=dict(type='bool', default=True),
             probe_timeout=dict(type='int', default=5),
+            instances=dict(type='list', elements='dict', default=[], options=dict(
+                name=dict(type='str', required=True),
+                container=dict(type='str', required=True),
+                config_path=dict(type='path', required=True),
+                log_dir=dict(type='path'),
+            )),
             **tls_argument_spec()
         ),
         supports_check_mode=True,

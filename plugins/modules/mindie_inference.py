@@ -144,6 +144,13 @@ options:
       - Seconds the run may take; it is then terminated and the module fails.
     type: int
     default: 1800
+  refuse_held_npus:
+    description:
+      - Look for MindIE's daemon and workers among the container's processes first and refuse to run when one holds
+        the NPUs (see the notes). V(false) skips the look, for example in check mode after a stop that check mode only
+        announced.
+    type: bool
+    default: true
   docker_host:
     description:
       - URL of the Docker engine, for example V(unix:///var/run/docker.sock).
@@ -151,8 +158,11 @@ options:
     type: str
 notes:
   - The runner binds E(MASTER_PORT) (20031 in the script) and needs the NPUs' memory, so it cannot run while a
-    MindIE Service daemon holds the same NPUs; stop the service first (M(ascend.mindie.mindie_service) with
-    O(ascend.mindie.mindie_service#module:state=stopped)).
+    MindIE Service daemon holds the same NPUs. The module looks for MindIE's daemon and workers among the container's
+    processes first (also in check mode) and, when it finds one, fails naming them before anything is written or
+    run; stop that instance first (M(ascend.mindie.mindie_service) with
+    O(ascend.mindie.mindie_service#module:state=stopped), or the P(ascend.mindie.inference#role) role's
+    C(mindie_inference_stop_service)).
 seealso:
   - module: ascend.mindie.mindie_service
   - module: ascend.mindie.npu_facts
@@ -316,6 +326,12 @@ rc:
   returned: when the script ran
   type: int
   sample: 0
+holders:
+  description: The MindIE processes of the container that hold its NPUs, when the module refused to run because of them.
+  returned: when a MindIE Service daemon runs in the container
+  type: list
+  elements: dict
+  sample: [{"pid": 4123, "name": "mindieservice_d", "cmdline": "./bin/mindieservice_daemon"}]
 hint:
   description: What probably went wrong, matched from the output.
   returned: on failure, when a known cause matched
@@ -331,6 +347,7 @@ from shlex import quote
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ascend.mindie.plugins.module_utils.container_manager import ContainerManager, run_container_manager
+from ansible_collections.ascend.mindie.plugins.module_utils.mindie_daemon import is_mindie_process
 from ansible_collections.ascend.mindie.plugins.module_utils.mindie_docker import (
     CONTAINER_NAME,
     ENV_NAME,
@@ -364,6 +381,12 @@ UNSAFE_IN_PATH = re.compile(r'[\x00-\x1f\x7f\s\'"`$\\;&|<>(){}\[\]*?!#~]')
 # input_text goes into that string inside single quotes: refused with these when the script evals.
 UNSAFE_IN_EVAL_TEXT = re.compile(r'[\x00-\x1f\x7f\'"`$\\]')
 PATH_OPTIONS = ('model_path', 'input_image', 'dataset_path', 'shm_name_save_path')
+# Prints "<pid>\t<comm>\t<cmdline>" of every process in the container: a MindIE daemon or worker among them holds
+# the container's NPUs (HBM, MASTER_PORT), which run_pa needs free.
+PROCESS_LIST_SCRIPT = (
+    'for d in /proc/[0-9]*; do [ -r "$d/comm" ] || continue; c=$(cat "$d/comm" 2>/dev/null) || continue;'
+    ' l=$(tr \'\\0\' \' \' < "$d/cmdline" 2>/dev/null | head -c 300); printf \'%s\\t%s\\t%s\\n\' "${d#/proc/}" "$c" "$l"; done\n'
+)
 
 HINTS = (
     (('No module named', 'ModuleNotFoundError'),
@@ -573,11 +596,32 @@ class MindieInferenceManager(ContainerManager):
             self.client.exec_shell('rm -f %s' % quote(tmp))
             self.fail('Cannot write %s in container %s: %s' % (self.copy, self.p['container'], (err or out).strip()))
 
+    def service_holders(self):
+        """The MindIE daemon and worker processes in the container ([{'pid', 'name', 'cmdline'}]): they hold its NPUs."""
+        rc, out, err = self.client.exec_shell(PROCESS_LIST_SCRIPT)
+        if rc != 0:
+            self.fail('Cannot list the processes of container %s: %s' % (self.p['container'], (err or out).strip()))
+        holders = []
+        for line in out.splitlines():
+            pid, dummy, rest = line.partition('\t')
+            comm, dummy, cmdline = rest.partition('\t')
+            if pid.isdigit() and is_mindie_process(comm, cmdline):
+                holders.append({'pid': int(pid), 'name': comm, 'cmdline': cmdline.strip()})
+        return holders
+
     def run(self):
         try:
             self.result['container'] = self.client.require_running()
         except MindieDockerError as exc:
             self.fail(str(exc))
+        holders = self.service_holders() if self.p['refuse_held_npus'] else []
+        if holders:
+            self.fail('The MindIE Service daemon of container %s holds its NPUs (%s): run_pa needs them free (their HBM '
+                      'and MASTER_PORT). Stop that instance first: mindie_inference_stop_service: true in the '
+                      'ascend.mindie.inference role stops it, runs and starts it again, or ascend.mindie.mindie_service '
+                      'state=stopped. Nothing was written or run.'
+                      % (self.p['container'], ', '.join('pid %d %s' % (h['pid'], h['name']) for h in holders[:8])),
+                      holders=holders)
         original = self.client.read_file(self.script)
         if original is None:
             self.fail('The inference script %s does not exist in container %s (is it a MindIE image with atb-models?).'
@@ -659,6 +703,7 @@ def main():
             set_env_scripts=dict(type='list', elements='str', default=list(RUN_PA_SET_ENV_SCRIPTS)),
             timeout=dict(type='int', default=1800),
             docker_host=dict(type='str'),
+            refuse_held_npus=dict(type='bool', default=True),
         ),
         supports_check_mode=True,
     )

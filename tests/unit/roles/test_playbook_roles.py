@@ -170,3 +170,69 @@ def test_inference_runs_the_preflight_with_the_run_tag(run):
     # No Docker engine here: the run fails in the module, not on an undefined plan.
     assert rc != 0 and "Compute the node's plan" in out, out
     assert 'No Docker engine' in report['nodes']['n1']['msg'] and 'mindie_plan' not in report['nodes']['n1']['msg'], report
+
+
+def test_collect_logs_writes_a_directory_per_instance_of_the_plan(run):
+    # A hand-built plan of two instances (contracts: name, container, config_dir, log_dir per instance).
+    instances = []
+    for index in (0, 1):
+        name = 'mindie-unit-%d' % index
+        (run.tmp / 'cfg' / name).mkdir(parents=True)
+        (run.tmp / 'cfg' / name / 'config.json').write_text('{}')
+        (run.tmp / 'log' / name).mkdir(parents=True)
+        instances.append({'name': name, 'index': index, 'container': name, 'config_dir': str(run.tmp / 'cfg' / name),
+                          'log_dir': str(run.tmp / 'log' / name)})
+    (run.tmp / 'log' / 'mindie-unit-1' / 'supervisor.json').write_text(json.dumps({'status': 'crash-looping', 'restarts': 5}))
+    (run.tmp / 'log' / 'mindie-unit-1' / 'console.log').write_text('Daemon exit\n')
+    rc, out = run('collect_logs.yml', '-e', 'mindie_diagnose_dir=%s' % (run.tmp / 'logs'), '-e', 'mindie_diagnose_probe=false',
+                  '-e', 'mindie_diagnose_archive=false', '-e', _plan(container='mindie-unit-0', instances=instances,
+                                                                    config_dir=instances[0]['config_dir']))
+    assert rc == 0, out
+    [summary] = _bundles(run.tmp / 'logs')
+    host = os.path.join(os.path.dirname(summary), 'n1')
+    for name in ('mindie-unit-0', 'mindie-unit-1'):
+        found = json.load(open(os.path.join(host, name, 'findings.json')))
+        assert found['name'] == name and found['container'] == name, found
+        assert os.path.isfile(os.path.join(host, name, 'config.json'))
+        assert not os.path.exists(os.path.join(host, 'config.json'))      # an instance's file is in its directory only
+    assert json.load(open(os.path.join(host, 'mindie-unit-1', 'supervisor.json')))['status'] == 'crash-looping'
+    assert os.path.isfile(os.path.join(host, 'npu-smi-info.txt')) or os.path.isfile(os.path.join(host, 'errors.txt'))
+    node = json.load(open(summary))['nodes'][0]
+    assert [(i['name'], i['supervisor_status']) for i in node['instances']] == [('mindie-unit-0', None),
+                                                                               ('mindie-unit-1', 'crash-looping')], node
+    assert '| mindie-unit-1 | mindie-unit-1 |' in open(summary[:-len('.json')] + '.md').read()
+
+
+def _two_instances():
+    return [{'name': 'mindie-unit-%d' % i, 'index': i, 'container': 'mindie-unit-%d' % i, 'devices': [4 * i + d for d in range(4)],
+             'device_ids': [0, 1, 2, 3]} for i in (0, 1)]
+
+
+def test_inference_runs_on_each_instance_one_after_another_or_on_those_named(run):
+    plan = _plan(container='mindie-unit-0', instances=_two_instances())
+    rc, out = run('inference.yml', '-e', plan)
+    nodes = json.load(open(str(run.tmp / 'reports' / 'inference-report.json')))['nodes']
+    # No Docker engine here: each instance's run fails in the module, on its own container.
+    assert rc != 0 and sorted(nodes['n1']['instances']) == ['mindie-unit-0', 'mindie-unit-1'], nodes
+    assert [i['container'] for i in nodes['n1']['instances'].values()] == ['mindie-unit-0', 'mindie-unit-1']
+    assert nodes['n1']['instance'] == 'mindie-unit-0' and 'No Docker engine' in nodes['n1']['msg'], nodes
+    rc, out = run('inference.yml', '-e', plan, '-e', '{"mindie_inference_instances": ["mindie-unit-1"]}')
+    nodes = json.load(open(str(run.tmp / 'reports' / 'inference-report.json')))['nodes']
+    assert list(nodes['n1']['instances']) == ['mindie-unit-1'] and nodes['n1']['container'] == 'mindie-unit-1', nodes
+    rc, out = run('inference.yml', '-e', plan, '-e', '{"mindie_inference_instances": ["mindie-unit-7"]}')
+    assert rc != 0 and 'the node\'s plan has the instances ["mindie-unit-0", "mindie-unit-1"]' in out, out
+    assert 'Run run_pa.sh' not in out, out
+
+
+def test_collect_logs_puts_the_files_of_a_single_instance_in_its_directory_only(run):
+    (run.tmp / 'cfg').mkdir()
+    (run.tmp / 'cfg' / 'config.json').write_text('{}')
+    plan = _plan(container='mindie-unit-one', config_dir=str(run.tmp / 'cfg'),
+                 instances=[{'name': 'mindie-unit-one', 'index': 0, 'container': 'mindie-unit-one'}])
+    rc, out = run('collect_logs.yml', '-e', 'mindie_diagnose_dir=%s' % (run.tmp / 'logs'), '-e', 'mindie_diagnose_probe=false',
+                  '-e', 'mindie_diagnose_archive=false', '-e', plan)
+    assert rc == 0, out
+    [summary] = _bundles(run.tmp / 'logs')
+    host = os.path.join(os.path.dirname(summary), 'n1')
+    assert os.path.isfile(os.path.join(host, 'mindie-unit-one', 'config.json'))
+    assert not os.path.exists(os.path.join(host, 'config.json')), os.listdir(host)

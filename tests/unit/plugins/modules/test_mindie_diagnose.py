@@ -340,7 +340,7 @@ def test_documentation_parses():
     doc = yaml.safe_load(mindie_diagnose.DOCUMENTATION)
     assert set(doc['options']) == {'container', 'config_path', 'service_dir', 'npu_smi', 'ascend_home', 'model_path',
                                    'test_image', 'log_lines', 'daemon_uid', 'npu_smi_timeout', 'log_root',
-                                   'ready_timeout', 'probe', 'probe_timeout'}
+                                   'ready_timeout', 'probe', 'probe_timeout', 'instances'}
     assert 'ascend.mindie.tls' in doc['extends_documentation_fragment']     # ca_path, client_cert, ... (mindie_http)
     assert doc['options']['npu_smi_timeout']['type'] == 'int' and doc['options']['npu_smi_timeout']['default'] == 30
 

@@ -72,6 +72,8 @@ def local_client(monkeypatch):
     LocalClient.instances = []
     LocalClient.running = True
     monkeypatch.setattr(mindie_inference, 'MindieDockerClient', LocalClient)
+    # The 'container' is this machine, where other tests (and the sandbox) run MindIE daemons: none holds "its" NPUs.
+    monkeypatch.setattr(mindie_inference.MindieInferenceManager, 'service_holders', lambda self: [])
     return LocalClient
 
 
@@ -550,6 +552,7 @@ def fake_container(monkeypatch):
     FakeContainer.writes = []
     FakeContainer.runs = []
     monkeypatch.setattr(mindie_inference, 'MindieDockerClient', FakeContainer)
+    monkeypatch.setattr(mindie_inference.MindieInferenceManager, 'service_holders', lambda self: [])
     return FakeContainer
 
 
@@ -606,3 +609,71 @@ def test_docker_client_errors_fail_cleanly(run_module, monkeypatch, sdk, message
     assert message in result['msg']
     if fake is not None:
         assert all(not c.execs for c in fake.containers.values())
+
+
+# ---------------------------------------------------------------------- the instance's daemon holds the NPUs
+
+PROCESSES = ('1\tpython3\tpython3 /usr/local/lib/ascend-mindie/mindie_supervisor.py \n'
+             '40\tmindieservice_d\t./bin/mindieservice_daemon \n'
+             '41\tmindie_llm_back\t/usr/local/Ascend/mindie/latest/mindie-service/bin/mindie_llm_backend_connector \n'
+             '77\tbash\tbash -c sleep 1 \n')
+
+
+class Holding(FakeContainer):
+    """A container whose process list shows the supervisor and, unless emptied, MindIE's daemon and a worker."""
+
+    processes = PROCESSES
+
+    def exec_shell(self, script, environment=None):
+        if script == mindie_inference.PROCESS_LIST_SCRIPT:
+            FakeContainer.runs.append('ps')
+            return 0, Holding.processes, ''
+        return FakeContainer.exec_shell(self, script, environment)
+
+
+@pytest.mark.parametrize('check_mode', [False, True])
+def test_a_running_daemon_of_the_instance_is_named_and_nothing_is_written_or_run(run_module, monkeypatch, check_mode):
+    FakeContainer.files = {FAKE_SCRIPT: FAKE_RUN_PA}
+    FakeContainer.writes, FakeContainer.runs = [], []
+    Holding.processes = PROCESSES
+    monkeypatch.setattr(mindie_inference, 'MindieDockerClient', Holding)
+    result = run_module(mindie_inference.main, dict(FAKE_ARGS), expect_fail=True, check_mode=check_mode)
+    assert 'holds its NPUs (pid 40 mindieservice_d, pid 41 mindie_llm_back)' in result['msg']
+    assert 'mindie_inference_stop_service' in result['msg']
+    assert [h['pid'] for h in result['holders']] == [40, 41]
+    assert FakeContainer.writes == [] and FakeContainer.runs == ['ps']
+
+
+def test_without_a_daemon_the_run_goes_on(run_module, monkeypatch):
+    FakeContainer.files = {FAKE_SCRIPT: FAKE_RUN_PA}
+    FakeContainer.writes, FakeContainer.runs = [], []
+    Holding.processes = PROCESSES.split('\n', 1)[0] + '\n77\tbash\tbash -c sleep 1 \n'
+    monkeypatch.setattr(mindie_inference, 'MindieDockerClient', Holding)
+    result = run_module(mindie_inference.main, dict(FAKE_ARGS))
+    assert result['latency_s'] == 7.44 and 'ps' in FakeContainer.runs and len(FakeContainer.runs) == 2
+
+
+def test_the_process_list_script_finds_a_daemon_for_real(tmp_path):
+    daemon = tmp_path / 'bin' / 'mindieservice_daemon'
+    daemon.parent.mkdir()
+    daemon.write_text('#!/bin/sh\nsleep 30\n')
+    daemon.chmod(0o755)
+    proc = subprocess.Popen(['/bin/sh', str(daemon)])
+    try:
+        class Manager(mindie_inference.MindieInferenceManager):
+            def __init__(self):     # only what service_holders uses
+                self.client, self.p = LocalClient('mindie'), {'container': 'mindie'}
+        found = Manager().service_holders()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert [h for h in found if h['pid'] == proc.pid and str(daemon) in h['cmdline']], found
+
+
+def test_refuse_held_npus_false_skips_the_look(run_module, monkeypatch):
+    FakeContainer.files = {FAKE_SCRIPT: FAKE_RUN_PA}
+    FakeContainer.writes, FakeContainer.runs = [], []
+    Holding.processes = PROCESSES
+    monkeypatch.setattr(mindie_inference, 'MindieDockerClient', Holding)
+    result = run_module(mindie_inference.main, dict(FAKE_ARGS, refuse_held_npus=False), check_mode=True)
+    assert 'ps' not in FakeContainer.runs and result['changed'] is True
