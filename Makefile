@@ -1,7 +1,7 @@
 # ascend.mindie: development, test and sandbox entry points.
 #   make demo          a 2-node sandbox fleet, deployed, verified and asked about an image
 #   make test          everything CI runs: lint, sanity, units, integration, molecule
-#   make sandbox-up    NODES=4 PROFILES=800i-a2-32g,800i-a2-64g [FLEET=name] [PORT_BASE=31040]
+#   make sandbox-up    NODES=4 PROFILES=800i-a2-32g,800i-a2-64g [LAYOUTS=800i-a2-64g=2x4] [FLEET=name] [PORT_BASE=31040]
 #   make sandbox-down  [FLEET=name]
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -14,6 +14,9 @@ NODES ?= 2
 PROFILES ?= 800i-a2-32g,800i-a2-64g
 FLEET ?= mindie-sandbox
 PORT_BASE ?= 31040
+# mindie_instance_layout per hardware profile, written into the sandbox inventory: the 64G nodes serve two
+# 4-card instances (the guide's other 64G choice), the 32G ones the default 1x8. LAYOUTS= for 1x8 everywhere.
+LAYOUTS ?= 800i-a2-64g=2x4
 SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard extensions/molecule/*/molecule.yml)))
 
 # This checkout is resolved as ascend.mindie through build/collections (see
@@ -23,7 +26,8 @@ COLLECTIONS := $(CURDIR)/build/collections
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 
 .PHONY: help venv docker collection-link lint sanity units integration molecule test demo \
-        sandbox-images sandbox-up sandbox-down sandbox-status bench-sandbox bench-precheck bench-deploy build clean
+        sandbox-images sandbox-up sandbox-down sandbox-status bench-sandbox bench-precheck bench-deploy \
+        bench-deploy-layouts bench-heal build clean
 
 help:
 	@sed -n '2,5p' Makefile | sed 's/^# //'
@@ -76,7 +80,7 @@ sandbox-images: venv docker
 	$(BIN)/python sandbox/fleet.py images
 
 sandbox-up: venv docker collection-link
-	$(BIN)/python sandbox/fleet.py up --name $(FLEET) --nodes $(NODES) --profiles $(PROFILES) --port-base $(PORT_BASE)
+	$(BIN)/python sandbox/fleet.py up --name $(FLEET) --nodes $(NODES) --profiles $(PROFILES) --layouts '$(LAYOUTS)' --port-base $(PORT_BASE)
 
 sandbox-down: venv docker
 	$(BIN)/python sandbox/fleet.py down --name $(FLEET)
@@ -92,17 +96,30 @@ bench-sandbox: venv docker
 bench-precheck: venv docker collection-link
 	$(BIN)/python benchmarks/precheck_fleet.py
 
-# The README's main command: a 2-node sandbox fleet (one 32G, one 64G), the whole
-# deploy, then one real answer about an image and a curl line to paste.
+# The README's main command: a 2-node sandbox fleet (one 32G serving 1x8, one 64G serving 2x4), the
+# whole deploy, one real answer about an image and a curl line to paste, then the official OpenAI
+# client asks every instance of fleet-summary.json about the image.
 demo: venv docker collection-link
 	$(MAKE) --no-print-directory sandbox-up NODES=2 PROFILES=800i-a2-32g,800i-a2-64g
 	$(BIN)/ansible-playbook -i inventories/sandbox playbooks/deploy.yml
 	$(BIN)/python scripts/demo_answer.py reports/fleet-summary.json
+	$(BIN)/python scripts/openai_fleet_check.py reports/fleet-summary.json --expect-size
 
 # Deploy time of a 1-node and a 2-node sandbox fleet (images cached): first deploy and
 # the idempotent re-run. Writes reports/bench-deploy.json.
 bench-deploy: venv docker collection-link
 	$(BIN)/python benchmarks/deploy_fleet.py
+
+# Deploy time of 1x8 vs 2x4 on the same (64G) simulated node, each on a fresh fleet: first deploy and the
+# idempotent re-run. Writes reports/bench-deploy-layouts.json.
+bench-deploy-layouts: venv docker collection-link
+	$(BIN)/python benchmarks/deploy_fleet.py --layouts 1x8,2x4 --profile 800i-a2-64g
+
+# Self-healing without Ansible on a deployed 32G 1x8 + 64G 2x4 fleet: kill -9 of one instance's daemon to
+# ready again (the other instances watched), docker restart of the 64G node to both instances ready.
+# Writes reports/bench-heal.json.
+bench-heal: venv docker collection-link
+	$(BIN)/python benchmarks/heal_fleet.py bench
 
 build: venv
 	$(BIN)/ansible-galaxy collection build --force --output-path build/

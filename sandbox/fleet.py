@@ -2,6 +2,7 @@
 """The sandbox fleet: simulated Atlas 800I A2 nodes in local Docker containers.
 
     fleet.py up   [--name N] [--nodes 4] [--profiles 800i-a2-32g,800i-a2-64g] [--inventory DIR]
+                  [--layouts 800i-a2-64g=2x4] [--port-base 31040]
     fleet.py down [--name N] [--inventory DIR]
     fleet.py images            build (or reuse) the sandbox images only
     fleet.py status [--name N]
@@ -12,7 +13,9 @@ their build context changed (each image carries the hash of its context as a
 label), creates the node containers in parallel, waits for their inner Docker
 engines, places the model weights, the MindIE image tarball and test images
 under /data on each node (where an operator following the guide has them),
-publishes each node's MindIE ports on 127.0.0.1 and writes an Ansible inventory.
+publishes each node's MindIE ports on 127.0.0.1 (business, management and metrics
+of each of the 8 instance slots a layout can use) and writes an Ansible inventory,
+with mindie_instance_layout for the nodes of the profiles --layouts names.
 Re-running it leaves matching nodes alone. If anything fails, what this run
 created is removed again. `down` removes every container, volume and network of
 the fleet and the inventory it wrote; the images stay cached (`images --prune`
@@ -24,6 +27,7 @@ import concurrent.futures
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -59,9 +63,15 @@ NODE_IMAGES = NODE_DATA + "/images"
 NODE_TEST_IMAGES = NODE_DATA + "/test_images"
 SEED_MARKER = NODE_DATA + "/.sandbox-seed"
 
-# MindIE ports the guide configures (business, management, metrics); each node
-# publishes them on 127.0.0.1 at PORT_BASE + 10 * index + offset.
+# MindIE ports the guide configures (business, management, metrics) of instance 0; instance i of a
+# node serves them + i * INSTANCE_PORT_STRIDE (mindie_instance_port_stride). Each node publishes those
+# of instance slots 0..INSTANCE_SLOTS-1 (8 one-card instances at most) on 127.0.0.1: node n's port P
+# at PORT_BASE + NODE_PORT_SPAN * n + (P - 1040), so node 1's instance 1 business port 1050 is 31050,
+# node 2's 1040 is 31140.
 SERVICE_PORTS = (1040, 1041, 1042)
+INSTANCE_SLOTS = 8
+INSTANCE_PORT_STRIDE = 10
+NODE_PORT_SPAN = 100
 DEFAULT_PORT_BASE = 31040
 
 # Docker inside Docker without --privileged (see SANDBOX_NOTES): every capability
@@ -76,6 +86,10 @@ CAPABILITIES = (
 ).split()
 
 NODE_READY_TIMEOUT = 120
+# Seconds `docker stop/restart` of a node waits before it kills it. A server's reboot waits for docker.service
+# to stop its containers (each MindIE instance takes its stop_timeout, 45 s by default); with Docker's 10 s the
+# node's engine is killed while it stops them and may bring none back (unless-stopped) when the node starts.
+NODE_STOP_TIMEOUT = 120
 
 
 class SandboxError(Exception):
@@ -305,17 +319,58 @@ def node_name(fleet, index):
     return "%s-node%d" % (fleet, index + 1)
 
 
-def node_plan(fleet, profiles, port_base):
+def published_ports(port_base, index):
+    """{node port: 127.0.0.1 port} of node ``index``: business/management/metrics of every instance slot."""
+    first = SERVICE_PORTS[0]
+    return {port + slot * INSTANCE_PORT_STRIDE: port_base + NODE_PORT_SPAN * index + port - first + slot * INSTANCE_PORT_STRIDE
+            for slot in range(INSTANCE_SLOTS) for port in SERVICE_PORTS}
+
+
+def check_port_base(port_base, nodes):
+    """Refuse a PORT_BASE whose published ports would fall outside [1024, 65535]."""
+    last = max(published_ports(port_base, nodes - 1).values())
+    if port_base < 1024 or last > 65535:
+        raise SandboxError("PORT_BASE %d puts the published ports of %d node%s at %d..%d; they must lie in "
+                           "1024..65535 (each node takes %d ports from PORT_BASE + %d * node): pick a PORT_BASE "
+                           "between 1024 and %d" % (port_base, nodes, "" if nodes == 1 else "s", port_base, last,
+                                                    NODE_PORT_SPAN, NODE_PORT_SPAN,
+                                                    65535 - (last - port_base)))
+
+
+def parse_layouts(text):
+    """``PROFILE=NxM,...`` -> {profile: layout}: mindie_instance_layout for the nodes of that profile.
+
+    Only the form is checked here; whether the node can hold the layout is the plan's to say (the
+    prechecks refuse it with what would fit, as on a real inventory).
+    """
+    layouts = {}
+    known = known_profiles()
+    for item in [i.strip() for i in (text or "").split(",") if i.strip()]:
+        profile, sep, layout = item.partition("=")
+        profile, layout = profile.strip(), layout.strip()
+        if not sep or not re.match(r"^[1-9][0-9]*x[1-9][0-9]*$", layout):
+            raise SandboxError("LAYOUTS entry '%s' is not PROFILE=NxM (e.g. 800i-a2-64g=2x4)" % item)
+        if profile not in known:
+            raise SandboxError("LAYOUTS names the unknown hardware profile '%s'; known profiles: %s"
+                               % (profile, ", ".join(known)))
+        if profile in layouts and layouts[profile] != layout:
+            raise SandboxError("LAYOUTS gives profile '%s' two layouts (%s and %s)" % (profile, layouts[profile], layout))
+        layouts[profile] = layout
+    return layouts
+
+
+def node_plan(fleet, profiles, port_base, layouts=None):
+    check_port_base(port_base, len(profiles))
     plan = []
     for index, profile in enumerate(profiles):
-        ports = {port: port_base + 10 * index + offset for offset, port in enumerate(SERVICE_PORTS)}
+        ports = published_ports(port_base, index)
         plan.append({"name": node_name(fleet, index), "profile": profile, "ports": ports,
-                     "group": profile_group(profile)})
+                     "group": profile_group(profile), "layout": (layouts or {}).get(profile)})
     return plan
 
 
 def node_spec_hash(node, node_image_id):
-    blob = json.dumps([node["profile"], sorted(node["ports"].items()), node_image_id], sort_keys=True)
+    blob = json.dumps([node["profile"], sorted(node["ports"].items()), node_image_id, NODE_STOP_TIMEOUT], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -344,7 +399,7 @@ def create_node(fleet, node, spec_hash, network):
     args = ["run", "-d", "--name", node["name"], "--hostname", node["name"],
             "--label", "%s=%s" % (LABEL, fleet), "--label", "%s=%s" % (SPEC_LABEL, spec_hash),
             "--label", "%s=%s" % (PROFILE_LABEL, node["profile"]),
-            "--network", network, "--init",
+            "--network", network, "--init", "--stop-timeout", str(NODE_STOP_TIMEOUT),
             "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
             "--cgroupns", "host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
             "--tmpfs", "/run", "-v", "%s-docker:/var/lib/docker" % node["name"],
@@ -394,6 +449,9 @@ def write_inventory(inventory, fleet, plan, image_arch):
             "sandbox_published_ports": {int(k): v for k, v in node["ports"].items()},
             "mindie_image_architecture": image_arch,
         }
+        if node.get("layout"):
+            # An operator's choice like any other host variable (fleet.py up --layouts); -e still overrides it.
+            groups[node["group"]][node["name"]]["mindie_instance_layout"] = node["layout"]
     hosts = {"all": {"children": {"mindie_nodes": {"children": {
         group: {"hosts": members} for group, members in groups.items()}}}}}
     inventory = Path(inventory)
@@ -446,7 +504,7 @@ def remove_inventory(inventory, fleet):
 def cmd_up(args):
     started = time.time()
     profiles = plan_profiles(args.nodes, args.profiles)
-    plan = node_plan(args.name, profiles, args.port_base)
+    plan = node_plan(args.name, profiles, args.port_base, parse_layouts(args.layouts))
     require_engine()
 
     existing = existing_containers(args.name)
@@ -521,8 +579,10 @@ def cmd_up(args):
 
     log("fleet '%s' ready in %.1f s; inventory: %s" % (args.name, time.time() - started, args.inventory))
     for node in plan:
-        log("  %-24s %-24s %s  ports %s" % (node["name"], node["profile"], node["group"], ", ".join(
-            "127.0.0.1:%d->%d" % (h, p) for p, h in sorted(node["ports"].items()))))
+        ports = sorted(node["ports"].items())
+        log("  %-24s %-24s %s  layout %s  ports 127.0.0.1:%d..%d -> %d..%d (instance i: +%d*i)" % (
+            node["name"], node["profile"], node["group"], node["layout"] or "default", ports[0][1], ports[-1][1],
+            ports[0][0], ports[-1][0], INSTANCE_PORT_STRIDE))
 
 
 def remove_node(name):
@@ -586,8 +646,14 @@ def main(argv=None):
     up.add_argument("--nodes", type=int, default=2)
     up.add_argument("--profiles", default="800i-a2-32g,800i-a2-64g",
                     help="comma-separated profiles, one per node; the last one repeats")
+    up.add_argument("--layouts", default="",
+                    help="comma-separated PROFILE=NxM: mindie_instance_layout written for the nodes of that "
+                         "profile (e.g. 800i-a2-64g=2x4); other nodes keep the roles' default (1x8)")
     up.add_argument("--port-base", type=int, default=DEFAULT_PORT_BASE,
-                    help="first host port published on 127.0.0.1 (node i gets base+10*i+0..2)")
+                    help="first host port published on 127.0.0.1 (node i gets base+%d*i+0..%d: the "
+                         "business/management/metrics ports of its instance slots 0..%d)" % (
+                             NODE_PORT_SPAN, (INSTANCE_SLOTS - 1) * INSTANCE_PORT_STRIDE + len(SERVICE_PORTS) - 1,
+                             INSTANCE_SLOTS - 1))
     args = parser.parse_args(argv)
     handler = {"up": cmd_up, "down": cmd_down, "images": cmd_images,
                "status": cmd_status, "profiles": cmd_profiles}[args.command]

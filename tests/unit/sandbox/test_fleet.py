@@ -141,14 +141,36 @@ def test_failed_up_removes_what_it_created(stubbed_up, monkeypatch, tmp_path, ca
 def test_busy_port_refused_before_creating(stubbed_up, monkeypatch, tmp_path, capsys):
     fleet = stubbed_up
     monkeypatch.setattr(fleet, "docker", lambda *a, **k: None)
-    monkeypatch.setattr(fleet, "port_free", lambda port: port != 40051)
+    # node 2's instance 7 metrics port (1112): the last one the fleet publishes
+    monkeypatch.setattr(fleet, "port_free", lambda port: port != 40041 + 100 + 72)
     created = []
     monkeypatch.setattr(fleet, "create_node", lambda *a: created.append(a))
     assert fleet.main(["up", "--name", "t", "--nodes", "2", "--profiles", "800i-a2-32g",
                        "--port-base", "40041", "--inventory", str(tmp_path / "inv")]) == 1
     err = capsys.readouterr().err
-    assert "127.0.0.1 ports 40051 are taken" in err and "PORT_BASE" in err
+    assert "127.0.0.1 ports 40213 are taken" in err and "PORT_BASE" in err
     assert created == []
+
+
+@pytest.mark.parametrize("base,nodes", [(1000, 1), (65500, 1), (65400, 2)])
+def test_port_base_out_of_range_refused_before_any_docker_call(fleet, no_docker, capsys, base, nodes):
+    assert fleet.main(["up", "--nodes", str(nodes), "--profiles", "800i-a2-32g", "--port-base", str(base)]) == 1
+    err = capsys.readouterr().err
+    assert "PORT_BASE %d" % base in err and "1024..65535" in err
+    assert no_docker == []
+
+
+def test_every_instance_slot_is_published_and_nodes_do_not_overlap(fleet):
+    """Instance i of a node serves 1040/1041/1042 + 10*i (mindie_instance_port_stride); slots 0..7 cover 8x1."""
+    plan = fleet.node_plan("f", ["800i-a2-32g", "800i-a2-64g", "800i-a2-64g"], 31040)
+    wanted = sorted(port + 10 * slot for slot in range(8) for port in (1040, 1041, 1042))
+    host_ports = []
+    for index, node in enumerate(plan):
+        assert sorted(node["ports"]) == wanted
+        for port, host in node["ports"].items():
+            assert host == 31040 + 100 * index + port - 1040
+        host_ports.extend(node["ports"].values())
+    assert len(set(host_ports)) == len(host_ports) == 3 * 24
 
 
 def test_inventory_groups_and_ports(fleet, tmp_path):
@@ -160,7 +182,12 @@ def test_inventory_groups_and_ports(fleet, tmp_path):
     assert sorted(groups["atlas_800i_a2_64g"]["hosts"]) == ["f-node2"]
     node2 = groups["atlas_800i_a2_64g"]["hosts"]["f-node2"]
     assert node2["ansible_connection"] == "community.docker.docker"
-    assert node2["sandbox_published_ports"] == {1040: 31050, 1041: 31051, 1042: 31052}
+    published = node2["sandbox_published_ports"]
+    assert {port: published[port] for port in (1040, 1041, 1042)} == {1040: 31140, 1041: 31141, 1042: 31142}
+    # the 2x4 layout's second instance (ports + 10) and the 8x1 layout's last (+ 70)
+    assert {port: published[port] for port in (1050, 1051, 1052)} == {1050: 31150, 1051: 31151, 1052: 31152}
+    assert {port: published[port] for port in (1110, 1111, 1112)} == {1110: 31210, 1111: 31211, 1112: 31212}
+    assert len(published) == 24
     assert not [name for name in node2 if name.startswith("mindie_published")], "the roles read no sandbox variables"
     assert node2["sandbox_profile"] == "800i-a2-64g"
     assert node2["mindie_image_architecture"] == "amd64"
@@ -170,6 +197,46 @@ def test_inventory_groups_and_ports(fleet, tmp_path):
     assert (tmp_path / "hosts.yml").exists(), "another fleet's inventory must be left alone"
     fleet.remove_inventory(tmp_path, "f")
     assert not (tmp_path / "hosts.yml").exists() and not (tmp_path / "group_vars").exists()
+
+
+def test_node_container_publishes_every_slot_and_stops_like_a_server(fleet, monkeypatch):
+    """docker run of a node: every instance slot's ports on 127.0.0.1, and a stop timeout long enough for the
+    node's engine to stop its MindIE containers (45 s each) so that they come back when the node restarts."""
+    calls = []
+    monkeypatch.setattr(fleet, "docker", lambda *args, **kwargs: calls.append(args))
+    node = fleet.node_plan("f", ["800i-a2-32g", "800i-a2-64g"], 31040)[1]
+    fleet.create_node("f", node, "spec", "f-net")
+    args = list(calls[0])
+    published = [args[i + 1] for i, arg in enumerate(args) if arg == "-p"]
+    assert sorted(published) == sorted("127.0.0.1:%d:%d" % (31140 + port - 1040, port) for port in node["ports"])
+    assert "127.0.0.1:31150:1050" in published and "127.0.0.1:31212:1112" in published
+    assert int(args[args.index("--stop-timeout") + 1]) >= 60
+
+
+def test_layouts_become_host_variables_of_their_profile(fleet, tmp_path):
+    layouts = fleet.parse_layouts("800i-a2-64g=2x4, 800i-a2-32g-alarm=1x8")
+    plan = fleet.node_plan("f", ["800i-a2-32g", "800i-a2-64g", "800i-a2-32g-alarm"], 31040, layouts)
+    fleet.write_inventory(tmp_path, "f", plan, "amd64")
+    groups = yaml.safe_load((tmp_path / "hosts.yml").read_text())["all"]["children"]["mindie_nodes"]["children"]
+    assert groups["atlas_800i_a2_64g"]["hosts"]["f-node2"]["mindie_instance_layout"] == "2x4"
+    assert groups["atlas_800i_a2_32g"]["hosts"]["f-node3"]["mindie_instance_layout"] == "1x8"
+    assert "mindie_instance_layout" not in groups["atlas_800i_a2_32g"]["hosts"]["f-node1"], "the roles' default"
+    # a layout does not change the node container: no recreation
+    assert fleet.node_spec_hash(plan[1], "img") == fleet.node_spec_hash(
+        fleet.node_plan("f", ["800i-a2-32g", "800i-a2-64g"], 31040)[1], "img")
+
+
+@pytest.mark.parametrize("layouts,message", [
+    ("800i-a2-64g", "is not PROFILE=NxM"),
+    ("800i-a2-64g=2by4", "is not PROFILE=NxM"),
+    ("800i-a2-64g=0x4", "is not PROFILE=NxM"),
+    ("800i-a2-128g=2x4", "unknown hardware profile '800i-a2-128g'"),
+    ("800i-a2-64g=2x4,800i-a2-64g=1x8", "two layouts (2x4 and 1x8)"),
+])
+def test_bad_layouts_refused_before_any_docker_call(fleet, no_docker, capsys, layouts, message):
+    assert fleet.main(["up", "--nodes", "2", "--profiles", "800i-a2-32g,800i-a2-64g", "--layouts", layouts]) == 1
+    assert message in capsys.readouterr().err
+    assert no_docker == []
 
 
 def test_tree_hash_follows_content_and_exec_bit(fleet, tmp_path):

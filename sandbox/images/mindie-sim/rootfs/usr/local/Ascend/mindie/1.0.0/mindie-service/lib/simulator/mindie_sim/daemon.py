@@ -18,7 +18,10 @@ from . import common, config as cfgmod, model as modelmod, perf, textgen, tls as
 
 FAILED_INIT = "Failed to init endpoint! Please check the service log or console output."
 PROG = "mindieservice_daemon"
-WORKER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "npu_worker.py")
+# The backend worker program, beside the daemon (bin/), as MindIE 1.0 ships it: its command line names
+# mindie_llm_backend_connector, as the real workers' do (mindie_sim/npu_worker.py is only its implementation).
+WORKER_SCRIPT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "bin",
+                                              "mindie_llm_backend_connector"))
 
 TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0)
 TPOT_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
