@@ -206,11 +206,25 @@ class Instance(object):
         path = self.tmp / 'record.jsonl.workers'
         return [int(x) for x in path.read_text().split()] if path.exists() else []
 
+    def own_processes(self):
+        """Pids whose command line names this instance's fake install."""
+        found = []
+        for pid in os.listdir('/proc'):
+            if pid.isdigit():
+                try:
+                    with open('/proc/%s/cmdline' % pid, 'rb') as handle:
+                        if str(self.svc).encode() in handle.read():
+                            found.append(int(pid))
+                except (IOError, OSError):
+                    continue
+        return found
+
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        for pid in [r['pid'] for r in self.records()] + self.workers():
+        # (a daemon started just before the supervisor was killed may not have recorded itself yet: found by its path)
+        for pid in [r['pid'] for r in self.records()] + self.workers() + self.own_processes():
             try:
                 os.killpg(pid, signal.SIGKILL)
             except OSError:
