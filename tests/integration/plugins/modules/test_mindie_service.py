@@ -85,9 +85,9 @@ def make_config(shipped, ports, npu_mem=8):
     return json.dumps(config, indent=4)
 
 
-@pytest.fixture(scope='module')
-def sim(tmp_path_factory):
-    """A running mindie-sim container (sleep infinity) with a runnable config at CONFIG."""
+def sim_node(tmp_path_factory, name):
+    """What a mindie-sim container of the integration tests needs: the engine (fails when none answers), the sandbox
+    images, an emulated 32G driver and weights with the modes MindIE demands. Returns (client, tmp, drv, weights)."""
     try:
         client = docker.from_env(timeout=120)
         client.ping()
@@ -95,7 +95,7 @@ def sim(tmp_path_factory):
         pytest.fail('no Docker engine answers (run `make docker`): %s' % exc)
     subprocess.run([VENV_PYTHON, os.path.join(REPO, 'sandbox', 'fleet.py'), 'images'], cwd=REPO, check=True,
                    stdout=subprocess.DEVNULL, timeout=1200)
-    tmp = tmp_path_factory.mktemp('mindie-service')
+    tmp = tmp_path_factory.mktemp(name)
     drv = tmp / 'drv'
     subprocess.run(['python3', SIM_INSTALL, '--profile', '800i-a2-32g', '--root', str(drv),
                     '--dev-dir', str(drv / 'dev')], check=True, stdout=subprocess.DEVNULL)
@@ -103,6 +103,13 @@ def sim(tmp_path_factory):
     subprocess.run([sys.executable, GEN_WEIGHTS, str(weights)], check=True, stdout=subprocess.DEVNULL)
     os.chmod(str(weights), 0o750)
     os.chmod(str(weights / 'config.json'), 0o640)
+    return client, tmp, drv, weights
+
+
+@pytest.fixture(scope='module')
+def sim(tmp_path_factory):
+    """A running mindie-sim container (sleep infinity) with a runnable config at CONFIG."""
+    client, tmp, drv, weights = sim_node(tmp_path_factory, 'mindie-service')
 
     devices = ['/dev/null:/dev/davinci%d:rwm' % n for n in range(8)]
     devices += ['/dev/null:/dev/%s:rwm' % name for name in ('davinci_manager', 'devmm_svm', 'hisi_hdc')]

@@ -21,20 +21,17 @@ import uuid
 
 import http.client as http_client
 
-import docker
 import pytest
 
 from ansible_collections.ascend.mindie.plugins.modules import mindie_service
 from ansible_collections.ascend.mindie.plugins.module_utils import mindie_supervisor as sup
 from ansible_collections.ascend.mindie.plugins.module_utils.mindie_docker import SET_ENV_SCRIPTS
 from ansible_collections.ascend.mindie.tests.integration.plugins.modules.test_mindie_service import (
-    GEN_WEIGHTS,
     IMAGE,
     REPO,
-    SIM_INSTALL,
-    VENV_PYTHON,
     free_port,
     make_config,
+    sim_node,
 )
 
 SIM_NPU_SMI = os.path.join(REPO, 'sandbox/images/npu-node/rootfs/usr/local/sbin/npu-smi')
@@ -71,21 +68,7 @@ def http_status(port, path):
 @pytest.fixture(scope='module')
 def box(tmp_path_factory):
     """A supervised mindie-sim container: its config and log dirs on the host."""
-    try:
-        client = docker.from_env(timeout=120)
-        client.ping()
-    except Exception as exc:  # pylint: disable=broad-except
-        pytest.fail('no Docker engine answers (run `make docker`): %s' % exc)
-    subprocess.run([VENV_PYTHON, os.path.join(REPO, 'sandbox', 'fleet.py'), 'images'], cwd=REPO, check=True,
-                   stdout=subprocess.DEVNULL, timeout=1200)
-    tmp = tmp_path_factory.mktemp('mindie-supervised')
-    drv = tmp / 'drv'
-    subprocess.run(['python3', SIM_INSTALL, '--profile', '800i-a2-32g', '--root', str(drv),
-                    '--dev-dir', str(drv / 'dev')], check=True, stdout=subprocess.DEVNULL)
-    weights = tmp / 'w' / 'Qwen2-VL-7B-Instruct'
-    subprocess.run([sys.executable, GEN_WEIGHTS, str(weights)], check=True, stdout=subprocess.DEVNULL)
-    os.chmod(str(weights), 0o750)
-    os.chmod(str(weights / 'config.json'), 0o640)
+    client, tmp, drv, weights = sim_node(tmp_path_factory, 'mindie-supervised')
     etc, log = tmp / 'etc', tmp / 'log'
     etc.mkdir()
     log.mkdir()
