@@ -17,7 +17,6 @@ PORT_BASE ?= 31040
 # mindie_instance_layout per hardware profile, written into the sandbox inventory: the 64G nodes serve two
 # 4-card instances (the guide's other 64G choice), the 32G ones the default 1x8. LAYOUTS= for 1x8 everywhere.
 LAYOUTS ?= 800i-a2-64g=2x4
-SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard extensions/molecule/*/molecule.yml)))
 
 # This checkout is resolved as ascend.mindie through build/collections (see
 # ansible.cfg); community.docker comes from the `ansible` package in the venv,
@@ -57,17 +56,18 @@ sanity: venv
 
 # tests/unit needs no Docker engine and skips nothing; tests/integration needs the engine
 # and the sandbox images, and fails without them.
+UNIT_JOBS ?= 2
 units: venv
-	ASCEND_MINDIE_NO_SKIPS=1 $(BIN)/python -m pytest tests/unit -q -rs
+	ASCEND_MINDIE_NO_SKIPS=1 $(BIN)/python -m pytest tests/unit -q -rs -n $(UNIT_JOBS)
 
 integration: venv docker
 	$(BIN)/python -m pytest tests/integration -q -rs
 
-molecule: venv docker collection-link
-	@for s in $(SCENARIOS); do \
-	  echo "== molecule test -s $$s"; \
-	  PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/molecule test -s $$s || exit 1; \
-	done
+# Every scenario (or S="fleet service"), MOLECULE_JOBS (2) at a time, each on its own sandbox fleet; the
+# images are built first so the lanes only read them. Logs: build/molecule-logs/<scenario>.log.
+MOLECULE_JOBS ?= 2
+molecule: venv docker collection-link sandbox-images
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python scripts/molecule_lanes.py --jobs $(MOLECULE_JOBS) $(S)
 
 test: venv docker
 	$(MAKE) lint

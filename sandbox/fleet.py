@@ -24,6 +24,8 @@ removes them).
 
 import argparse
 import concurrent.futures
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -208,6 +210,19 @@ def ensure_image(image, context, base_id):
         raise SandboxError("building %s failed:\n%s" % (image, proc.stdout[-3000:]))
     log("%s built in %.0f s" % (image, time.time() - started))
     return image_id(image)
+
+
+@contextlib.contextmanager
+def cache_lock():
+    """Held while the images, the tarball and the seed tree are checked or rebuilt: fleets brought up side
+    by side (molecule scenarios in parallel lanes) share them."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def ensure_images():
@@ -510,10 +525,11 @@ def cmd_up(args):
     existing = existing_containers(args.name)
     stale = sorted(set(existing) - {n["name"] for n in plan})
 
-    mindie_id = ensure_images()
-    node_image_id = image_id(NODE_IMAGE)
-    tarball = ensure_tarball(mindie_id)
-    seed, seed_hash = ensure_seed(tarball)
+    with cache_lock():
+        mindie_id = ensure_images()
+        node_image_id = image_id(NODE_IMAGE)
+        tarball = ensure_tarball(mindie_id)
+        seed, seed_hash = ensure_seed(tarball)
 
     todo = []
     for node in plan:
@@ -611,7 +627,8 @@ def cmd_images(args):
         shutil.rmtree(CACHE, ignore_errors=True)
         log("sandbox images and caches removed")
         return
-    ensure_tarball(ensure_images())
+    with cache_lock():
+        ensure_tarball(ensure_images())
     log("images ready: %s, %s, %s" % (BASE_IMAGE, NODE_IMAGE, MINDIE_IMAGE))
 
 
