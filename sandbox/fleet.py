@@ -52,6 +52,18 @@ MINDIE_REPO = "mindie-sim"
 MINDIE_TAG = "1.0.0-800I-A2-py311-openeuler24.03-lts"
 MINDIE_IMAGE = "%s:%s" % (MINDIE_REPO, MINDIE_TAG)
 MINDIE_TARBALL = "%s_%s.tar" % (MINDIE_REPO, MINDIE_TAG)
+# Every simulated MindIE build: tag -> the Dockerfile's build arguments. MINDIE_TAG is what the nodes run; the
+# other two are what a rollout upgrades to (1.0.1) and a build whose daemon always fails its warm-up.
+UPGRADE_TAG = "1.0.1-800I-A2-py311-openeuler24.03-lts"
+BROKEN_TAG = "1.0.1-broken-800I-A2-py311-openeuler24.03-lts"
+MINDIE_BUILDS = {
+    MINDIE_TAG: {},
+    UPGRADE_TAG: {"MINDIE_VERSION": "1.0.1"},
+    BROKEN_TAG: {"MINDIE_VERSION": "1.0.1", "MINDIE_SIM_DEFECT": "warmup"},
+}
+LB_IMAGE = "mindie-sandbox/lb-node:latest"
+# The load balancer host's frontend (mindie_loadbalancer_port's default), published on 127.0.0.1.
+LB_PORT = 8080
 
 PROFILES_FILE = SANDBOX / "images/npu-node/rootfs/usr/local/lib/ascend-sim/profiles.json"
 GROUP_VARS_TEMPLATE = SANDBOX / "inventory" / "group_vars"
@@ -196,15 +208,19 @@ def ensure_base():
     return image_id(BASE_IMAGE)
 
 
-def ensure_image(image, context, base_id):
-    wanted = tree_hash(context, base_id)
+def ensure_image(image, context, base_id, build_args=None):
+    build_args = dict(build_args or {})
+    wanted = tree_hash(context, base_id, *sorted(build_args.items())) if build_args else tree_hash(context, base_id)
     if image_hash(image) == wanted:
         return image_id(image)
     started = time.time()
     log("building %s (context %s changed)" % (image, context.relative_to(REPO)))
+    extra = []
+    for key, value in sorted(build_args.items()):
+        extra += ["--build-arg", "%s=%s" % (key, value)]
     proc = subprocess.run(
         ["docker", "build", "-q", "--label", "%s=%s" % (HASH_LABEL, wanted),
-         "--build-arg", "BASE_IMAGE=%s" % BASE_IMAGE, "-t", image, str(context)],
+         "--build-arg", "BASE_IMAGE=%s" % BASE_IMAGE] + extra + ["-t", image, str(context)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
     if proc.returncode != 0:
         raise SandboxError("building %s failed:\n%s" % (image, proc.stdout[-3000:]))
@@ -226,23 +242,32 @@ def cache_lock():
 
 
 def ensure_images():
+    """Every sandbox image; returns the id of the MindIE image the nodes run (MINDIE_IMAGE)."""
     base_id = ensure_base()
     ensure_image(NODE_IMAGE, SANDBOX / "images/npu-node", base_id)
-    mindie_id = ensure_image(MINDIE_IMAGE, SANDBOX / "images/mindie-sim", base_id)
-    return mindie_id
+    ensure_image(LB_IMAGE, SANDBOX / "images/lb-node", base_id)
+    ids = {}
+    for tag, build_args in MINDIE_BUILDS.items():
+        ids[tag] = ensure_image("%s:%s" % (MINDIE_REPO, tag), SANDBOX / "images/mindie-sim", base_id, build_args)
+    return ids[MINDIE_TAG]
 
 
-def ensure_tarball(mindie_id):
-    """The MindIE stand-in saved as a tarball, the way the real image is distributed."""
+def tarball_name(tag):
+    return "%s_%s.tar" % (MINDIE_REPO, tag)
+
+
+def ensure_tarball(mindie_id, tag=MINDIE_TAG):
+    """A MindIE stand-in saved as a tarball, the way the real image is distributed."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    tarball = CACHE / MINDIE_TARBALL
-    stamp = CACHE / (MINDIE_TARBALL + ".id")
+    image = "%s:%s" % (MINDIE_REPO, tag)
+    tarball = CACHE / tarball_name(tag)
+    stamp = CACHE / (tarball.name + ".id")
     if tarball.exists() and stamp.exists() and stamp.read_text().strip() == mindie_id:
         write_tarball_checksum(tarball)
         return tarball
-    log("saving %s to %s" % (MINDIE_IMAGE, tarball.relative_to(REPO)))
+    log("saving %s to %s" % (image, tarball.relative_to(REPO)))
     partial = tarball.with_suffix(".partial")
-    docker("save", "-o", str(partial), MINDIE_IMAGE)
+    docker("save", "-o", str(partial), image)
     partial.rename(tarball)
     write_tarball_checksum(tarball, force=True)
     stamp.write_text(mindie_id + "\n")
@@ -440,18 +465,23 @@ def wait_ready(name):
     raise SandboxError("node %s: its Docker engine did not answer within %d s" % (name, NODE_READY_TIMEOUT))
 
 
-def seed_node(name, seed, seed_hash):
+def seed_node(name, seed, seed_hash, extra_tarballs=()):
+    """Place the seed tree in the node's /data, and the extra image tarballs (with their .sha256) beside the
+    default one in /data/images; ``seed_hash`` covers both."""
     if docker("exec", name, "cat", SEED_MARKER, check=False) == seed_hash:
         return False
     docker("exec", name, "mkdir", "-p", NODE_DATA)
     docker("cp", "%s/." % seed, "%s:%s" % (name, NODE_DATA))
+    for tarball in extra_tarballs:
+        for file in (tarball, tarball.with_name(tarball.name + ".sha256")):
+            docker("cp", str(file), "%s:%s/%s" % (name, NODE_IMAGES, file.name))
     docker("exec", name, "sh", "-c", "echo %s > %s" % (seed_hash, SEED_MARKER))
     return True
 
 
 # --------------------------------------------------------------------------- inventory
 
-def write_inventory(inventory, fleet, plan, image_arch):
+def write_inventory(inventory, fleet, plan, image_arch, lb=None):
     groups = {"atlas_800i_a2_32g": {}, "atlas_800i_a2_64g": {}}
     for node in plan:
         groups[node["group"]][node["name"]] = {
@@ -469,6 +499,14 @@ def write_inventory(inventory, fleet, plan, image_arch):
             groups[node["group"]][node["name"]]["mindie_instance_layout"] = node["layout"]
     hosts = {"all": {"children": {"mindie_nodes": {"children": {
         group: {"hosts": members} for group, members in groups.items()}}}}}
+    if lb:
+        hosts["all"]["children"]["mindie_lb"] = {"hosts": {lb["name"]: {
+            "ansible_connection": "community.docker.docker",
+            "ansible_host": lb["name"],
+            "ansible_python_interpreter": "/usr/bin/python3",
+            # What clients on the controller use: the frontend published on 127.0.0.1.
+            "mindie_loadbalancer_client_url": "http://127.0.0.1:%d" % lb["port"],
+        }}}
     inventory = Path(inventory)
     (inventory / "group_vars").mkdir(parents=True, exist_ok=True)
     header = ("# Written by `make sandbox-up` (sandbox/fleet.py) for the sandbox fleet '%s'.\n"
@@ -530,6 +568,15 @@ def cmd_up(args):
         node_image_id = image_id(NODE_IMAGE)
         tarball = ensure_tarball(mindie_id)
         seed, seed_hash = ensure_seed(tarball)
+        extra_tarballs = []
+        if args.upgrade_images:
+            for tag in (UPGRADE_TAG, BROKEN_TAG):
+                extra_tarballs.append(ensure_tarball(image_id("%s:%s" % (MINDIE_REPO, tag)), tag))
+            digest = hashlib.sha256(seed_hash.encode())
+            for extra in extra_tarballs:
+                digest.update(extra.with_name(extra.name + ".sha256").read_bytes())
+            seed_hash = digest.hexdigest()[:16]
+    lb = lb_plan(args.name, args.port_base, len(plan)) if args.lb else None
 
     todo = []
     for node in plan:
@@ -544,6 +591,8 @@ def cmd_up(args):
             todo.append(node)
     busy = [p for node in todo for p in node["ports"].values() if not port_free(p)
             and not existing.get(node["name"])]
+    if lb and not existing.get(lb["name"]) and not port_free(lb["port"]):
+        busy.append(lb["port"])
     if busy:
         raise SandboxError("127.0.0.1 ports %s are taken by something else; free them or pass "
                            "PORT_BASE=<another base> (now %d)" % (
@@ -554,6 +603,8 @@ def cmd_up(args):
     made_network = False
     try:
         for name in stale:
+            if lb and name == lb["name"]:
+                continue
             log("removing %s (no longer part of the fleet)" % name)
             remove_node(name)
         if docker("network", "inspect", network, check=False) is None:
@@ -569,7 +620,7 @@ def cmd_up(args):
             elif node["action"] == "start":
                 docker("start", node["name"])
             wait_ready(node["name"])
-            seeded = seed_node(node["name"], seed, seed_hash)
+            seeded = seed_node(node["name"], seed, seed_hash, extra_tarballs)
             return "%s %s (%s)%s" % (node["action"], node["name"], node["profile"],
                                      ", data placed" if seeded else "")
 
@@ -583,8 +634,10 @@ def cmd_up(args):
                     errors.append(str(exc))
             if errors:
                 raise SandboxError("\n".join(errors))
+        if lb:
+            log(bring_up_lb(args.name, lb, existing.get(lb["name"]), network, created))
         image_arch = docker("image", "inspect", "--format", "{{.Architecture}}", MINDIE_IMAGE)
-        write_inventory(args.inventory, args.name, plan, image_arch)
+        write_inventory(args.inventory, args.name, plan, image_arch, lb)
     except BaseException:
         log("failed; removing what this run created")
         for name in created:
@@ -599,6 +652,42 @@ def cmd_up(args):
         log("  %-24s %-24s %s  layout %s  ports 127.0.0.1:%d..%d -> %d..%d (instance i: +%d*i)" % (
             node["name"], node["profile"], node["group"], node["layout"] or "default", ports[0][1], ports[-1][1],
             ports[0][0], ports[-1][0], INSTANCE_PORT_STRIDE))
+    if lb:
+        log("  %-24s load balancer (HAProxy from Debian's packages)  127.0.0.1:%d -> %d" % (
+            lb["name"], lb["port"], LB_PORT))
+
+
+def lb_plan(fleet, port_base, nodes):
+    """The load balancer host: <fleet>-lb, its frontend published on the first port after the nodes' spans."""
+    port = port_base + NODE_PORT_SPAN * nodes
+    if port > 65535:
+        raise SandboxError("PORT_BASE %d leaves no port for the load balancer after %d nodes" % (port_base, nodes))
+    return {"name": "%s-lb" % fleet, "port": port}
+
+
+def bring_up_lb(fleet, lb, have, network, created):
+    spec = hashlib.sha256(json.dumps([lb["port"], image_id(LB_IMAGE)]).encode()).hexdigest()[:16]
+    action = "keep"
+    if have and have["spec"] != spec:
+        remove_node(lb["name"])
+        have = None
+        action = "recreate"
+    if not have:
+        action = "create" if action == "keep" else action
+        docker("run", "-d", "--name", lb["name"], "--hostname", lb["name"],
+               "--label", "%s=%s" % (LABEL, fleet), "--label", "%s=%s" % (SPEC_LABEL, spec),
+               "--network", network, "--stop-timeout", "20", "--tmpfs", "/run",
+               "-p", "127.0.0.1:%d:%d" % (lb["port"], LB_PORT), LB_IMAGE)
+        created.append(lb["name"])
+    elif have["state"] != "running":
+        action = "start"
+        docker("start", lb["name"])
+    deadline = time.time() + NODE_READY_TIMEOUT
+    while docker("exec", lb["name"], "test", "-e", "/run/lb-node.ready", check=False) is None:
+        if time.time() > deadline:
+            raise SandboxError("load balancer host %s did not start within %d s" % (lb["name"], NODE_READY_TIMEOUT))
+        time.sleep(0.3)
+    return "%s %s (load balancer)" % (action, lb["name"])
 
 
 def remove_node(name):
@@ -622,14 +711,15 @@ def cmd_down(args):
 def cmd_images(args):
     require_engine()
     if args.prune:
-        for image in (MINDIE_IMAGE, NODE_IMAGE, BASE_IMAGE):
+        for image in ["%s:%s" % (MINDIE_REPO, tag) for tag in MINDIE_BUILDS] + [LB_IMAGE, NODE_IMAGE, BASE_IMAGE]:
             docker("rmi", "-f", image, check=False)
         shutil.rmtree(CACHE, ignore_errors=True)
         log("sandbox images and caches removed")
         return
     with cache_lock():
         ensure_tarball(ensure_images())
-    log("images ready: %s, %s, %s" % (BASE_IMAGE, NODE_IMAGE, MINDIE_IMAGE))
+    log("images ready: %s" % ", ".join([BASE_IMAGE, NODE_IMAGE, LB_IMAGE]
+                                        + ["%s:%s" % (MINDIE_REPO, tag) for tag in MINDIE_BUILDS]))
 
 
 def cmd_status(args):
@@ -666,6 +756,12 @@ def main(argv=None):
     up.add_argument("--layouts", default="",
                     help="comma-separated PROFILE=NxM: mindie_instance_layout written for the nodes of that "
                          "profile (e.g. 800i-a2-64g=2x4); other nodes keep the roles' default (1x8)")
+    up.add_argument("--lb", action=argparse.BooleanOptionalAction, default=False,
+                    help="add a load balancer host <name>-lb (group mindie_lb), its frontend published on "
+                         "127.0.0.1:<port-base + %d * nodes>" % NODE_PORT_SPAN)
+    up.add_argument("--upgrade-images", action=argparse.BooleanOptionalAction, default=False,
+                    help="also place the tarballs of MindIE %s and %s on every node (rollouts)" % (
+                        UPGRADE_TAG, BROKEN_TAG))
     up.add_argument("--port-base", type=int, default=DEFAULT_PORT_BASE,
                     help="first host port published on 127.0.0.1 (node i gets base+%d*i+0..%d: the "
                          "business/management/metrics ports of its instance slots 0..%d)" % (

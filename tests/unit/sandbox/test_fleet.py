@@ -41,7 +41,7 @@ def stubbed_up(fleet, monkeypatch, tmp_path):
     monkeypatch.setattr(fleet, "existing_containers", lambda name: {})
     monkeypatch.setattr(fleet, "ensure_images", lambda: "sha256:mindie")
     monkeypatch.setattr(fleet, "image_id", lambda image: "sha256:node")
-    monkeypatch.setattr(fleet, "ensure_tarball", lambda image: tmp_path / "t.tar")
+    monkeypatch.setattr(fleet, "ensure_tarball", lambda image, tag=None: tmp_path / "t.tar")
     monkeypatch.setattr(fleet, "ensure_seed", lambda tarball: (tmp_path, "seedhash"))
     monkeypatch.setattr(fleet, "port_free", lambda port: True)
     return fleet
@@ -125,7 +125,7 @@ def test_failed_up_removes_what_it_created(stubbed_up, monkeypatch, tmp_path, ca
     monkeypatch.setattr(fleet, "docker", fake_docker)
     monkeypatch.setattr(fleet, "create_node", fake_create)
     monkeypatch.setattr(fleet, "wait_ready", lambda name: None)
-    monkeypatch.setattr(fleet, "seed_node", lambda name, seed, h: True)
+    monkeypatch.setattr(fleet, "seed_node", lambda name, seed, h, extra=(): True)
     monkeypatch.setattr(fleet, "remove_node", removed.append)
 
     inventory = tmp_path / "inv"

@@ -14,7 +14,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from . import common, config as cfgmod, model as modelmod, perf, textgen, tls as tlsmod
+from . import DEFECT, VERSION, common, config as cfgmod, model as modelmod, perf, textgen, tls as tlsmod
 
 FAILED_INIT = "Failed to init endpoint! Please check the service log or console output."
 PROG = "mindieservice_daemon"
@@ -473,7 +473,7 @@ def make_handler(engine, roles, logger):
             """JsonParse::HandleGetInfo (TGI style)."""
             return {"docker_label": None, "max_batch_total_tokens": engine.s["max_prefill_tokens"], "max_best_of": 1,
                     "max_concurrent_requests": engine.s["max_batch"], "max_stop_sequences": None,
-                    "max_waiting_tokens": None, "sha": None, "validation_workers": None, "version": "1.0.0",
+                    "max_waiting_tokens": None, "sha": None, "validation_workers": None, "version": VERSION,
                     "waiting_served_ratio": None,
                     "models": [{"model_device_type": "npu", "model_dtype": engine.model_config.get("torch_dtype"),
                                 "model_id": engine.s["model_name"], "model_pipeline_tag": "text-generation",
@@ -1175,7 +1175,7 @@ def main(argv):
         os.path.dirname(os.path.dirname(os.path.realpath(prog)))
     config_path = args.get("configFilePath") or os.environ.get("MIES_CONFIG_JSON_PATH") or \
         os.path.join(service_dir, "conf", "config.json")
-    logger.info("mindieservice_daemon (MindIE Service 1.0.0, simulated) starting, config %s" % config_path)
+    logger.info("mindieservice_daemon (MindIE Service %s, simulated) starting, config %s" % (VERSION, config_path))
     check_perm = os.environ.get("MINDIE_CHECK_INPUTFILES_PERMISSION", "1") != "0"
 
     # ConfigManager: its findings go to stdout (std::cout), not to the log
@@ -1295,6 +1295,11 @@ def main(argv):
         while not stop_event.wait(0.2):
             pass
         return terminate()
+    if DEFECT == "warmup":
+        # A broken build (the sandbox's 1.0.1-broken image): the warm-up's first inference fails on every start,
+        # whatever the config, the way a bad operator library in an image does.
+        return fail(logger, ["Warmup failed: the first inference of the warm-up returned an error on NPU 0 "
+                             "(aclnn operator ReshapeAndCache: error code 561103, MindIE Service %s)." % VERSION])
     # HBM that other processes (another daemon's workers, npu-hold, leftovers of a killed daemon) hold
     others = common.hbm_used_by_others([common.physical_id(c) for c in chips.values()])
     for dev, chip in chips.items():
