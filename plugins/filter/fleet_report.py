@@ -163,6 +163,8 @@ def instance_rows(npu, plan, failure, container, service, verify):
                                    if d in chips and _get(chips[d], 'health') != 'OK']},
             'status': instance_status(failure, ver, svc),
             'restarts': _get(supervisor, 'restarts') if _get(ver, 'supervisor', None) else _get(svc, 'restarts'),
+            # the MindIE version its daemon runs (the image's version.info, as the supervisor read it at its start)
+            'version': _get(supervisor, 'version'),
             'container_state': _get(_get(_get(cont, 'container', {}), 'State', {}), 'Status'),
             'startup_seconds': _get(svc, 'startup_seconds'),
             'endpoint': {'business': _get(client_urls, 'business'), 'management': _get(client_urls, 'management'),

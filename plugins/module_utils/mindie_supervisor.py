@@ -284,6 +284,21 @@ def start_script(settings):
     return '\n'.join(lines) + '\n'
 
 
+def mindie_version(service_dir):
+    """The MindIE version the image ships: ``mindie-service`` (else ``Ascend-mindie``) of the version.info beside
+    the service directory (``<mindie home>/version.info``), or None."""
+    path = os.path.join(os.path.dirname(service_dir.rstrip('/')), 'version.info')
+    found = {}
+    for line in (_read(path, 4096) or '').splitlines():
+        key, sep, value = line.partition(':')
+        if sep and value.strip():
+            found[key.strip()] = value.strip()
+    version = found.get('mindie-service') or found.get('Ascend-mindie')
+    if version and version.startswith('MindIE '):
+        version = version[len('MindIE '):]
+    return version or None
+
+
 def config_ports(config_text, env):
     """The ports MindIE checks before it listens, as written in config.json's ServerConfig, and MASTER_PORT."""
     ports = []
@@ -377,6 +392,7 @@ class Supervisor(object):
         self._written = None
         self.state = {'status': 'waiting', 'supervisor_pid': os.getpid(), 'daemon_pid': None, 'pgid': None,
                       'generation': 0, 'config_sha256': None, 'started_at': None, 'live_at': None, 'restarts': 0,
+                      'version': None,
                       'starts': [], 'last_exit': None, 'last_error_lines': [], 'message': None, 'desired': 'running',
                       'updated_at': None}
 
@@ -642,7 +658,8 @@ class Supervisor(object):
         self.next_probe = now + settings['live']['interval']
         self.write(status='starting' if settings['live']['url'] else 'running', daemon_pid=pid, pgid=pid,
                    generation=generation, started_at=round(now, 3), live_at=None,
-                   starts=self.in_window(now) + [round(now, 3)], config_sha256=self.config_sha, message=None)
+                   starts=self.in_window(now) + [round(now, 3)], config_sha256=self.config_sha, message=None,
+                   version=mindie_version(settings['service_dir']))
 
     # -------- after an exit
     def failed(self, last_exit, lines, log_file=None):

@@ -271,8 +271,8 @@ def test_a_row_per_instance_with_its_own_status_endpoint_and_figures():
     assert (zero['status'], first['status'], two['status']) == ('serving', 'busy', 'serving')
     assert first == {
         'name': 'mindie-1', 'index': 1, 'container': 'mindie-1', 'devices': [4, 5, 6, 7],
-        'npus': {'count': 4, 'unhealthy': ['6 Alarm']}, 'status': 'busy', 'restarts': 2, 'container_state': None,
-        'startup_seconds': 44.5,
+        'npus': {'count': 4, 'unhealthy': ['6 Alarm']}, 'status': 'busy', 'restarts': 2, 'version': None,
+        'container_state': None, 'startup_seconds': 44.5,
         'endpoint': {'business': 'http://127.0.0.1:21050', 'management': 'http://127.0.0.1:21051', 'local_only': False},
         'smoke': {'chat': {'ok': True, 'latency_s': 2.5, 'first_chunk_s': None, 'chunks': None,
                            'completion_tokens': None, 'error': None}},
@@ -318,9 +318,11 @@ def test_a_crash_loop_found_by_verify_after_the_deploy_is_named_with_its_supervi
     assert (zero['status'], first['status']) == ('serving', 'crash-looping')
     assert first['restarts'] == 5 and first['last_error_lines'] == ['Warmup failed', 'out of memory']
     # a healed instance (kill -9: serving again) shows the restarts its supervisor made
-    healed = dict(_verify('mindie-1', 1050), supervisor={'status': 'running', 'restarts': 1, 'last_error_lines': []})
+    healed = dict(_verify('mindie-1', 1050), supervisor={'status': 'running', 'restarts': 1, 'last_error_lines': [],
+                                                         'version': '1.0.1'})
     first = _fleet({'ready': True, 'status': 'serving', 'restarts': 0}, healed)[1]['instances'][1]
-    assert (first['status'], first['restarts']) == ('serving', 1)
+    # and the MindIE version its daemon runs, as the supervisor read it from the image's version.info
+    assert (first['status'], first['restarts'], first['version']) == ('serving', 1, '1.0.1')
 
 
 def test_instance_status_order():
@@ -349,6 +351,16 @@ def test_the_markdown_report_has_a_row_per_instance():
         '__mindie_report_rows': rows, '__mindie_report_summary': fleet_summary(rows), 'mindie_report_name': 'fleet-summary',
         '__mindie_report_time': 'T'}).template(source)
     assert '1 of 2 nodes serving Qwen2-VL with MindIE; 2 of 3 instances serving (1 crash-looping).' in text
-    assert '| b-64g | mindie-0 | 0, 1, 2, 3 | serving | 0 | 41.0 | `http://127.0.0.1:21040` | 1.50 | - | - |' in text
-    assert '| b-64g | mindie-1 | 4, 5, 6, 7 (6 Alarm) | crash-looping: bad / config | 5 | - |' in text
+    assert '| b-64g | mindie-0 | 0, 1, 2, 3 | serving | - | 0 | 41.0 | `http://127.0.0.1:21040` | 1.50 | - | - |' in text
+    assert '| b-64g | mindie-1 | 4, 5, 6, 7 (6 Alarm) | crash-looping: bad / config | - | 5 | - |' in text
     assert '| a-32g | mindie | 0, 1, 2, 3, 4, 5, 6, 7 | serving |' in text
+    assert 'One endpoint for the whole fleet' not in text
+    lb = {'host': 'lb1', 'endpoint': 'http://127.0.0.1:8080', 'servers': [
+        {'name': 'a-32g_mindie', 'operational': 'up', 'admin_state': 'ready'},
+        {'name': 'b-64g_mindie-0', 'operational': 'up', 'admin_state': 'drain'},
+        {'name': 'b-64g_mindie-1', 'operational': 'down', 'admin_state': 'ready'}]}
+    text = Templar(loader=DataLoader(), variables={
+        '__mindie_report_rows': rows, '__mindie_report_summary': fleet_summary(rows), 'mindie_report_name': 'fleet-summary',
+        '__mindie_report_time': 'T', '__mindie_report_loadbalancer': lb}).template(source)
+    assert ('One endpoint for the whole fleet: `http://127.0.0.1:8080` (HAProxy on lb1, 1 of 3 instances in rotation).'
+            in text)

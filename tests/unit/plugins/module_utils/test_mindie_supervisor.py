@@ -448,3 +448,17 @@ def test_waits_until_the_ports_can_be_bound(instance):
         holder.close()
     inst.wait_running()
     assert state['daemon_pid'] is None
+
+
+def test_the_version_is_read_from_the_images_version_info(tmp_path):
+    """version.info beside the service directory, as the MindIE image ships it (tests/fixtures/versions)."""
+    home = tmp_path / 'mindie' / '1.0.1'
+    (home / 'mindie-service').mkdir(parents=True)
+    (home / 'version.info').write_text('Ascend-mindie : MindIE 1.0.1\nmindie-rt: 1.0.1\nmindie-service: 1.0.1\n'
+                                       'mindie-sd:1.0.1\nPlatform : aarch64\n')
+    assert sup.mindie_version(str(home / 'mindie-service')) == '1.0.1'
+    assert sup.mindie_version(str(home / 'mindie-service') + '/') == '1.0.1'
+    (home / 'version.info').write_text('Ascend-mindie : MindIE 2.0.RC1\n')
+    assert sup.mindie_version(str(home / 'mindie-service')) == '2.0.RC1'
+    (home / 'version.info').unlink()
+    assert sup.mindie_version(str(home / 'mindie-service')) is None
