@@ -3,7 +3,7 @@
 """Ask every MindIE instance of a fleet report about an image, with the official OpenAI client.
 
     openai_fleet_check.py [reports/fleet-summary.json] [--image FILE] [--expect-size] [--expect-instances N]
-                          [--json OUT]
+                          [--through-loadbalancer [--lb-requests N]] [--json OUT]
 
 An independent check of what playbooks/deploy.yml reports: nothing of the collection is used, only the
 `openai` package (requirements-dev.txt). For every instance in `nodes[].instances[]` of the fleet summary
@@ -17,6 +17,9 @@ instances) counts each serving node as one instance at its node endpoint.
                         was computed from these bytes. Real models phrase answers their own way: leave it off there.
 --expect-instances N    fail unless exactly N instances answered (default: every serving/busy one must answer,
                         and at least one).
+--through-loadbalancer  then send --lb-requests (default: twice the instances asked) chat completions to the
+                        report's `loadbalancer.endpoint`, the one URL of the whole fleet; each must answer (and
+                        name the size with --expect-size). A report without a load balancer fails.
 --json OUT              write the per-instance results to OUT (node, instance, endpoint, model, answer, seconds,
                         ok, error).
 Exit 0 when every asked instance answered (and the expectations hold), 1 otherwise, 2 for bad input.
@@ -88,6 +91,8 @@ def main(argv=None):
     parser.add_argument("--expect-size", action="store_true", help="the answer must name the image's WxH")
     parser.add_argument("--expect-instances", type=int, default=None)
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
+    parser.add_argument("--through-loadbalancer", action="store_true")
+    parser.add_argument("--lb-requests", type=int, default=None)
     parser.add_argument("--json", dest="json_out", default=None)
     args = parser.parse_args(argv)
     try:
@@ -131,6 +136,34 @@ def main(argv=None):
                                                  else "FAILED", (row["answer"] or "")[:100] if row["ok"] else row["error"]))
     answered = sum(1 for r in results if r["ok"])
     problems = []
+    if args.through_loadbalancer:
+        endpoint = (summary.get("loadbalancer") or {}).get("endpoint")
+        if not endpoint:
+            problems.append("the report has no loadbalancer.endpoint (is there a host in group mindie_lb?)")
+        else:
+            count = args.lb_requests or max(2, 2 * sum(1 for r in results if r["asked"]))
+            lb_ok = 0
+            for number in range(count):
+                row = {"node": None, "instance": "loadbalancer", "endpoint": endpoint, "asked": True, "ok": False,
+                       "error": None}
+                started = time.monotonic()
+                try:
+                    row["model"], row["answer"], tokens = ask(openai, endpoint, image_url, args.timeout)
+                except openai.OpenAIError as exc:
+                    row["error"] = "%s: %s" % (type(exc).__name__, exc)
+                row["seconds"] = round(time.monotonic() - started, 3)
+                if row["error"] is None and not row.get("answer"):
+                    row["error"] = "empty answer"
+                elif row["error"] is None and size and ("%dx%d" % size) not in row["answer"]:
+                    row["error"] = "the answer does not name the image's size %dx%d" % size
+                row["ok"] = row["error"] is None
+                lb_ok += 1 if row["ok"] else 0
+                results.append(row)
+                if not row["ok"]:
+                    print("loadbalancer %s request %d FAILED: %s" % (endpoint, number + 1, row["error"]))
+            print("loadbalancer %s: %d of %d requests answered" % (endpoint, lb_ok, count))
+            if lb_ok != count:
+                problems.append("%d of %d requests through the load balancer failed" % (count - lb_ok, count))
     if failed:
         problems.append("%d instance(s) did not answer" % failed)
     if args.expect_instances is not None and answered != args.expect_instances:
@@ -144,7 +177,8 @@ def main(argv=None):
     if problems:
         print("openai_fleet_check: %s (%s)" % ("; ".join(problems), args.summary), file=sys.stderr)
         return 1
-    print("%d of %d instances answered about %s" % (answered, len(results), os.path.basename(args.image)))
+    print("%d of %d instances answered about %s" % (answered, sum(1 for r in results if r["node"] is not None),
+                                                    os.path.basename(args.image)))
     return 0
 
 

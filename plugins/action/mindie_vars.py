@@ -52,7 +52,9 @@ EXTRA_KNOWN = frozenset((
     # facts of the roles: the plan, each role's result (mindie_<role>_result), the container's spec
     'mindie_plan', 'mindie_prechecks_result', 'mindie_image_result', 'mindie_container_result',
     'mindie_dependencies_result', 'mindie_service_result', 'mindie_verify_result', 'mindie_container_spec',
-    'mindie_inference_result', 'mindie_diagnose_result', 'mindie_teardown_result',
+    'mindie_inference_result', 'mindie_diagnose_result', 'mindie_teardown_result', 'mindie_loadbalancer_result',
+    # the load balancer hosts' group, and the loadbalancer role's handler topic
+    'mindie_lb', 'mindie_loadbalancer_reload',
     # deprecated aliases of the results (the same values)
     'mindie_precheck_results', 'mindie_image_info', 'mindie_container_changes', 'mindie_dependencies_status',
     'mindie_service_status', 'mindie_verify_results',

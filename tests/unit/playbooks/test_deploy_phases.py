@@ -31,6 +31,7 @@ DEPLOY_PLAYS = [
     "Deploy | dependencies: Install the model's Python requirements in the container",
     "Deploy | service: Write config.json and start MindIE, gated on readiness (model loads run in parallel)",
     "Deploy | verify: Smoke-test every serving node (health, chat with an image, generate, streaming)",
+    "Deploy | loadbalancer: HAProxy in front of every instance (the hosts of group mindie_lb; none by default)",
     "Deploy | report: the fleet's state",
 ]
 START = 'Note the phase this node is in'
@@ -170,29 +171,30 @@ def test_syntax(run):
 
 
 @pytest.mark.parametrize('tags,phases', [
-    ((), PHASES),
+    ((), PHASES + ('loadbalancer',)),
     (('--tags', 'service'), ('service',)),
     (('--tags', 'prechecks,verify'), ('prechecks', 'verify')),
-    (('--skip-tags', 'prechecks,image'), ('container', 'dependencies', 'service', 'verify')),
+    (('--skip-tags', 'prechecks,image'), ('container', 'dependencies', 'service', 'verify', 'loadbalancer')),
+    (('--tags', 'loadbalancer'), ('loadbalancer',)),
     # a tag of the roles' own phases selects inside the role
     (('--tags', 'mindie_container_create'), ('container',)),
 ])
 def test_deploy_tags_select_the_phases(run, tags, phases):
     listed = list_tasks(run, 'deploy.yml', *tags)
     assert [name for name, _ in listed] == DEPLOY_PLAYS
-    assert roles_run(listed) == [[p] if p in phases else [] for p in PHASES] + [[]]
+    assert roles_run(listed) == [[p] if p in phases else [] for p in PHASES + ('loadbalancer',)] + [[]]
     # start and gate run in every phase play (the gate is skipped after verify: when false), whatever --tags
     # says; --skip-tags of a phase skips its whole play, always-tagged tasks included
     skipped = tags[1].split(',') if tags and tags[0] == '--skip-tags' else []
     for index, phase in enumerate(PHASES):
         expected = [] if phase in skipped else [START, GATE]
         assert [name for name in names(listed, index) if name in (START, GATE)] == expected, (tags, phase)
-    assert REPORT in names(listed, len(PHASES))
+    assert REPORT in names(listed, len(DEPLOY_PLAYS) - 1)
 
 
 def test_deploy_skip_always_runs_the_roles_alone(run):
     listed = list_tasks(run, 'deploy.yml', '--skip-tags', 'always')
-    assert roles_run(listed) == [[p] for p in PHASES] + [[]]
+    assert roles_run(listed) == [[p] for p in PHASES] + [['loadbalancer'], []]
     assert all(names(listed, index) == [] for index in range(len(DEPLOY_PLAYS)))
 
 
