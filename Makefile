@@ -2,6 +2,7 @@
 #   make demo          a 2-node sandbox fleet, deployed, verified and asked about an image
 #   make test          everything CI runs: lint, sanity, units, integration, molecule
 #   make sandbox-up    NODES=4 PROFILES=800i-a2-32g,800i-a2-64g [LAYOUTS=800i-a2-64g=2x4] [FLEET=name] [PORT_BASE=31040]
+#                      [LB=1: a load balancer host] [UPGRADE_IMAGES=1: MindIE 1.0.1 and 1.0.1-broken tarballs on the nodes]
 #   make sandbox-down  [FLEET=name]
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -63,24 +64,25 @@ units: venv
 integration: venv docker
 	$(BIN)/python -m pytest tests/integration -q -rs
 
-# Every scenario (or S="fleet service"), MOLECULE_JOBS (2) at a time, each on its own sandbox fleet; the
+# Every scenario (or S="fleet service"), MOLECULE_JOBS (3) at a time, each on its own sandbox fleet; the
 # images are built first so the lanes only read them. Logs: build/molecule-logs/<scenario>.log.
-MOLECULE_JOBS ?= 2
+MOLECULE_JOBS ?= 3
 molecule: venv docker collection-link sandbox-images
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python scripts/molecule_lanes.py --jobs $(MOLECULE_JOBS) $(S)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python scripts/molecule_lanes.py --jobs $(MOLECULE_JOBS) $(MOLECULE_ARGS) $(S)
 
+# The integration tests run as one more job of the molecule lanes (they use a container of their own).
 test: venv docker
 	$(MAKE) lint
 	$(MAKE) sanity
 	$(MAKE) units
-	$(MAKE) integration
-	$(MAKE) molecule
+	$(MAKE) molecule MOLECULE_ARGS=--with-integration
 
 sandbox-images: venv docker
 	$(BIN)/python sandbox/fleet.py images
 
 sandbox-up: venv docker collection-link
-	$(BIN)/python sandbox/fleet.py up --name $(FLEET) --nodes $(NODES) --profiles $(PROFILES) --layouts '$(LAYOUTS)' --port-base $(PORT_BASE)
+	$(BIN)/python sandbox/fleet.py up --name $(FLEET) --nodes $(NODES) --profiles $(PROFILES) --layouts '$(LAYOUTS)' --port-base $(PORT_BASE) \
+	  $(if $(filter 1 yes true,$(LB)),--lb) $(if $(filter 1 yes true,$(UPGRADE_IMAGES)),--upgrade-images)
 
 sandbox-down: venv docker
 	$(BIN)/python sandbox/fleet.py down --name $(FLEET)
@@ -100,10 +102,10 @@ bench-precheck: venv docker collection-link
 # whole deploy, one real answer about an image and a curl line to paste, then the official OpenAI
 # client asks every instance of fleet-summary.json about the image.
 demo: venv docker collection-link
-	$(MAKE) --no-print-directory sandbox-up NODES=2 PROFILES=800i-a2-32g,800i-a2-64g
+	$(MAKE) --no-print-directory sandbox-up NODES=2 PROFILES=800i-a2-32g,800i-a2-64g LB=1 UPGRADE_IMAGES=1
 	$(BIN)/ansible-playbook -i inventories/sandbox playbooks/deploy.yml
 	$(BIN)/python scripts/demo_answer.py reports/fleet-summary.json
-	$(BIN)/python scripts/openai_fleet_check.py reports/fleet-summary.json --expect-size
+	$(BIN)/python scripts/openai_fleet_check.py reports/fleet-summary.json --expect-size --through-loadbalancer
 
 # Deploy time of a 1-node and a 2-node sandbox fleet (images cached): first deploy and
 # the idempotent re-run. Writes reports/bench-deploy.json.
