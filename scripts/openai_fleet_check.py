@@ -84,6 +84,23 @@ def ask(openai, endpoint, image_url, timeout):
     return models[0], text, tokens
 
 
+def ask_row(openai, row, image_url, timeout, size):
+    """Ask row["endpoint"] and fill in model, answer, seconds, error and ok; returns the completion tokens."""
+    started = time.monotonic()
+    tokens = None
+    try:
+        row["model"], row["answer"], tokens = ask(openai, row["endpoint"], image_url, timeout)
+    except openai.OpenAIError as exc:
+        row["error"] = "%s: %s" % (type(exc).__name__, exc)
+    row["seconds"] = round(time.monotonic() - started, 3)
+    if row["error"] is None and not row["answer"]:
+        row["error"] = "empty answer"
+    elif row["error"] is None and size and ("%dx%d" % size) not in row["answer"]:
+        row["error"] = "the answer does not name the image's size %dx%d" % size
+    row["ok"] = row["error"] is None
+    return tokens
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("summary", nargs="?", default=os.path.join(REPO, "reports", "fleet-summary.json"))
@@ -119,17 +136,7 @@ def main(argv=None):
             print("%-24s %-12s %-10s not asked" % (node, row["instance"], row["status"]))
             continue
         row["asked"] = True
-        started = time.monotonic()
-        try:
-            row["model"], row["answer"], tokens = ask(openai, row["endpoint"], image_url, args.timeout)
-        except openai.OpenAIError as exc:
-            row["error"] = "%s: %s" % (type(exc).__name__, exc)
-        row["seconds"] = round(time.monotonic() - started, 3)
-        if row["error"] is None and not row["answer"]:
-            row["error"] = "empty answer"
-        elif row["error"] is None and size and ("%dx%d" % size) not in row["answer"]:
-            row["error"] = "the answer does not name the image's size %dx%d" % size
-        row["ok"] = row["error"] is None
+        tokens = ask_row(openai, row, image_url, args.timeout, size)
         failed += 0 if row["ok"] else 1
         print("%-24s %-12s %-10s %s %s -> %s" % (node, row["instance"], row["status"], row["endpoint"],
                                                  "ok (%s tokens, %.2f s)" % (tokens, row["seconds"]) if row["ok"]
@@ -145,18 +152,8 @@ def main(argv=None):
             lb_ok = 0
             for number in range(count):
                 row = {"node": None, "instance": "loadbalancer", "endpoint": endpoint, "asked": True, "ok": False,
-                       "error": None}
-                started = time.monotonic()
-                try:
-                    row["model"], row["answer"], tokens = ask(openai, endpoint, image_url, args.timeout)
-                except openai.OpenAIError as exc:
-                    row["error"] = "%s: %s" % (type(exc).__name__, exc)
-                row["seconds"] = round(time.monotonic() - started, 3)
-                if row["error"] is None and not row.get("answer"):
-                    row["error"] = "empty answer"
-                elif row["error"] is None and size and ("%dx%d" % size) not in row["answer"]:
-                    row["error"] = "the answer does not name the image's size %dx%d" % size
-                row["ok"] = row["error"] is None
+                       "model": None, "answer": None, "seconds": None, "error": None}
+                ask_row(openai, row, image_url, args.timeout, size)
                 lb_ok += 1 if row["ok"] else 0
                 results.append(row)
                 if not row["ok"]:

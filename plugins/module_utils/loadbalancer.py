@@ -14,7 +14,8 @@ __metaclass__ = type
 
 import re
 
-WILDCARDS = ('0.0.0.0', '::', '')
+from ansible_collections.ascend.mindie.plugins.module_utils.plan import is_loopback, is_wildcard
+
 _NAME_UNSAFE = re.compile(r'[^A-Za-z0-9_.:-]')
 
 
@@ -28,17 +29,13 @@ def server_name(node, instance):
     return _NAME_UNSAFE.sub('_', '%s_%s' % (node, instance))
 
 
-def _is_loopback(address):
-    return address == 'localhost' or address.startswith('127.') or address == '::1'
-
-
 def _backend_address(node, vars_, instance, address_var):
     """Where the balancer reaches ``instance``: the node's ``address_var``, else the address its business port
     listens on; for a wildcard listener (0.0.0.0, ::) the node's ansible_host, else its inventory name."""
     if vars_.get(address_var):
         return str(vars_[address_var])
     address = str((instance.get('addresses') or {}).get('business') or '')
-    if address in WILDCARDS:
+    if not address or is_wildcard(address):
         return str(vars_.get('ansible_host') or node)
     return address
 
@@ -53,7 +50,7 @@ def _health_check(instance, ports, mode):
     """
     management = str((instance.get('addresses') or {}).get('management') or '')
     if mode == 'auto':
-        mode = 'models' if (not management or _is_loopback(management)) else 'live'
+        mode = 'models' if (not management or is_loopback(management)) else 'live'
     if mode == 'live':
         return {'check': 'live', 'check_port': int(ports.get('management')), 'check_path': '/v2/health/live'}
     return {'check': 'models', 'check_port': int(ports.get('business')), 'check_path': '/v1/models'}
@@ -86,7 +83,7 @@ def backends(nodes, hostvars, address_var='mindie_loadbalancer_backend_address',
                 result['unreachable'].append({'node': node, 'instance': instance.get('name'),
                                               'reason': 'no address known (set %s for the node)' % address_var})
                 continue
-            if _is_loopback(address):
+            if is_loopback(address):
                 result['unreachable'].append({'node': node, 'instance': instance.get('name'),
                                               'reason': 'it listens on %s only (mindie_service_ip_address); set the '
                                                         'node address, or %s to where the balancer reaches it'

@@ -175,8 +175,10 @@ class LoadBalancerServerManager(object):
                 # drain lets HAProxy stop sending before the health checks stop.
                 self.client.set_state(backend, name, 'drain')
             self.client.set_state(backend, name, wanted)
-        if self.module.check_mode or not self.params['wait']:
-            result['server'] = self.client.server(backend, name) if not self.module.check_mode else before
+        if self.module.check_mode:
+            return result
+        if not self.params['wait']:
+            result['server'] = self.client.server(backend, name)
             return result
         if wanted in ('drain', 'maint'):
             drained, seconds, current = self.client.wait_drained(backend, name, self.params['drain_timeout'],
