@@ -53,6 +53,7 @@ EXTRA_KNOWN = frozenset((
     'mindie_plan', 'mindie_prechecks_result', 'mindie_image_result', 'mindie_container_result',
     'mindie_dependencies_result', 'mindie_service_result', 'mindie_verify_result', 'mindie_container_spec',
     'mindie_inference_result', 'mindie_diagnose_result', 'mindie_teardown_result', 'mindie_loadbalancer_result',
+    'mindie_rollout_result', 'mindie_container_drift', 'mindie_service_drift',
     # the load balancer hosts' group, and the loadbalancer role's handler topic
     'mindie_lb', 'mindie_loadbalancer_reload',
     # deprecated aliases of the results (the same values)

@@ -111,6 +111,8 @@ class HAProxyRuntime(object):
             'in_flight': _int(stat.get('scur')),
             'queued': _int(stat.get('qcur')),
             'served': _int(stat.get('stot')),
+            # what went wrong with this server: 5xx answers, failed responses and failed connections
+            'errors': _int(stat.get('hrsp_5xx')) + _int(stat.get('eresp')) + _int(stat.get('econ')),
         }
 
     def set_state(self, backend, server, state):

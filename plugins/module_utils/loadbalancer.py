@@ -99,7 +99,8 @@ def backends(nodes, hostvars, address_var='mindie_loadbalancer_backend_address',
                 result['backends'].append(backend)
             check = _health_check(instance, ports, health_check)
             backend['servers'].append(dict(check, **{
-                'name': server_name(node, instance.get('name')), 'node': node, 'instance': instance.get('name'),
+                'name': server_name(node, instance.get('name')), 'backend': backend['name'], 'node': node,
+                'instance': instance.get('name'),
                 'container': instance.get('container'), 'address': address, 'port': int(ports.get('business')),
                 'scheme': instance.get('scheme') or 'http'}))
     for backend in result['backends']:

@@ -622,8 +622,9 @@ def deployment_container(name, base, planned=()):
     """What a container of ours (labelled ascend.mindie.managed=true) named ``name`` is to the plan whose
     mindie_container_name is ``base`` and whose instance containers are ``planned``: ``'planned'`` (one of them),
     ``'previous'`` (a planned instance's container kept aside as ``<name>-previous`` by a replacement, which the
-    container role's recovery handles), ``'stale'`` (named like this deployment's instances - ``<base>`` or
-    ``<base>-<N>``, or such a name with ``-previous`` - but not planned: the instance of another layout, which the
+    container role's recovery handles, or as ``<name>-rollback`` by a rollout until its batch passed, which the
+    rollout role handles), ``'stale'`` (named like this deployment's instances - ``<base>`` or ``<base>-<N>``, or
+    such a name with ``-previous`` or ``-rollback`` - but not planned: the instance of another layout, which the
     container role removes and whose NPUs and ports the new instances take over), else None (another deployment of
     ours, never touched). The one rule of the collection (the container role's stale instances, the prechecks'
     holders of NPUs and ports)."""
@@ -631,7 +632,10 @@ def deployment_container(name, base, planned=()):
     planned = [str(p) for p in planned or ()]
     if name in planned:
         return 'planned'
-    bare = name[:-len('-previous')] if name.endswith('-previous') else name
+    bare = name
+    for suffix in ('-previous', '-rollback'):
+        if name.endswith(suffix):
+            bare = name[:-len(suffix)]
     if bare in planned:
         return 'previous'
     if re.match(r'%s(-[0-9]+)?\Z' % re.escape(str(base)), bare):

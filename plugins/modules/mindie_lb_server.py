@@ -129,6 +129,12 @@ server:
       description: Requests served since HAProxy started (C(stot)).
       type: int
       returned: always
+    errors:
+      description: Requests to this server that failed since HAProxy started - 5xx answers (C(hrsp_5xx)), failed
+        responses (C(eresp)) and failed connections (C(econ)). The rollout's canary gate compares it before and after
+        the soak.
+      type: int
+      returned: always
 previous_admin_state:
   description: The admin state before the change.
   returned: always

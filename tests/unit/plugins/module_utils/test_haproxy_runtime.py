@@ -146,3 +146,29 @@ def test_wait_drained_waits_for_in_flight_and_queued_to_reach_zero(tmp_path):
                                          (4, 'maint'), ('x', 'ready')])
 def test_admin_state_bits(bits, state):
     assert hr.admin_state(bits) == state
+
+
+
+def test_errors_add_up_5xx_failed_responses_and_failed_connections(tmp_path):
+    """The capture's counters are all 0: set some on one server's row (by column name) and read them back."""
+    import csv
+    import io
+    text = fixture('show-stat-maint-drain-down.txt')
+    header = text.splitlines()[0].lstrip('# ').split(',')
+    rows = list(csv.reader(text.splitlines()[1:]))
+    for row in rows:
+        if row and row[1] == 'node2_mindie-1':
+            row[header.index('hrsp_5xx')], row[header.index('eresp')], row[header.index('econ')] = '3', '1', '2'
+            row[header.index('stot')] = '40'
+    out = io.StringIO()
+    csv.writer(out, lineterminator='\n').writerows(rows)
+    fake = FakeRuntimeAPI(str(tmp_path / 'admin.sock'), {
+        'show servers state mindie_qwen2_vl': fixture('show-servers-state-maint-drain-down.txt'),
+        'show stat': text.splitlines()[0] + '\n' + out.getvalue() + '\n'})
+    try:
+        client = hr.HAProxyRuntime(fake.path)
+        failing = client.server('mindie_qwen2_vl', 'node2_mindie-1')
+        assert (failing['errors'], failing['served']) == (6, 40)
+        assert client.server('mindie_qwen2_vl', 'node2_mindie-0')['errors'] == 0
+    finally:
+        fake.close()

@@ -98,7 +98,7 @@ def test_all_five_pass_with_real_answers(run_module, running, check_mode):
     res = by_name(result)
     for r in result['results']:
         assert r['ok'] is True and r['status'] == 200 and 'error' not in r
-        assert 0 < r['latency_s'] < 30
+        assert 0 <= r['latency_s'] < 30  # (rounded: a fast local answer can be 0.0)
     assert res['health']['url'] == 'http://127.0.0.1:%d/health' % running.mport
     assert res['ready']['url'] == 'http://127.0.0.1:%d/v2/health/ready' % running.mport
     assert res['chat']['url'] == 'http://127.0.0.1:%d/v1/chat/completions' % running.port
