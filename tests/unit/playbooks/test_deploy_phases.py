@@ -23,10 +23,13 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
-PHASES = ('prechecks', 'image', 'container', 'dependencies', 'service', 'verify')
+PHASES = ('prechecks', 'image', 'rolling', 'container', 'dependencies', 'service', 'verify')
+# the role of each phase play, where it is not named like the phase
+ROLE_OF = {'rolling': 'rollout'}
 DEPLOY_PLAYS = [
     "Deploy | prechecks: Check every node against the deployment guide (NPUs, driver, Docker, disk, ports, weights)",
     "Deploy | image: Bring the MindIE image onto every node (loads run in parallel across the fleet)",
+    "Deploy | rolling: Change the instances already serving one at a time, drained on the balancer first",
     "Deploy | container: Create the MindIE container",
     "Deploy | dependencies: Install the model's Python requirements in the container",
     "Deploy | service: Write config.json and start MindIE, gated on readiness (model loads run in parallel)",
@@ -174,7 +177,8 @@ def test_syntax(run):
     ((), PHASES + ('loadbalancer',)),
     (('--tags', 'service'), ('service',)),
     (('--tags', 'prechecks,verify'), ('prechecks', 'verify')),
-    (('--skip-tags', 'prechecks,image'), ('container', 'dependencies', 'service', 'verify', 'loadbalancer')),
+    (('--skip-tags', 'prechecks,image'), ('rolling', 'container', 'dependencies', 'service', 'verify', 'loadbalancer')),
+    (('--tags', 'rolling'), ('rolling',)),
     (('--tags', 'loadbalancer'), ('loadbalancer',)),
     # a tag of the roles' own phases selects inside the role
     (('--tags', 'mindie_container_create'), ('container',)),
@@ -182,7 +186,7 @@ def test_syntax(run):
 def test_deploy_tags_select_the_phases(run, tags, phases):
     listed = list_tasks(run, 'deploy.yml', *tags)
     assert [name for name, _ in listed] == DEPLOY_PLAYS
-    assert roles_run(listed) == [[p] if p in phases else [] for p in PHASES + ('loadbalancer',)] + [[]]
+    assert roles_run(listed) == [[ROLE_OF.get(p, p)] if p in phases else [] for p in PHASES + ('loadbalancer',)] + [[]]
     # start and gate run in every phase play (the gate is skipped after verify: when false), whatever --tags
     # says; --skip-tags of a phase skips its whole play, always-tagged tasks included
     skipped = tags[1].split(',') if tags and tags[0] == '--skip-tags' else []
@@ -194,7 +198,7 @@ def test_deploy_tags_select_the_phases(run, tags, phases):
 
 def test_deploy_skip_always_runs_the_roles_alone(run):
     listed = list_tasks(run, 'deploy.yml', '--skip-tags', 'always')
-    assert roles_run(listed) == [[p] for p in PHASES] + [['loadbalancer'], []]
+    assert roles_run(listed) == [[ROLE_OF.get(p, p)] for p in PHASES] + [['loadbalancer'], []]
     assert all(names(listed, index) == [] for index in range(len(DEPLOY_PLAYS)))
 
 
