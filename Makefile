@@ -27,7 +27,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 
 .PHONY: help venv docker collection-link lint sanity units integration molecule test demo \
         sandbox-images sandbox-up sandbox-down sandbox-status bench-sandbox bench-precheck bench-deploy \
-        bench-deploy-layouts bench-heal build clean
+        bench-deploy-layouts bench-heal bench-rollout build clean
 
 help:
 	@sed -n '2,5p' Makefile | sed 's/^# //'
@@ -124,6 +124,12 @@ bench-deploy-layouts: venv docker collection-link
 # Writes reports/bench-heal.json.
 bench-heal: venv docker collection-link
 	$(BIN)/python benchmarks/heal_fleet.py bench
+
+# Rollouts behind the load balancer of a deployed 32G 1x8 + 64G 2x4 fleet while a client keeps asking through it:
+# to the broken build (halts at the canary), to 1.0.1, again (changed=0); failed requests, p50/p99 before and
+# during, out-of-rotation times, capacity. Writes reports/bench-rollout.json.
+bench-rollout: venv docker collection-link
+	$(BIN)/python benchmarks/rollout_fleet.py bench
 
 build: venv
 	$(BIN)/ansible-galaxy collection build --force --output-path build/
