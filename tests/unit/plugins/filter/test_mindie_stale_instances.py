@@ -24,6 +24,8 @@ PLANNED = ['mindie-0', 'mindie-1']
     ('mindie-12', 'stale'),
     ('mindie-previous', 'stale'),           # kept aside by an interrupted replacement of a stale instance
     ('mindie-3-previous', 'stale'),
+    ('mindie-1-rollback', 'previous'),      # set aside by a rollout until its batch passed (the rollout role's)
+    ('mindie-rollback', 'stale'),           # ... of a stale instance
     ('mindie-x', None),                     # another deployment of ours
     ('mindie-', None),
     ('qwen-mindie-0', None),
@@ -45,9 +47,11 @@ def test_a_base_with_regex_characters_is_literal():
 
 
 def test_filter_lists_the_stale_ones_sorted_without_the_slash():
-    names = ['/mindie-1', '/mindie', '/other', '/mindie-3', 'mindie-0-previous', '/mindie-3']
+    names = ['/mindie-1', '/mindie', '/other', '/mindie-3', 'mindie-0-previous', '/mindie-3', '/mindie-1-rollback']
     assert mindie_stale_instances(names, 'mindie', PLANNED) == ['mindie', 'mindie-3']
-    assert mindie_stale_instances(names, 'mindie', PLANNED, True) == ['mindie', 'mindie-0-previous', 'mindie-3']
+    # (a teardown also removes what a replacement or a rollout set aside)
+    assert mindie_stale_instances(names, 'mindie', PLANNED, True) == ['mindie', 'mindie-0-previous', 'mindie-1-rollback',
+                                                                      'mindie-3']
     assert FilterModule().filters()['mindie_stale_instances'] is mindie_stale_instances
 
 
