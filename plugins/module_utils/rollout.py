@@ -161,7 +161,9 @@ def report(rollout, results, total, unavailable, started, finished, halted=None)
         'instances_total': total,
         'max_unavailable': limit,
         'changed': len([r for r in records if r.get('gate') == 'passed']),
-        'rolled_back': len([r for r in records if r.get('gate') in ('failed', 'rolled back')]),
+        'rolled_back': len([r for r in records if r.get('gate') in ('failed', 'rolled back') and r.get('rolled_back', True)]),
+        'rollback_failed': len([r for r in records if r.get('gate') in ('failed', 'rollback failed')
+                                and r.get('rolled_back') is False]),
         'instances': records,
         'out_of_rotation_s': {'max': max(outs) if outs else None,
                               'mean': round(sum(outs) / len(outs), 1) if outs else None},

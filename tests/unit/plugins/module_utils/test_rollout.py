@@ -132,6 +132,18 @@ def test_a_halted_rollout_counts_the_rollback_and_its_second_time_out():
     assert report['capacity']['lowest'] == 2 and report['capacity_kept']
 
 
+def test_a_failed_rollback_is_counted_apart_and_its_instance_stays_out_of_rotation():
+    records = [
+        {'node': 'b', 'instance': 'i0', 'wave': 1, 'out_at': 11.0, 'in_at': None, 'gate': 'failed',
+         'reason': 'warm-up', 'rolled_back': False},
+    ]
+    halted = {'node': 'b', 'batch': 1, 'wave': 1, 'reason': 'warm-up', 'rollback_error': 'balancer unreachable'}
+    report = rollout.report({'image': 'x:2'}, records, 3, 1, 0.0, 41.0, halted=halted)
+    assert report['rolled_back'] == 0 and report['rollback_failed'] == 1
+    assert report['capacity']['lowest'] == 2 and report['capacity']['timeline'][-1]['in_rotation'] == 2
+    assert report['instances'][0]['out_of_rotation_s'] is None
+
+
 def test_a_rollout_with_nothing_to_change():
     report = rollout.report({}, [], 3, 1, 5.0, 6.0)
     assert report['status'] == 'nothing to change' and report['capacity']['lowest'] == 3
