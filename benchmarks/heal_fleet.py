@@ -31,11 +31,10 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
+
+from traffic import Traffic, chat  # benchmarks/traffic.py, beside this script
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -44,52 +43,12 @@ STATE = "/var/log/mindie-instance/supervisor.json"
 
 def complete(base, timeout=10.0):
     """One tiny completion at a business endpoint: None when it answered, else the error."""
-    body = json.dumps({"model": "qwen2_vl", "max_tokens": 1, "messages": [{"role": "user", "content": "ping"}]})
-    request = urllib.request.Request(base.rstrip("/") + "/v1/chat/completions", data=body.encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            json.load(response)
-        return None
-    except urllib.error.HTTPError as exc:
-        return "HTTP %d" % exc.code
-    except (OSError, ValueError) as exc:
-        return str(exc)
+    return chat(base, max_tokens=1, content="ping", timeout=timeout)[1]
 
 
-class Watchers:
-    """A thread per URL sending a completion every 0.25 s until stopped; counts failures."""
-
-    def __init__(self, urls):
-        self.urls = list(urls)
-        self.stats = {url: {"requests": 0, "failures": 0, "errors": []} for url in self.urls}
-        self.stop_event = threading.Event()
-        self.threads = [threading.Thread(target=self._run, args=(url,), daemon=True) for url in self.urls]
-
-    def _run(self, url):
-        while not self.stop_event.is_set():
-            error = complete(url)
-            stats = self.stats[url]
-            stats["requests"] += 1
-            if error:
-                stats["failures"] += 1
-                if len(stats["errors"]) < 5:
-                    stats["errors"].append("%.1f s: %s" % (time.monotonic() - self.started, error))
-            self.stop_event.wait(0.25)
-
-    def __enter__(self):
-        self.started = time.monotonic()
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop_event.set()
-        for thread in self.threads:
-            thread.join(15)
-
-    def failed(self):
-        return any(s["failures"] or not s["requests"] for s in self.stats.values())
+def watch(urls):
+    """A thread per URL sending a tiny completion every 0.25 s (benchmarks/traffic.py)."""
+    return Traffic(urls, pause=0.25, error_pause=0.25, send=lambda url: (0.0, complete(url)), join_timeout=15)
 
 
 def node_exec(node, container, *argv):
@@ -129,7 +88,7 @@ def wait_ready(urls, started, timeout, must_drop=()):
 
 def cmd_kill(args):
     pid = daemon_pid(args.node, args.instance)
-    with Watchers(args.watch) as watchers:
+    with watch(args.watch) as watchers:
         started = time.monotonic()
         rc, out = node_exec(args.node, args.instance, "sh", "-c", 'kill -9 "$1"', "sh", str(pid))
         if rc != 0:
@@ -137,7 +96,7 @@ def cmd_kill(args):
         ready = wait_ready([args.ready], started, args.timeout, must_drop=[args.ready])[args.ready]
         time.sleep(1.0)      # the watchers keep going a moment after
     result = {"node": args.node, "instance": args.instance, "daemon_pid": pid, "kill_to_ready_s": ready,
-              "watch": watchers.stats}
+              "watch": watchers.stats()}
     print(json.dumps(result, indent=2))
     return 0 if ready is not None and not watchers.failed() else 1
 
@@ -155,9 +114,9 @@ def cmd_reboot(args):
 
 
 def cmd_watch(args):
-    with Watchers(args.watch) as watchers:
+    with watch(args.watch) as watchers:
         time.sleep(args.seconds)
-    print(json.dumps({"watch": watchers.stats}, indent=2))
+    print(json.dumps({"watch": watchers.stats()}, indent=2))
     return 1 if watchers.failed() else 0
 
 

@@ -27,83 +27,18 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
+
+from traffic import Traffic  # benchmarks/traffic.py, beside this script
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 OLD_TAG = "1.0.0-800I-A2-py311-openeuler24.03-lts"
 NEW_TAG = "1.0.1-800I-A2-py311-openeuler24.03-lts"
 BROKEN_TAG = "1.0.1-broken-800I-A2-py311-openeuler24.03-lts"
-
-
-def chat(endpoint, timeout=60.0):
-    """One short chat completion through the balancer: (seconds, error or None)."""
-    body = json.dumps({"model": "qwen2_vl", "max_tokens": 8,
-                       "messages": [{"role": "user", "content": "Say hello."}]}).encode()
-    request = urllib.request.Request(endpoint.rstrip("/") + "/v1/chat/completions", data=body, method="POST",
-                                     headers={"Content-Type": "application/json"})
-    started = time.monotonic()
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            answer = json.load(response)
-        if not answer.get("choices"):
-            return time.monotonic() - started, "no choices in %s" % str(answer)[:200]
-        return time.monotonic() - started, None
-    except urllib.error.HTTPError as exc:
-        return time.monotonic() - started, "HTTP %d" % exc.code
-    except (OSError, ValueError) as exc:
-        return time.monotonic() - started, str(exc)
-
-
-def percentile(values, pct):
-    if not values:
-        return None
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, int(round(pct / 100.0 * len(ordered) + 0.5)) - 1))
-    return round(ordered[index], 3)
-
-
-class Client:
-    """``workers`` threads sending completions back to back; each request kept as (start, seconds, error)."""
-
-    def __init__(self, endpoint, workers=2):
-        self.endpoint = endpoint
-        self.records = []
-        self.lock = threading.Lock()
-        self.stop_event = threading.Event()
-        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(workers)]
-
-    def _run(self):
-        while not self.stop_event.is_set():
-            started = time.time()
-            seconds, error = chat(self.endpoint)
-            with self.lock:
-                self.records.append((started, seconds, error))
-            if error:
-                self.stop_event.wait(0.2)
-
-    def __enter__(self):
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop_event.set()
-        for thread in self.threads:
-            thread.join(90)
-
-    def window(self, start, end):
-        with self.lock:
-            chosen = [r for r in self.records if start <= r[0] < end]
-        ok = [r[1] for r in chosen if r[2] is None]
-        errors = [r for r in chosen if r[2] is not None]
-        return {"requests": len(chosen), "failures": len(errors), "p50_s": percentile(ok, 50),
-                "p99_s": percentile(ok, 99),
-                "errors": ["%.1f s: %s" % (r[0] - start, r[2]) for r in errors[:5]]}
+# Seconds the upgrade's canary soaks behind the balancer (its error-rate gate).
+SOAK_S = 8
 
 
 def newest_report(report_dir, after):
@@ -141,7 +76,7 @@ def summarize(report):
             "capacity_kept": report["capacity_kept"], "out_of_rotation_s": report["out_of_rotation_s"],
             "instances": [{k: i.get(k) for k in ("node", "instance", "batch", "wave", "version_before",
                                                  "version_after", "drain_s", "in_flight_at_drain",
-                                                 "out_of_rotation_s", "gate", "reason")}
+                                                 "out_of_rotation_s", "gate", "reason", "canary", "soak_s")}
                           for i in report["instances"]]}
 
 
@@ -149,13 +84,15 @@ def cmd_run(args):
     report_dir = os.path.abspath(args.report_dir)
     os.makedirs(report_dir, exist_ok=True)
     steps, problems = {}, []
-    with Client(args.endpoint) as client:
+    with Traffic([args.endpoint], workers=2) as client:
         start = time.time()
         time.sleep(args.baseline_s)
         baseline = client.window(start, time.time())
-        for name, tag, expect_fail in (("broken", BROKEN_TAG, True), ("upgrade", NEW_TAG, False),
-                                       ("rerun", NEW_TAG, False)):
-            rc, output, began, ended = rollout(args.inventory, tag, report_dir)
+        # (the upgrade's canary soaks behind the balancer: its error-rate gate must pass with 0 failed requests)
+        for name, tag, expect_fail, extra in (("broken", BROKEN_TAG, True, ()),
+                                              ("upgrade", NEW_TAG, False, ("-e", "mindie_rollout_canary_soak=%d" % SOAK_S)),
+                                              ("rerun", NEW_TAG, False, ())):
+            rc, output, began, ended = rollout(args.inventory, tag, report_dir, extra)
             report = newest_report(report_dir, began)
             step = {"rc": rc, "duration_s": round(ended - began, 1), "client": client.window(began, ended),
                     "recap": recap(output), "report": summarize(report)}
@@ -178,11 +115,15 @@ def cmd_run(args):
                     problems.append("broken: did not halt at the canary alone: %s" % summarize(report))
                 if any(i["version_after"] != i["version_before"] for i in report["instances"]):
                     problems.append("broken: the canary was not rolled back to its version")
+                if report["rolled_back"] != 1 or not halted.get("reason") or halted.get("rollback_error"):
+                    problems.append("broken: the report does not say the canary was rolled back and why: %s" % halted)
             if name == "upgrade":
                 if report["status"] != "finished" or report["changed"] != report["instances_total"]:
                     problems.append("upgrade: not every instance changed: %s" % summarize(report))
                 if any(i["version_after"] != "1.0.1" for i in report["instances"]):
                     problems.append("upgrade: not every instance runs 1.0.1")
+                if [i.get("soak_s") for i in report["instances"] if i.get("canary")] != [SOAK_S]:
+                    problems.append("upgrade: the canary did not soak %d s: %s" % (SOAK_S, summarize(report)))
             if name == "rerun":
                 changed = {h: r.get("changed", -1) for h, r in step["recap"].items()}
                 if any(changed.values()) or report["instances"]:

@@ -2,11 +2,14 @@
 endpoint went down (a lucky answer of the dying daemon is not 'ready again'), and watchers count failures."""
 import importlib.util
 import os
+import sys
 import time
 
 import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+# (the scripts import benchmarks/traffic.py from beside them, as they do when run)
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 
 @pytest.fixture
@@ -47,8 +50,9 @@ def test_never_back_is_none(heal, monkeypatch):
 def test_watchers_count_failures(heal, monkeypatch):
     complete, _calls = scripted({"ok": [None], "bad": [None, "HTTP 503"]})
     monkeypatch.setattr(heal, "complete", complete)
-    with heal.Watchers(["ok", "bad"]) as watchers:
+    with heal.watch(["ok", "bad"]) as watchers:
         time.sleep(0.6)
-    assert watchers.stats["ok"]["failures"] == 0 and watchers.stats["ok"]["requests"] >= 2
-    assert watchers.stats["bad"]["failures"] >= 1 and "HTTP 503" in watchers.stats["bad"]["errors"][0]
+    stats = watchers.stats()
+    assert stats["ok"]["failures"] == 0 and stats["ok"]["requests"] >= 2
+    assert stats["bad"]["failures"] >= 1 and "HTTP 503" in stats["bad"]["errors"][0]
     assert watchers.failed()
