@@ -145,9 +145,11 @@ def report(rollout, results, total, unavailable, started, finished, halted=None)
     handled (node, instance, batch, wave, version_before/after, drain_s, out_at, in_at, gate, reason...)."""
     records = sorted(results, key=lambda r: (r.get('wave') or 0, r.get('node', ''), r.get('instance', '')))
     for record in records:
-        spans = [float(record[b]) - float(record[a]) for a, b in (('out_at', 'in_at'), ('undo_out_at', 'undo_in_at'))
-                 if record.get(a) is not None and record.get(b) is not None]
-        record['out_of_rotation_s'] = round(sum(spans), 1) if spans else None
+        pairs = [(a, b) for a, b in (('out_at', 'in_at'), ('undo_out_at', 'undo_in_at')) if record.get(a) is not None]
+        # (an instance never back in rotation - its rollback failed - has no figure: it is still out)
+        record['back_in_rotation'] = all(record.get(b) is not None for _a, b in pairs)
+        spans = [float(record[b]) - float(record[a]) for a, b in pairs if record.get(b) is not None]
+        record['out_of_rotation_s'] = round(sum(spans), 1) if spans and record['back_in_rotation'] else None
     outs = [r['out_of_rotation_s'] for r in records if r.get('out_of_rotation_s') is not None]
     cap = capacity(total, records)
     limit = max_unavailable(unavailable, total)

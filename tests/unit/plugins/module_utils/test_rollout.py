@@ -128,7 +128,7 @@ def test_a_halted_rollout_counts_the_rollback_and_its_second_time_out():
     report = mindie_rollout_report(records, {'image': 'x:2'}, 3, 1, 0.0, 41.0, halted=halted)
     assert report['status'] == 'halted' and report['halted'] == halted
     assert report['changed'] == 0 and report['rolled_back'] == 2
-    assert report['instances'][0]['out_of_rotation_s'] == 20.0
+    assert report['instances'][0]['out_of_rotation_s'] == 20.0 and report['instances'][0]['back_in_rotation']
     assert report['capacity']['lowest'] == 2 and report['capacity_kept']
 
 
@@ -141,7 +141,7 @@ def test_a_failed_rollback_is_counted_apart_and_its_instance_stays_out_of_rotati
     report = rollout.report({'image': 'x:2'}, records, 3, 1, 0.0, 41.0, halted=halted)
     assert report['rolled_back'] == 0 and report['rollback_failed'] == 1
     assert report['capacity']['lowest'] == 2 and report['capacity']['timeline'][-1]['in_rotation'] == 2
-    assert report['instances'][0]['out_of_rotation_s'] is None
+    assert report['instances'][0]['out_of_rotation_s'] is None and not report['instances'][0]['back_in_rotation']
 
 
 def test_a_rollout_with_nothing_to_change():
