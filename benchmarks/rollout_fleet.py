@@ -9,8 +9,13 @@ run    against a deployed fleet (the balancer's frontend at --endpoint, the cont
        (the latency before), then all through each step:
          1. playbooks/rollout.yml to the broken build (1.0.1-broken-...): it must fail (halt after the canary),
             the canary rolled back, every instance still on the version it ran;
-         2. playbooks/rollout.yml to 1.0.1: it must pass, every instance on 1.0.1;
-         3. the same rollout again: changed=0 on every host, nothing restarted.
+         2. the broken build again with mindie_service_ready_timeout=3, so the canary's rollback fails too (its
+            previous daemon needs longer to load): it must fail, the report naming the rollback failed
+            (rollback_failed 1, the canary still out of rotation), the others untouched;
+         3. playbooks/rollout.yml to the version the fleet runs (the repair): the canary, back to its files and
+            as asked, is gated and put back into rotation - every server of the balancer in rotation after it;
+         4. playbooks/rollout.yml to 1.0.1: it must pass, every instance on 1.0.1;
+         5. the same rollout again: changed=0 on every host, nothing restarted.
        Each step's report (reports/rollout/<time>/rollout.json) is read back. Prints and writes (--json) one
        JSON: per step rc, duration_s, the client's requests/failures/p50/p99 during it, the report's versions,
        out-of-rotation times, lowest capacity and halt reason; baseline p50/p99. Exit 0 when every bar holds:
@@ -56,6 +61,29 @@ def recap(output):
     return hosts
 
 
+def lb_admin_states(inventory):
+    """{server: HAProxy admin state number (0 = in rotation)} on every host of group mindie_lb, asked through its
+    runtime API inside the balancer's sandbox container."""
+    listed = json.loads(subprocess.run([str(BIN / "ansible-inventory"), "-i", str(inventory), "--list"], check=True,
+                                       stdout=subprocess.PIPE, universal_newlines=True).stdout)
+    states = {}
+    for host in listed.get("mindie_lb", {}).get("hosts", []):
+        container = listed["_meta"]["hostvars"][host].get("ansible_host", host)
+        asked = subprocess.run(["docker", "exec", container, "python3", "-c", LB_STATE], check=True,
+                               stdout=subprocess.PIPE, universal_newlines=True).stdout
+        for line in asked.splitlines():
+            fields = line.split()
+            if len(fields) > 6 and fields[0].isdigit():
+                states[fields[3]] = int(fields[6])
+    return states
+
+
+# `show servers state` over the runtime API's socket (columns: be_id be_name srv_id srv_name srv_addr srv_op_state
+# srv_admin_state ...)
+LB_STATE = ("import socket; s = socket.socket(socket.AF_UNIX); s.connect('/run/haproxy/admin.sock'); "
+            "s.sendall(b'show servers state\\n'); print(s.recv(1 << 20).decode())")
+
+
 def rollout(inventory, tag, report_dir, extra=()):
     env = dict(os.environ, ANSIBLE_FORCE_COLOR="0")
     argv = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(REPO / "playbooks" / "rollout.yml"),
@@ -74,9 +102,10 @@ def summarize(report):
             "changed": report["changed"], "rolled_back": report["rolled_back"],
             "capacity_lowest": report["capacity"]["lowest"], "capacity_floor": report["capacity_floor"],
             "capacity_kept": report["capacity_kept"], "out_of_rotation_s": report["out_of_rotation_s"],
+            "rollback_failed": report.get("rollback_failed"),
             "instances": [{k: i.get(k) for k in ("node", "instance", "batch", "wave", "version_before",
                                                  "version_after", "drain_s", "in_flight_at_drain",
-                                                 "out_of_rotation_s", "gate", "reason", "canary", "soak_s")}
+                                                 "out_of_rotation_s", "back_in_rotation", "gate", "reason", "canary", "soak_s")}
                           for i in report["instances"]]}
 
 
@@ -90,6 +119,8 @@ def cmd_run(args):
         baseline = client.window(start, time.time())
         # (the upgrade's canary soaks behind the balancer: its error-rate gate must pass with 0 failed requests)
         for name, tag, expect_fail, extra in (("broken", BROKEN_TAG, True, ()),
+                                              ("rollback-fails", BROKEN_TAG, True, ("-e", "mindie_service_ready_timeout=3")),
+                                              ("repair", OLD_TAG, False, ()),
                                               ("upgrade", NEW_TAG, False, ("-e", "mindie_rollout_canary_soak=%d" % SOAK_S)),
                                               ("rerun", NEW_TAG, False, ())):
             rc, output, began, ended = rollout(args.inventory, tag, report_dir, extra)
@@ -117,6 +148,16 @@ def cmd_run(args):
                     problems.append("broken: the canary was not rolled back to its version")
                 if report["rolled_back"] != 1 or not halted.get("reason") or halted.get("rollback_error"):
                     problems.append("broken: the report does not say the canary was rolled back and why: %s" % halted)
+            if name == "rollback-fails":
+                if report["rollback_failed"] != 1 or [i["gate"] for i in report["instances"]] != ["failed"] \
+                        or report["instances"][0]["back_in_rotation"] or "FAILED" not in output:
+                    problems.append("rollback-fails: the report does not say the canary's rollback failed: %s"
+                                    % summarize(report))
+            if name == "repair":
+                out = {server: state for server, state in lb_admin_states(args.inventory).items() if state != 0}
+                if out:
+                    problems.append("repair: servers still out of rotation after the repair: %s" % out)
+                step["lb_admin_states"] = lb_admin_states(args.inventory)
             if name == "upgrade":
                 if report["status"] != "finished" or report["changed"] != report["instances_total"]:
                     problems.append("upgrade: not every instance changed: %s" % summarize(report))
