@@ -123,7 +123,8 @@ def cmd_run(args):
                                               ("repair", OLD_TAG, False, ()),
                                               ("upgrade", NEW_TAG, False, ("-e", "mindie_rollout_canary_soak=%d" % SOAK_S)),
                                               ("rerun", NEW_TAG, False, ())):
-            rc, output, began, ended = rollout(args.inventory, tag, report_dir, extra)
+            rc, output, began, ended = rollout(args.inventory, tag, report_dir,
+                                               [a for v in args.extra_vars for a in ("-e", v)] + list(extra))
             report = newest_report(report_dir, began)
             step = {"rc": rc, "duration_s": round(ended - began, 1), "client": client.window(began, ended),
                     "recap": recap(output), "report": summarize(report)}
@@ -157,6 +158,9 @@ def cmd_run(args):
                 out = {server: state for server, state in lb_admin_states(args.inventory).items() if state != 0}
                 if out:
                     problems.append("repair: servers still out of rotation after the repair: %s" % out)
+                # (the canary was put back with its files, as asked: it goes back into rotation without a wave)
+                if report["instances"]:
+                    problems.append("repair: instances were rolled, not just put back: %s" % summarize(report))
                 step["lb_admin_states"] = lb_admin_states(args.inventory)
             if name == "upgrade":
                 if report["status"] != "finished" or report["changed"] != report["instances_total"]:
@@ -201,7 +205,7 @@ def cmd_bench(args):
         endpoint = "http://127.0.0.1:%d" % (args.port_base + 200)
         rc = cmd_run(argparse.Namespace(inventory=str(inventory), endpoint=endpoint,
                                         report_dir=str(report_dir / "rollout"), json=str(out),
-                                        baseline_s=args.baseline_s))
+                                        baseline_s=args.baseline_s, extra_vars=[]))
         print("written: %s" % out.relative_to(REPO))
         return rc
     finally:
@@ -219,6 +223,9 @@ def main(argv=None):
     run.add_argument("--report-dir", default=str(REPO / "reports" / "rollout"))
     run.add_argument("--json", default=None)
     run.add_argument("--baseline-s", type=float, default=20.0)
+    # (the settings the fleet was deployed with, e.g. molecule's mindie_service_env, so a rollout to the version
+    # it runs finds nothing else to change)
+    run.add_argument("--extra-vars", "-e", action="append", default=[])
     bench = sub.add_parser("bench")
     bench.add_argument("--keep", action="store_true")
     bench.add_argument("--port-base", type=int, default=27640)
