@@ -14,7 +14,7 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.ascend.mindie.plugins.module_utils.plan import is_loopback, is_wildcard
+from ansible_collections.ascend.mindie.plugins.module_utils.plan import is_loopback, reached_at
 
 _NAME_UNSAFE = re.compile(r'[^A-Za-z0-9_.:-]')
 
@@ -31,13 +31,8 @@ def server_name(node, instance):
 
 def _backend_address(node, vars_, instance, address_var):
     """Where the balancer reaches ``instance``: the node's ``address_var``, else the address its business port
-    listens on; for a wildcard listener (0.0.0.0, ::) the node's ansible_host, else its inventory name."""
-    if vars_.get(address_var):
-        return str(vars_[address_var])
-    address = str((instance.get('addresses') or {}).get('business') or '')
-    if not address or is_wildcard(address):
-        return str(vars_.get('ansible_host') or node)
-    return address
+    listens on (:func:`plan.reached_at`)."""
+    return reached_at(node, vars_, (instance.get('addresses') or {}).get('business'), address_var)
 
 
 def _health_check(instance, ports, mode):

@@ -198,6 +198,34 @@ def parse_stat(line):
             'start': fields[19] if len(fields) > 19 else None}
 
 
+def get_status(url, timeout, context=None):
+    """One GET of ``url`` (TLS with ``context`` for https): its HTTP status, or None when nothing answered
+    (refused, reset, timeout, TLS). It ends as MindIE's peers must (:func:`close_after_peer`): no TIME_WAIT is
+    left on the daemon's port, which it could not bind at its next start."""
+    parts = urlsplit(url)
+    host, port = parts.hostname, parts.port or (443 if parts.scheme == 'https' else 80)
+    keep = None
+    try:
+        if parts.scheme == 'https':
+            conn = http_client.HTTPSConnection(host, port, timeout=timeout, context=context)
+        else:
+            conn = http_client.HTTPConnection(host, port, timeout=timeout)
+        conn.connect()
+        keep = socket.fromfd(conn.sock.fileno(), conn.sock.family, conn.sock.type)
+        keep.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+        conn.request('GET', (parts.path or '/') + ('?' + parts.query if parts.query else ''),
+                     headers={'Connection': 'close'})
+        response = conn.getresponse()
+        response.read()
+        conn.close()
+        return response.status
+    except (socket.error, http_client.HTTPException, ssl.SSLError, ValueError, IOError):
+        return None
+    finally:
+        if keep is not None:
+            close_after_peer(keep)
+
+
 def read_state(text):
     """The supervisor's state (the JSON of its state file) as a dict; {} for empty text or anything else."""
     try:
@@ -706,28 +734,8 @@ class Supervisor(object):
     def probe_live(self):
         """One GET of live.url: its HTTP status, or None when nothing answered (refused, reset, timeout)."""
         live = (self.live or self.settings['live'])
-        parts = urlsplit(live['url'])
-        host, port = parts.hostname, parts.port or (443 if parts.scheme == 'https' else 80)
-        keep = None
-        try:
-            if parts.scheme == 'https':
-                conn = http_client.HTTPSConnection(host, port, timeout=live['timeout'], context=self.tls_context())
-            else:
-                conn = http_client.HTTPConnection(host, port, timeout=live['timeout'])
-            conn.connect()
-            keep = socket.fromfd(conn.sock.fileno(), conn.sock.family, conn.sock.type)
-            keep.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
-            conn.request('GET', (parts.path or '/') + ('?' + parts.query if parts.query else ''),
-                         headers={'Connection': 'close'})
-            response = conn.getresponse()
-            response.read()
-            conn.close()
-            return response.status
-        except (socket.error, http_client.HTTPException, ssl.SSLError, ValueError):
-            return None
-        finally:
-            if keep is not None:
-                close_after_peer(keep)
+        https = urlsplit(live['url']).scheme == 'https'
+        return get_status(live['url'], live['timeout'], self.tls_context() if https else None)
 
     def tls_context(self):
         live = (self.live or self.settings['live'])

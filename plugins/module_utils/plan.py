@@ -124,6 +124,18 @@ def is_loopback(address):
     return address.startswith('127.') or address in ('::1', 'localhost')
 
 
+def reached_at(node, host_vars, address, address_var):
+    """Where another host (the balancer, Prometheus) reaches a listener of inventory host ``node`` that binds
+    ``address``: the node's ``address_var`` when set, else ``address``; for a wildcard listener (0.0.0.0, ::) or an
+    unknown one the node's ansible_host, else its inventory name."""
+    if host_vars.get(address_var):
+        return str(host_vars[address_var])
+    address = str(address or '')
+    if not address or is_wildcard(address):
+        return str(host_vars.get('ansible_host') or node)
+    return address
+
+
 def url_host(address):
     """``address`` as the host part of a URL: IPv6 in brackets."""
     address = _bare(address)
