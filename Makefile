@@ -2,7 +2,8 @@
 #   make demo          a 2-node sandbox fleet, deployed, verified and asked about an image
 #   make test          everything CI runs: lint, sanity, units, integration, molecule
 #   make sandbox-up    NODES=4 PROFILES=800i-a2-32g,800i-a2-64g [LAYOUTS=800i-a2-64g=2x4] [FLEET=name] [PORT_BASE=31040]
-#                      [LB=1: a load balancer host] [UPGRADE_IMAGES=1: MindIE 1.0.1 and 1.0.1-broken tarballs on the nodes]
+#                      [LB=1: a load balancer host] [MONITOR=1: a Prometheus host]
+#                      [UPGRADE_IMAGES=1: MindIE 1.0.1 and 1.0.1-broken tarballs on the nodes]
 #   make sandbox-down  [FLEET=name]
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -25,7 +26,7 @@ LAYOUTS ?= 800i-a2-64g=2x4
 COLLECTIONS := $(CURDIR)/build/collections
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 
-.PHONY: help venv docker collection-link lint sanity units integration molecule test demo \
+.PHONY: help venv docker collection-link lint sanity units integration prometheus-rules molecule test demo \
         sandbox-images sandbox-up sandbox-down sandbox-status bench-sandbox bench-precheck bench-deploy \
         bench-deploy-layouts bench-heal bench-rollout build clean
 
@@ -64,6 +65,11 @@ units: venv
 integration: venv docker
 	$(BIN)/python -m pytest tests/integration -q -rs
 
+# The monitoring role's rules: rendered with its defaults, promtool check rules / test rules (their unit tests,
+# tests/prometheus/mindie_rules_test.yml) and check config, with the promtool of the sandbox's service-host image.
+prometheus-rules: venv docker sandbox-images
+	PROMTOOL=$(CURDIR)/tests/prometheus/promtool-in-image.sh bash tests/prometheus/run_promtool.sh
+
 # Every scenario (or S="fleet service"), MOLECULE_JOBS (3) at a time, each on its own sandbox fleet; the
 # images are built first so the lanes only read them. Logs: build/molecule-logs/<scenario>.log.
 MOLECULE_JOBS ?= 3
@@ -78,6 +84,7 @@ test: venv docker
 	$(MAKE) lint
 	$(MAKE) -j2 --output-sync=target sanity integration
 	$(MAKE) units
+	$(MAKE) prometheus-rules
 	$(MAKE) molecule
 
 sandbox-images: venv docker
@@ -85,7 +92,8 @@ sandbox-images: venv docker
 
 sandbox-up: venv docker collection-link
 	$(BIN)/python sandbox/fleet.py up --name $(FLEET) --nodes $(NODES) --profiles $(PROFILES) --layouts '$(LAYOUTS)' --port-base $(PORT_BASE) \
-	  $(if $(filter 1 yes true,$(LB)),--lb) $(if $(filter 1 yes true,$(UPGRADE_IMAGES)),--upgrade-images)
+	  $(if $(filter 1 yes true,$(LB)),--lb) $(if $(filter 1 yes true,$(MONITOR)),--monitor) \
+	  $(if $(filter 1 yes true,$(UPGRADE_IMAGES)),--upgrade-images)
 
 sandbox-down: venv docker
 	$(BIN)/python sandbox/fleet.py down --name $(FLEET)
@@ -105,7 +113,7 @@ bench-precheck: venv docker collection-link
 # whole deploy, one real answer about an image and a curl line to paste, then the official OpenAI
 # client asks every instance of fleet-summary.json about the image.
 demo: venv docker collection-link
-	$(MAKE) --no-print-directory sandbox-up NODES=2 PROFILES=800i-a2-32g,800i-a2-64g LB=1 UPGRADE_IMAGES=1
+	$(MAKE) --no-print-directory sandbox-up NODES=2 PROFILES=800i-a2-32g,800i-a2-64g LB=1 MONITOR=1 UPGRADE_IMAGES=1
 	$(BIN)/ansible-playbook -i inventories/sandbox playbooks/deploy.yml
 	$(BIN)/python scripts/demo_answer.py reports/fleet-summary.json
 	$(BIN)/python scripts/openai_fleet_check.py reports/fleet-summary.json --expect-size --through-loadbalancer

@@ -56,6 +56,9 @@ EXTRA_KNOWN = frozenset((
     'mindie_rollout_result', 'mindie_container_drift', 'mindie_service_drift',
     # the load balancer hosts' group, and the loadbalancer role's handler topic
     'mindie_lb', 'mindie_loadbalancer_reload',
+    # the monitor hosts' group, the monitoring role's result and handler topics
+    'mindie_monitor', 'mindie_monitoring_result', 'mindie_monitoring_reload', 'mindie_monitoring_restart',
+    'mindie_monitoring_node_exporter_restart', 'mindie_monitoring_collect',
     # deprecated aliases of the results (the same values)
     'mindie_precheck_results', 'mindie_image_info', 'mindie_container_changes', 'mindie_dependencies_status',
     'mindie_service_status', 'mindie_verify_results',

@@ -35,8 +35,13 @@ DEPLOY_PLAYS = [
     "Deploy | service: Write config.json and start MindIE, gated on readiness (model loads run in parallel)",
     "Deploy | verify: Smoke-test every serving node (health, chat with an image, generate, streaming)",
     "Deploy | loadbalancer: HAProxy in front of every instance (the hosts of group mindie_lb; none by default)",
+    "Deploy | monitoring: the node exporter and the NPU collector on every node (when group mindie_monitor has hosts)",
+    "Deploy | monitoring: Prometheus on the hosts of group mindie_monitor, targets from the plans (none by default)",
     "Deploy | report: the fleet's state",
 ]
+# the plays after the phases: the balancer, the nodes' monitoring (an include_role: --list-tasks shows no role task
+# of it), Prometheus
+AFTER = ('loadbalancer', None, 'monitoring')
 START = 'Note the phase this node is in'
 GATE = 'Stop the rest of the fleet when too many nodes failed'
 REPORT = 'Build one row per node'
@@ -174,19 +179,21 @@ def test_syntax(run):
 
 
 @pytest.mark.parametrize('tags,phases', [
-    ((), PHASES + ('loadbalancer',)),
+    ((), PHASES + ('loadbalancer', 'monitoring')),
     (('--tags', 'service'), ('service',)),
     (('--tags', 'prechecks,verify'), ('prechecks', 'verify')),
-    (('--skip-tags', 'prechecks,image'), ('rolling', 'container', 'dependencies', 'service', 'verify', 'loadbalancer')),
+    (('--skip-tags', 'prechecks,image'), ('rolling', 'container', 'dependencies', 'service', 'verify', 'loadbalancer',
+                                          'monitoring')),
     (('--tags', 'rolling'), ('rolling',)),
     (('--tags', 'loadbalancer'), ('loadbalancer',)),
+    (('--tags', 'monitoring'), ('monitoring',)),
     # a tag of the roles' own phases selects inside the role
     (('--tags', 'mindie_container_create'), ('container',)),
 ])
 def test_deploy_tags_select_the_phases(run, tags, phases):
     listed = list_tasks(run, 'deploy.yml', *tags)
     assert [name for name, _ in listed] == DEPLOY_PLAYS
-    assert roles_run(listed) == [[ROLE_OF.get(p, p)] if p in phases else [] for p in PHASES + ('loadbalancer',)] + [[]]
+    assert roles_run(listed) == [[ROLE_OF.get(p, p)] if p in phases else [] for p in PHASES + AFTER] + [[]]
     # start and gate run in every phase play (the gate is skipped after verify: when false), whatever --tags
     # says; --skip-tags of a phase skips its whole play, always-tagged tasks included
     skipped = tags[1].split(',') if tags and tags[0] == '--skip-tags' else []
@@ -198,7 +205,7 @@ def test_deploy_tags_select_the_phases(run, tags, phases):
 
 def test_deploy_skip_always_runs_the_roles_alone(run):
     listed = list_tasks(run, 'deploy.yml', '--skip-tags', 'always')
-    assert roles_run(listed) == [[ROLE_OF.get(p, p)] for p in PHASES] + [['loadbalancer'], []]
+    assert roles_run(listed) == [[ROLE_OF.get(p, p)] for p in PHASES] + [['loadbalancer'], [], ['monitoring'], []]
     assert all(names(listed, index) == [] for index in range(len(DEPLOY_PLAYS)))
 
 

@@ -181,6 +181,18 @@ def _not_variables():
                 _tags(yaml.safe_load(handle), names)
         except yaml.YAMLError:
             continue
+    # Prometheus's names in the monitoring role (PromQL, not Ansible): the collector's metric families, the parts of
+    # the recording rules' names, the scrape jobs, and the rule and test files' names.
+    from ansible_collections.ascend.mindie.plugins.module_utils import npu_exporter
+    names.update(family[0] for family in npu_exporter.FAMILIES)
+    with open(os.path.join(REPO, 'roles', 'monitoring', 'templates', 'mindie_rules.yml.j2')) as handle:
+        for match in re.finditer(r'^\s*- record: (\S+)', handle.read(), re.M):
+            names.update(match.group(1).split(':'))
+    with open(os.path.join(REPO, 'roles', 'monitoring', 'vars', 'main.yml')) as handle:
+        monitoring_vars = yaml.safe_load(handle)
+    names.update(monitoring_vars[key] for key in ('__mindie_monitoring_instance_job', '__mindie_monitoring_node_job'))
+    names.update(os.path.basename(p).split('.')[0] for p in glob.glob(os.path.join(REPO, 'roles', '*', 'templates', '*'))
+                 + glob.glob(os.path.join(REPO, 'tests', 'prometheus', '*')))
     # Inventory groups: mindie_nodes, and the group_vars files that name groups.
     names.update(os.path.splitext(os.path.basename(p))[0] for p in paths if os.path.basename(os.path.dirname(p)) == 'group_vars')
     return names
