@@ -64,6 +64,8 @@ MINDIE_BUILDS = {
 LB_IMAGE = "mindie-sandbox/lb-node:latest"
 # The load balancer host's frontend (mindie_loadbalancer_port's default), published on 127.0.0.1.
 LB_PORT = 8080
+# Prometheus on the monitor host (the same image as the balancer host: both packages are installed in it)
+MONITOR_PORT = 9090
 
 PROFILES_FILE = SANDBOX / "images/npu-node/rootfs/usr/local/lib/ascend-sim/profiles.json"
 GROUP_VARS_TEMPLATE = SANDBOX / "inventory" / "group_vars"
@@ -481,7 +483,7 @@ def seed_node(name, seed, seed_hash, extra_tarballs=()):
 
 # --------------------------------------------------------------------------- inventory
 
-def write_inventory(inventory, fleet, plan, image_arch, lb=None):
+def write_inventory(inventory, fleet, plan, image_arch, lb=None, monitor=None):
     groups = {"atlas_800i_a2_32g": {}, "atlas_800i_a2_64g": {}}
     for node in plan:
         groups[node["group"]][node["name"]] = {
@@ -494,6 +496,13 @@ def write_inventory(inventory, fleet, plan, image_arch, lb=None):
             "sandbox_published_ports": {int(k): v for k, v in node["ports"].items()},
             "mindie_image_architecture": image_arch,
         }
+        if monitor:
+            # Prometheus on the monitor host scrapes each instance's metrics port, which MindIE serves on
+            # managementIpAddress (loopback by default): every address of the node here, which MindIE takes only
+            # with allowAllZeroIpListening (a real fleet would give the node's management address).
+            groups[node["group"]][node["name"]].update({
+                "mindie_service_management_address": "0.0.0.0",
+                "mindie_service_extra_settings": {"ServerConfig": {"allowAllZeroIpListening": True}}})
         if node.get("layout"):
             # An operator's choice like any other host variable (fleet.py up --layouts); -e still overrides it.
             groups[node["group"]][node["name"]]["mindie_instance_layout"] = node["layout"]
@@ -506,6 +515,14 @@ def write_inventory(inventory, fleet, plan, image_arch, lb=None):
             "ansible_python_interpreter": "/usr/bin/python3",
             # What clients on the controller use: the frontend published on 127.0.0.1.
             "mindie_loadbalancer_client_url": "http://127.0.0.1:%d" % lb["port"],
+        }}}
+    if monitor:
+        hosts["all"]["children"]["mindie_monitor"] = {"hosts": {monitor["name"]: {
+            "ansible_connection": "community.docker.docker",
+            "ansible_host": monitor["name"],
+            "ansible_python_interpreter": "/usr/bin/python3",
+            # What clients on the controller use: Prometheus published on 127.0.0.1.
+            "mindie_monitoring_client_url": "http://127.0.0.1:%d" % monitor["port"],
         }}}
     inventory = Path(inventory)
     (inventory / "group_vars").mkdir(parents=True, exist_ok=True)
@@ -530,6 +547,8 @@ def to_yaml(data, indent=0):
                 lines.append(to_yaml(value, indent + 1).rstrip("\n"))
             else:
                 lines.append("%s%s: {}" % (pad, key))
+        elif isinstance(value, bool):
+            lines.append("%s%s: %s" % (pad, key, "true" if value else "false"))
         elif isinstance(value, int):
             lines.append("%s%s: %d" % (pad, key, value))
         else:
@@ -577,6 +596,8 @@ def cmd_up(args):
                 digest.update(extra.with_name(extra.name + ".sha256").read_bytes())
             seed_hash = digest.hexdigest()[:16]
     lb = lb_plan(args.name, args.port_base, len(plan)) if args.lb else None
+    monitor = monitor_plan(args.name, args.port_base, len(plan)) if args.monitor else None
+    hosts = [h for h in (lb, monitor) if h]
 
     todo = []
     for node in plan:
@@ -591,8 +612,7 @@ def cmd_up(args):
             todo.append(node)
     busy = [p for node in todo for p in node["ports"].values() if not port_free(p)
             and not existing.get(node["name"])]
-    if lb and not existing.get(lb["name"]) and not port_free(lb["port"]):
-        busy.append(lb["port"])
+    busy += [h["port"] for h in hosts if not existing.get(h["name"]) and not port_free(h["port"])]
     if busy:
         raise SandboxError("127.0.0.1 ports %s are taken by something else; free them or pass "
                            "PORT_BASE=<another base> (now %d)" % (
@@ -603,7 +623,7 @@ def cmd_up(args):
     made_network = False
     try:
         for name in stale:
-            if lb and name == lb["name"]:
+            if name in [h["name"] for h in hosts]:
                 continue
             log("removing %s (no longer part of the fleet)" % name)
             remove_node(name)
@@ -634,10 +654,10 @@ def cmd_up(args):
                     errors.append(str(exc))
             if errors:
                 raise SandboxError("\n".join(errors))
-        if lb:
-            log(bring_up_lb(args.name, lb, existing.get(lb["name"]), network, created))
+        for host in hosts:
+            log(bring_up_host(args.name, host, existing.get(host["name"]), network, created))
         image_arch = docker("image", "inspect", "--format", "{{.Architecture}}", MINDIE_IMAGE)
-        write_inventory(args.inventory, args.name, plan, image_arch, lb)
+        write_inventory(args.inventory, args.name, plan, image_arch, lb, monitor)
     except BaseException:
         log("failed; removing what this run created")
         for name in created:
@@ -652,42 +672,57 @@ def cmd_up(args):
         log("  %-24s %-24s %s  layout %s  ports 127.0.0.1:%d..%d -> %d..%d (instance i: +%d*i)" % (
             node["name"], node["profile"], node["group"], node["layout"] or "default", ports[0][1], ports[-1][1],
             ports[0][0], ports[-1][0], INSTANCE_PORT_STRIDE))
-    if lb:
-        log("  %-24s load balancer (HAProxy from Debian's packages)  127.0.0.1:%d -> %d" % (
-            lb["name"], lb["port"], LB_PORT))
+    for host in hosts:
+        log("  %-24s %s  127.0.0.1:%d -> %d" % (host["name"], host["what"], host["port"], host["container_port"]))
 
 
 def lb_plan(fleet, port_base, nodes):
     """The load balancer host: <fleet>-lb, its frontend published on the first port after the nodes' spans."""
-    port = port_base + NODE_PORT_SPAN * nodes
+    return _service_host(fleet, "lb", port_base + NODE_PORT_SPAN * nodes, LB_PORT,
+                         "load balancer (HAProxy from Debian's packages)")
+
+
+def monitor_plan(fleet, port_base, nodes):
+    """The monitor host: <fleet>-mon, Prometheus published on the port after the load balancer's."""
+    return _service_host(fleet, "mon", port_base + NODE_PORT_SPAN * nodes + 1, MONITOR_PORT,
+                         "monitor (Prometheus from Debian's packages)")
+
+
+def _service_host(fleet, suffix, port, container_port, what):
     if port > 65535:
-        raise SandboxError("PORT_BASE %d leaves no port for the load balancer after %d nodes" % (port_base, nodes))
-    return {"name": "%s-lb" % fleet, "port": port}
+        raise SandboxError("PORT_BASE leaves no port for the %s host (%d)" % (suffix, port))
+    return {"name": "%s-%s" % (fleet, suffix), "port": port, "container_port": container_port, "what": what}
 
 
-def bring_up_lb(fleet, lb, have, network, created):
-    spec = hashlib.sha256(json.dumps([lb["port"], image_id(LB_IMAGE)]).encode()).hexdigest()[:16]
+def bring_up_host(fleet, host, have, network, created):
+    """A load balancer or monitor host (the service-host image), its service port published on 127.0.0.1."""
+    spec = hashlib.sha256(json.dumps([host["port"], host["container_port"], "SYS_PTRACE", image_id(LB_IMAGE)]).encode()
+                          ).hexdigest()[:16]
     action = "keep"
     if have and have["spec"] != spec:
-        remove_node(lb["name"])
+        remove_node(host["name"])
         have = None
         action = "recreate"
     if not have:
         action = "create" if action == "keep" else action
-        docker("run", "-d", "--name", lb["name"], "--hostname", lb["name"],
+        docker("run", "-d", "--name", host["name"], "--hostname", host["name"],
                "--label", "%s=%s" % (LABEL, fleet), "--label", "%s=%s" % (SPEC_LABEL, spec),
                "--network", network, "--stop-timeout", "20", "--tmpfs", "/run",
-               "-p", "127.0.0.1:%d:%d" % (lb["port"], LB_PORT), LB_IMAGE)
-        created.append(lb["name"])
+               # as root on a real host: start-stop-daemon --exec (the init scripts' reload and stop) reads
+               # /proc/<pid>/exe of Prometheus, which runs as its own user
+               "--cap-add", "SYS_PTRACE",
+               "-p", "127.0.0.1:%d:%d" % (host["port"], host["container_port"]), LB_IMAGE)
+        created.append(host["name"])
     elif have["state"] != "running":
         action = "start"
-        docker("start", lb["name"])
+        docker("start", host["name"])
     deadline = time.time() + NODE_READY_TIMEOUT
-    while docker("exec", lb["name"], "test", "-e", "/run/lb-node.ready", check=False) is None:
+    while docker("exec", host["name"], "test", "-e", "/run/lb-node.ready", check=False) is None:
         if time.time() > deadline:
-            raise SandboxError("load balancer host %s did not start within %d s" % (lb["name"], NODE_READY_TIMEOUT))
+            raise SandboxError("%s host %s did not start within %d s" % (host["what"], host["name"],
+                                                                          NODE_READY_TIMEOUT))
         time.sleep(0.3)
-    return "%s %s (load balancer)" % (action, lb["name"])
+    return "%s %s (%s)" % (action, host["name"], host["what"].split(" (")[0])
 
 
 def remove_node(name):
@@ -759,6 +794,9 @@ def main(argv=None):
     up.add_argument("--lb", action=argparse.BooleanOptionalAction, default=False,
                     help="add a load balancer host <name>-lb (group mindie_lb), its frontend published on "
                          "127.0.0.1:<port-base + %d * nodes>" % NODE_PORT_SPAN)
+    up.add_argument("--monitor", action=argparse.BooleanOptionalAction, default=False,
+                    help="add a monitor host <name>-mon (group mindie_monitor), Prometheus published on "
+                         "127.0.0.1:<port-base + %d * nodes + 1>" % NODE_PORT_SPAN)
     up.add_argument("--upgrade-images", action=argparse.BooleanOptionalAction, default=False,
                     help="also place the tarballs of MindIE %s and %s on every node (rollouts)" % (
                         UPGRADE_TAG, BROKEN_TAG))

@@ -4,8 +4,9 @@
 
 Reads the fleet report written by playbooks/deploy.yml, sends one chat completion with
 the image to the first serving node's endpoint (the port the sandbox publishes on
-127.0.0.1), prints the answer, and prints a curl line to paste. Exits non-zero when no
-node serves or the answer is empty.
+127.0.0.1), prints the answer, and prints a curl line to paste; with a monitor host, the
+health of Prometheus's targets and its alerts. Exits non-zero when no node serves or the
+answer is empty.
 """
 import json
 import sys
@@ -79,8 +80,32 @@ def main(argv):
     print("  curl -s %s -H 'Content-Type: application/json' -d '%s'" % (
         url, json.dumps(dict(body, max_tokens=64))))
     print()
+    print_monitoring(summary.get("monitoring"))
     print("Fleet report: %s and %s" % (summary_path, summary_path[:-len(".json")] + ".md"))
     return 0
+
+
+def print_monitoring(monitoring):
+    """Prometheus's view of the fleet, when the deploy set one up: its targets' health and the alerts."""
+    if not monitoring or not monitoring.get("prometheus"):
+        return
+    base = monitoring["prometheus"]
+    try:
+        with urllib.request.urlopen(base + "/api/v1/targets?state=active", timeout=10) as response:
+            targets = json.load(response)["data"]["activeTargets"]
+        with urllib.request.urlopen(base + "/api/v1/alerts", timeout=10) as response:
+            alerts = json.load(response)["data"]["alerts"]
+    except (OSError, ValueError, KeyError) as exc:
+        print("Prometheus at %s does not answer: %s" % (base, exc))
+        print()
+        return
+    health = {}
+    for target in targets:
+        health[target["health"]] = health.get(target["health"], 0) + 1
+    print("Prometheus: %s - %d targets (%s); %d alerts pending or firing" % (
+        base, len(targets), ", ".join("%d %s" % (n, h) for h, n in sorted(health.items())), len(alerts)))
+    print("  curl -s %s/api/v1/targets   curl -s %s/api/v1/alerts" % (base, base))
+    print()
 
 
 if __name__ == "__main__":

@@ -30,5 +30,21 @@ for _ in $(seq 1 120); do
 done
 [ -e /run/npu-node.ready ] || { echo "npu-node: dockerd did not answer within 60 s" >&2; tail -n 30 /var/log/dockerd.log >&2; exit 1; }
 
-trap 'kill -TERM "$dockerd_pid" 2>/dev/null; wait "$dockerd_pid"; exit 0' TERM INT
+# 4. starts the services enabled for runlevel 2 (update-rc.d, as the service module enables them without
+#    systemd: the node exporter and cron once ascend.mindie.monitoring set them up); dockerd is ours above.
+for script in /etc/rc2.d/S*; do
+    if [ -x "$script" ] && ! "$script" start; then
+        echo "npu-node: $script start failed" >&2
+    fi
+done
+
+stop_all() {
+    for script in /etc/rc2.d/S*; do
+        if [ -x "$script" ]; then "$script" stop || true; fi
+    done
+    kill -TERM "$dockerd_pid" 2>/dev/null
+    wait "$dockerd_pid"
+    exit 0
+}
+trap stop_all TERM INT
 wait "$dockerd_pid"

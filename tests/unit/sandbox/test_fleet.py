@@ -226,6 +226,29 @@ def test_layouts_become_host_variables_of_their_profile(fleet, tmp_path):
         fleet.node_plan("f", ["800i-a2-32g", "800i-a2-64g"], 31040)[1], "img")
 
 
+def test_inventory_with_a_balancer_and_a_monitor_host(fleet, tmp_path):
+    """LB=1 and MONITOR=1: their groups, the published ports after the nodes' spans, and the nodes' management
+    address opened (with allowAllZeroIpListening) only when Prometheus must scrape them."""
+    plan = fleet.node_plan("f", ["800i-a2-32g", "800i-a2-64g"], 31040)
+    lb, monitor = fleet.lb_plan("f", 31040, 2), fleet.monitor_plan("f", 31040, 2)
+    assert (lb["name"], lb["port"], lb["container_port"]) == ("f-lb", 31240, 8080)
+    assert (monitor["name"], monitor["port"], monitor["container_port"]) == ("f-mon", 31241, 9090)
+    fleet.write_inventory(tmp_path, "f", plan, "amd64", lb, monitor)
+    children = yaml.safe_load((tmp_path / "hosts.yml").read_text())["all"]["children"]
+    assert children["mindie_lb"]["hosts"]["f-lb"]["mindie_loadbalancer_client_url"] == "http://127.0.0.1:31240"
+    mon = children["mindie_monitor"]["hosts"]["f-mon"]
+    assert mon["mindie_monitoring_client_url"] == "http://127.0.0.1:31241"
+    assert mon["ansible_connection"] == "community.docker.docker"
+    node1 = children["mindie_nodes"]["children"]["atlas_800i_a2_32g"]["hosts"]["f-node1"]
+    assert node1["mindie_service_management_address"] == "0.0.0.0"
+    assert node1["mindie_service_extra_settings"] == {"ServerConfig": {"allowAllZeroIpListening": True}}
+    fleet.write_inventory(tmp_path, "f", plan, "amd64", lb)
+    children = yaml.safe_load((tmp_path / "hosts.yml").read_text())["all"]["children"]
+    assert "mindie_monitor" not in children
+    node1 = children["mindie_nodes"]["children"]["atlas_800i_a2_32g"]["hosts"]["f-node1"]
+    assert "mindie_service_management_address" not in node1 and "mindie_service_extra_settings" not in node1
+
+
 @pytest.mark.parametrize("layouts,message", [
     ("800i-a2-64g", "is not PROFILE=NxM"),
     ("800i-a2-64g=2by4", "is not PROFILE=NxM"),
