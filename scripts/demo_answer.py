@@ -91,8 +91,13 @@ def print_monitoring(monitoring):
         return
     base = monitoring["prometheus"]
     try:
-        with urllib.request.urlopen(base + "/api/v1/targets?state=active", timeout=10) as response:
-            targets = json.load(response)["data"]["activeTargets"]
+        deadline = time.monotonic() + 45       # a target is "unknown" until its first scrape (every 15 s)
+        while True:
+            with urllib.request.urlopen(base + "/api/v1/targets?state=active", timeout=10) as response:
+                targets = json.load(response)["data"]["activeTargets"]
+            if all(t["health"] != "unknown" for t in targets) or time.monotonic() > deadline:
+                break
+            time.sleep(2)
         with urllib.request.urlopen(base + "/api/v1/alerts", timeout=10) as response:
             alerts = json.load(response)["data"]["alerts"]
     except (OSError, ValueError, KeyError) as exc:
