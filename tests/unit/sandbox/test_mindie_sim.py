@@ -670,6 +670,23 @@ def test_metrics_gate_and_counts(sim):
     assert metric(after, "prompt_tokens_total") > 0
     assert metric(after, "time_to_first_token_seconds_count") == 1
     assert metric(after, "time_per_output_token_seconds_count") == 6
+    # MindIE-LLM 3.0's other families (prometheus_metrics.cpp): the request's end-to-end latency and token counts,
+    # the failure share, throughput over the last seconds; what the simulator has no part of stays 0
+    assert metric(after, "e2e_request_latency_seconds_count") == 1
+    assert metric(after, "e2e_request_latency_seconds_sum") >= metric(after, "time_to_first_token_seconds_sum") > 0
+    assert metric(after, "request_generation_tokens_count") == 1 and metric(after, "request_generation_tokens_sum") == 7
+    assert metric(after, "request_prompt_tokens_sum") == metric(after, "prompt_tokens_total")
+    assert metric(after, "failed_request_perc") == 0.5
+    # 7 tokens in the last 10 simulated seconds (0.2 s here): 0.7 unless the read came later than that
+    assert metric(after, "avg_generation_throughput_toks_per_s") in (0.0, 0.7)
+    for name in ("num_requests_swapped", "cpu_cache_usage_perc", "npu_prefix_cache_hit_rate", "num_preemptions_total"):
+        assert metric(after, name) == 0
+    # the real bucket edges: TTFT from 1 ms, end-to-end to 60 s, tokens to 10000
+    assert 'time_to_first_token_seconds_bucket{model_name="qwen2_vl",le="0.001"}' in after
+    assert 'e2e_request_latency_seconds_bucket{model_name="qwen2_vl",le="60.0"}' in after
+    assert 'request_prompt_tokens_bucket{model_name="qwen2_vl",le="10000"}' in after
+    types = [line.split()[2] for line in after.splitlines() if line.startswith("# TYPE ")]
+    assert len(types) == len(set(types)) == 20
     sim.stop(proc)
 
 

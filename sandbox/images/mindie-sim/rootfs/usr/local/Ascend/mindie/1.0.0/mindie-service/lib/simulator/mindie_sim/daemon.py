@@ -23,8 +23,13 @@ PROG = "mindieservice_daemon"
 WORKER_SCRIPT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "bin",
                                               "mindie_llm_backend_connector"))
 
-TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0)
-TPOT_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
+# The histograms' bucket edges of MindIE-LLM 3.0's /metrics (prometheus_metrics.cpp)
+TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+TPOT_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
+E2E_BUCKETS = (1.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0)
+TOKEN_BUCKETS = (10, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+# avg_prompt/generation_throughput_toks_per_s: the tokens of the requests that finished within this window
+THROUGHPUT_WINDOW_S = 10.0
 
 
 class HttpError(Exception):
@@ -79,6 +84,10 @@ class Engine:
                          "request_failed_total": 0, "prompt_tokens_total": 0, "generation_tokens_total": 0}
         self.ttft = Histogram(TTFT_BUCKETS)
         self.tpot = Histogram(TPOT_BUCKETS)
+        self.e2e = Histogram(E2E_BUCKETS)
+        self.prompt_hist = Histogram(TOKEN_BUCKETS)
+        self.generation_hist = Histogram(TOKEN_BUCKETS)
+        self.finished = []          # (end epoch, prompt tokens, generation tokens) within THROUGHPUT_WINDOW_S
         per_token = 4.0 * int(model_config.get("num_hidden_layers", 28)) * \
             int(model_config.get("num_key_value_heads", 4)) * \
             (int(model_config.get("hidden_size", 3584)) // int(model_config.get("num_attention_heads", 28))) / \
@@ -201,51 +210,87 @@ class Engine:
                 self.running -= 1
                 self.held_tokens -= prompt_tokens + len(tokens)
             self.slots.release()
+        scale = common.time_scale() or 1.0
         with self.lock:
             self.counters["request_success_total"] += 1
             self.counters["prompt_tokens_total"] += prompt_tokens
             self.counters["generation_tokens_total"] += len(tokens)
-            self.ttft.observe(prefill / 1000.0)
+            # [I] the time to the first token counts the request's wait for a batch slot too, as a client sees it
+            self.ttft.observe(wait_us[0] / 1e6 / scale + prefill / 1000.0)
             for step in decode:
                 self.tpot.observe(step / 1000.0)
+            self.e2e.observe((time.time() - queued) / scale)
+            self.prompt_hist.observe(prompt_tokens)
+            self.generation_hist.observe(len(tokens))
+            self.finished.append((time.time(), prompt_tokens, len(tokens)))
         return {"tokens": tokens, "text": "".join(tokens), "finish": finish,
                 "prefill_ms": round(prefill, 3), "decode_ms": decode,
                 "prompt_tokens": prompt_tokens, "batch_sizes": batches,
                 "queue_wait_us": wait_us}
 
+    def throughput(self, now=None):
+        """(prompt, generation) tokens per second of the requests that finished in the last THROUGHPUT_WINDOW_S
+        (simulated seconds), as avg_prompt/generation_throughput_toks_per_s report them. Call with the lock held."""
+        now = time.time() if now is None else now
+        window = THROUGHPUT_WINDOW_S * (common.time_scale() or 1.0)
+        self.finished = [f for f in self.finished if now - f[0] <= window]
+        return (sum(f[1] for f in self.finished) / THROUGHPUT_WINDOW_S,
+                sum(f[2] for f in self.finished) / THROUGHPUT_WINDOW_S)
+
     def metrics_text(self):
+        """MindIE-LLM 3.0's /metrics: its families, types, help texts and bucket edges (prometheus_metrics.cpp), in
+        its registration order, each labelled model_name. What the simulator has no part of (CPU swap, prefix
+        cache, preemption) stays 0."""
         label = 'model_name="%s"' % self.s["model_name"]
-        out = []
         with self.lock:
             counters = dict(self.counters)
             running, waiting = self.running, self.waiting
             usage = min(1.0, self.held_tokens / float(self.kv_tokens))
-            hists = (("time_to_first_token_seconds", "Histogram of time to first token in seconds.", self.ttft),
-                     ("time_per_output_token_seconds", "Histogram of time per output token in seconds.",
-                      self.tpot))
-            helps = {
-                "request_received_total": "Count of received requests.",
-                "request_success_total": "Count of successfully processed requests.",
-                "request_failed_total": "Count of failed requests.",
-                "prompt_tokens_total": "Number of prefill tokens processed.",
-                "generation_tokens_total": "Number of generation tokens processed.",
-            }
-            for name, help_text in helps.items():
-                out += ["# HELP %s %s" % (name, help_text), "# TYPE %s counter" % name,
-                        "%s{%s} %d" % (name, label, counters[name])]
-            for name, help_text, value in (
-                    ("num_requests_running", "Number of requests currently running on NPU.", running),
-                    ("num_requests_waiting", "Number of requests waiting to be processed.", waiting),
-                    ("npu_cache_usage_perc", "NPU KV-cache usage. 1 means 100 percent usage.", usage)):
-                out += ["# HELP %s %s" % (name, help_text), "# TYPE %s gauge" % name,
-                        "%s{%s} %s" % (name, label, repr(float(value)) if name.endswith("perc") else value)]
-            for name, help_text, hist in hists:
-                out += ["# HELP %s %s" % (name, help_text), "# TYPE %s histogram" % name]
-                for edge, cnt in zip(hist.buckets, hist.counts):
-                    out.append('%s_bucket{%s,le="%s"} %d' % (name, label, edge, cnt))
-                out.append('%s_bucket{%s,le="+Inf"} %d' % (name, label, hist.total))
-                out.append("%s_sum{%s} %s" % (name, label, repr(hist.sum)))
-                out.append("%s_count{%s} %d" % (name, label, hist.total))
+            prompt_rate, generation_rate = self.throughput()
+            received = counters["request_received_total"]
+            failed_perc = (counters["request_failed_total"] / float(received)) if received else (
+                1.0 if counters["request_failed_total"] else 0.0)
+            families = [
+                ("request_received_total", "counter", "Count of received requests.", counters["request_received_total"]),
+                ("request_success_total", "counter", "Count of successfully processed requests.",
+                 counters["request_success_total"]),
+                ("request_failed_total", "counter", "Count of failed requests.", counters["request_failed_total"]),
+                ("num_requests_running", "gauge", "Number of requests currently running on GPU.", running),
+                ("num_requests_waiting", "gauge", "Number of requests waiting to be processed.", waiting),
+                ("num_requests_swapped", "gauge", "Number of requests swapped to CPU.", 0),
+                ("avg_prompt_throughput_toks_per_s", "gauge", "Average prefill throughput in tokens/s.", prompt_rate),
+                ("avg_generation_throughput_toks_per_s", "gauge", "Average generation throughput in tokens/s.",
+                 generation_rate),
+                ("time_to_first_token_seconds", "histogram", "Histogram of time to first token in seconds.", self.ttft),
+                ("time_per_output_token_seconds", "histogram", "Histogram of time per output token in seconds.",
+                 self.tpot),
+                ("e2e_request_latency_seconds", "histogram", "Histogram of end to end request latency in seconds.",
+                 self.e2e),
+                ("failed_request_perc", "gauge", "Requests failure rate. 1 means 100 percent usage.", failed_perc),
+                ("request_prompt_tokens", "histogram", "Number of prefill tokens processed.", self.prompt_hist),
+                ("request_generation_tokens", "histogram", "Number of generation tokens processed.",
+                 self.generation_hist),
+                ("prompt_tokens_total", "counter", "Number of prefill tokens processed.", counters["prompt_tokens_total"]),
+                ("generation_tokens_total", "counter", "Number of generation tokens processed.",
+                 counters["generation_tokens_total"]),
+                ("npu_cache_usage_perc", "gauge", "NPU KV-cache usage. 1 means 100 percent usage.", usage),
+                ("cpu_cache_usage_perc", "gauge", "CPU KV-cache usage. 1 means 100 percent usage.", 0.0),
+                ("npu_prefix_cache_hit_rate", "gauge", "NPU prefix cache block hit rate..", 0.0),
+                ("num_preemptions_total", "counter", "Cumulative number of preemption from the engine.", 0),
+            ]
+            out = []
+            for name, kind, help_text, value in families:
+                out += ["# HELP %s %s" % (name, help_text), "# TYPE %s %s" % (name, kind)]
+                if kind == "histogram":
+                    for edge, cnt in zip(value.buckets, value.counts):
+                        out.append('%s_bucket{%s,le="%s"} %d' % (name, label, edge, cnt))
+                    out.append('%s_bucket{%s,le="+Inf"} %d' % (name, label, value.total))
+                    out.append("%s_sum{%s} %s" % (name, label, repr(value.sum)))
+                    out.append("%s_count{%s} %d" % (name, label, value.total))
+                elif isinstance(value, float):
+                    out.append("%s{%s} %s" % (name, label, repr(value)))
+                else:
+                    out.append("%s{%s} %d" % (name, label, value))
         return "\n".join(out) + "\n"
 
 
