@@ -30,18 +30,14 @@ import math
 import numbers
 import os
 import re
-import socket
 import ssl
-import struct
 import subprocess
 import sys
 import time
 
 try:
-    import http.client as http_client
     from urllib.parse import urlsplit
 except ImportError:     # Python 2
-    import httplib as http_client
     from urlparse import urlsplit
 
 try:
