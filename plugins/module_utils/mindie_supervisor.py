@@ -734,8 +734,13 @@ class Supervisor(object):
     def probe_live(self):
         """One GET of live.url: its HTTP status, or None when nothing answered (refused, reset, timeout)."""
         live = (self.live or self.settings['live'])
-        https = urlsplit(live['url']).scheme == 'https'
-        return get_status(live['url'], live['timeout'], self.tls_context() if https else None)
+        context = None
+        if urlsplit(live['url']).scheme == 'https':
+            try:
+                context = self.tls_context()
+            except (ssl.SSLError, IOError, OSError, ValueError):
+                return None         # certificates missing or half-written: one failed probe, not a dead supervisor
+        return get_status(live['url'], live['timeout'], context)
 
     def tls_context(self):
         live = (self.live or self.settings['live'])

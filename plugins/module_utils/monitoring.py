@@ -17,11 +17,8 @@ The ``instance`` target label is the MindIE instance's name (``mindie``, ``mindi
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+from ansible_collections.ascend.mindie.plugins.module_utils.mindie_supervisor import STATE_FILE
 from ansible_collections.ascend.mindie.plugins.module_utils.plan import is_loopback, reached_at, url_host
-
-INSTANCE_JOB = 'mindie_instance'
-NODE_JOB = 'mindie_node'
-
 
 def _metrics_address(node, vars_, instance, address_var):
     """Where Prometheus reaches the instance's metrics port: the node's ``address_var`` when set, else the
@@ -48,12 +45,20 @@ def targets(nodes, hostvars, address_var='mindie_monitoring_target_address', nod
             continue
         profile = str(plan.get('profile') or vars_.get(profile_var) or '')
         model = str(plan.get('model_name') or 'qwen2_vl')
+        # the port the node's own exporter listens on (its host variable, as the node side binds it)
+        port = int(vars_.get('mindie_monitoring_node_exporter_port') or node_exporter_port)
         result['nodes'].append({
-            'targets': ['%s:%d' % (url_host(reached_at(node, vars_, None, address_var)), int(node_exporter_port))],
+            'targets': ['%s:%d' % (url_host(reached_at(node, vars_, None, address_var)), port)],
             'labels': {'node': node, 'profile': profile, 'instance': node}})
         for instance in plan['instances']:
             ports = instance.get('ports') or {}
             address = _metrics_address(node, vars_, instance, address_var)
+            if not _enabled(vars_.get('mindie_service_monitor', True)):
+                result['unreachable'].append({
+                    'node': node, 'instance': instance.get('name'),
+                    'reason': 'it runs without MIES_SERVICE_MONITOR_MODE=1 (mindie_service_monitor is false), so its '
+                              '/metrics answers 500; set mindie_service_monitor to true and redeploy'})
+                continue
             if is_loopback(address):
                 result['unreachable'].append({
                     'node': node, 'instance': instance.get('name'),
@@ -72,7 +77,14 @@ def targets(nodes, hostvars, address_var='mindie_monitoring_target_address', nod
     return result
 
 
-def collector_instances(plan, supervisor_state_name='supervisor.json'):
+def _enabled(value):
+    """A boolean host variable as Ansible's ``bool`` filter reads it."""
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ('yes', 'on', 'true', '1', 'y', 't')
+
+
+def collector_instances(plan, supervisor_state_name=STATE_FILE):
     """What the node's textfile collector probes for each instance of ``plan``: ``{'instances': [{'name',
     'container', 'live_url', 'ready_url', 'supervisor_state'}]}`` (the management URLs as the node reaches
     them, the supervisor's state file in the instance's log directory)."""

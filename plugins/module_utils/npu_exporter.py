@@ -30,6 +30,7 @@ import math
 import numbers
 import os
 import re
+import signal
 import ssl
 import subprocess
 import sys
@@ -49,7 +50,7 @@ except ImportError:     # run as a script on the node: npu_smi.py and mindie_sup
     from mindie_supervisor import get_status
 
 DEFAULT_OUTPUT = '/var/lib/prometheus/node-exporter/mindie.prom'
-DEFAULT_INSTANCES = '/etc/ascend-mindie/npu_exporter_instances.json'
+DEFAULT_INSTANCES = '/etc/ascend-mindie/monitoring-instances.json'   # the monitoring role's
 NPU_SMI_TIMEOUT = 20
 DOCKER_TIMEOUT = 10
 MB = 1048576
@@ -143,14 +144,21 @@ class Metrics(object):
 def run(argv, timeout):
     """(exit status, stdout text, error text); status None when it could not run or timed out."""
     try:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # its own process group: a timed-out npu-smi is killed with whatever it started
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=os.setsid)
     except OSError as exc:
         return None, '', '%s: %s' % (argv[0], exc.strerror or exc)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            proc.communicate(timeout=5)     # one stuck in the driver (D state) is left behind, not waited for
+        except subprocess.TimeoutExpired:
+            pass
         return None, '', '%s timed out after %s s' % (argv[0], timeout)
     return proc.returncode, out.decode('utf-8', 'replace'), err.decode('utf-8', 'replace')
 
@@ -307,7 +315,9 @@ def collect_instance(metrics, instance, docker, timeout):
         metrics.add('mindie_instance_container_started_timestamp_seconds', labels,
                     parse_timestamp(state.get('StartedAt')))
 
-    supervisor = read_supervisor_state(instance.get('supervisor_state'))
+    # the state file outlives its container: read only while the container runs (a stopped or removed
+    # container's last state would keep its alerts firing)
+    supervisor = read_supervisor_state(instance.get('supervisor_state')) if state.get('Running') is True else None
     if supervisor is not None:
         status = supervisor.get('status')
         metrics.add('mindie_instance_supervisor_restarts', labels, _number(supervisor.get('restarts')))

@@ -33,7 +33,8 @@ OVERRIDE = "#jinja2:"
 ANSIBLE_VARIABLES = {"ansible_managed": "Ansible managed"}
 # What tests/prometheus/mindie_rules_test.yml assumes (the role's defaults).
 TEST_DEFAULTS = {
-    "mindie_monitoring_instance_down_for": "1m",
+    "mindie_monitoring_instance_down_for": "2m",
+    "mindie_monitoring_node_exporter_down_for": "1m",
     "mindie_monitoring_not_ready_for": "10m",
     "mindie_monitoring_crash_loop_restarts": 3,
     "mindie_monitoring_crash_loop_window": "10m",

@@ -462,3 +462,22 @@ def test_the_version_is_read_from_the_images_version_info(tmp_path):
     assert sup.mindie_version(str(home / 'mindie-service')) == '2.0.RC1'
     (home / 'version.info').unlink()
     assert sup.mindie_version(str(home / 'mindie-service')) is None
+
+
+def test_a_live_probe_whose_certificates_cannot_be_read_is_one_failed_probe(tmp_path):
+    """An HTTPS live probe with a missing CA (certificates rotated, a half-written security dir) counts as one
+    failed probe: the supervisor must not die of it and take the daemon with it."""
+    supervisor = sup.Supervisor(str(tmp_path / 'supervisor.json'), str(tmp_path))
+    supervisor.live = {'url': 'https://127.0.0.1:1/v2/health/live', 'timeout': 1, 'ca': str(tmp_path / 'missing-ca.pem'),
+                       'cert': None, 'key': None, 'server_name': None}
+    with pytest.raises((IOError, OSError)):
+        supervisor.tls_context()
+    assert supervisor.probe_live() is None
+
+
+def test_get_status_answers_the_status_or_none(tmp_path):
+    listener = socket.socket()
+    listener.bind(('127.0.0.1', 0))
+    port = listener.getsockname()[1]
+    listener.close()
+    assert sup.get_status('http://127.0.0.1:%d/v2/health/live' % port, 1) is None      # nothing listens

@@ -86,3 +86,14 @@ def test_filters_refuse_what_is_not_a_node_list_or_a_plan():
         mindie_monitoring_collector(None)
     assert mindie_monitoring_targets(['n'], {'n': {'mindie_plan': node_plan()}}, node_exporter_port='9200')[
         'nodes'][0]['targets'] == ['n:9200']
+
+
+def test_each_node_is_scraped_at_its_own_exporter_port_and_metrics_off_is_refused():
+    hostvars = {'n1': {'mindie_plan': node_plan(), 'mindie_monitoring_node_exporter_port': 9200},
+                'n2': {'mindie_plan': node_plan(business='172.18.0.3', management='172.18.0.3'),
+                       'mindie_service_monitor': 'false'}}
+    result = monitoring.targets(['n1', 'n2'], hostvars)
+    assert [g['targets'] for g in result['nodes']] == [['n1:9200'], ['n2:9100']]
+    assert [g['labels']['node'] for g in result['instances']] == ['n1']
+    (off,) = result['unreachable']
+    assert off['node'] == 'n2' and 'mindie_service_monitor' in off['reason'] and '500' in off['reason']

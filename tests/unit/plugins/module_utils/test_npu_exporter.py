@@ -462,9 +462,14 @@ def test_supervisor_state(node):
     broken = os.path.join(node.base, 'broken.json')
     with open(broken, 'w') as handle:
         handle.write('{"status": "runn')
+    stale = node.supervisor('stale', status='crash-looping', restarts=5)
+    for name in ('looping', 'running', 'missing', 'broken', 'none'):
+        node.container(name)
+    node.container('stale', running=False)
     node.instances([instance('looping', supervisor_state=looping), instance('running', supervisor_state=running),
                     instance('missing', supervisor_state=os.path.join(node.base, 'nope.json')),
-                    instance('broken', supervisor_state=broken), instance('none')])
+                    instance('broken', supervisor_state=broken), instance('none'),
+                    instance('stale', supervisor_state=stale)])
     metrics = node.collect()
     loop = {'instance': 'looping', 'container': 'looping'}
     assert series(metrics, 'mindie_instance_crash_looping', **loop) == 1
@@ -474,7 +479,8 @@ def test_supervisor_state(node):
     assert series(metrics, 'mindie_instance_crash_looping', **run) == 0
     assert series(metrics, 'mindie_instance_supervisor_restarts', **run) == 1
     assert series(metrics, 'mindie_instance_status', status='running', **run) == 1
-    for name in ('missing', 'broken', 'none'):
+    # a stopped container's state file is its last word, not its state now: nothing is read from it
+    for name in ('missing', 'broken', 'none', 'stale'):
         for fam in ('mindie_instance_crash_looping', 'mindie_instance_supervisor_restarts', 'mindie_instance_status'):
             assert not [key for key in family(metrics, fam) if ('instance', name) in key], (name, fam)
 
