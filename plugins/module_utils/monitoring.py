@@ -20,6 +20,7 @@ __metaclass__ = type
 from ansible_collections.ascend.mindie.plugins.module_utils.mindie_supervisor import STATE_FILE
 from ansible_collections.ascend.mindie.plugins.module_utils.plan import is_loopback, reached_at, url_host
 
+
 def _metrics_address(node, vars_, instance, address_var):
     """Where Prometheus reaches the instance's metrics port: the node's ``address_var`` when set, else the
     address the metrics listener binds (:func:`plan.reached_at`)."""
