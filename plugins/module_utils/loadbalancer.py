@@ -14,7 +14,7 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.ascend.mindie.plugins.module_utils.plan import is_loopback, reached_at
+from ansible_collections.ascend.mindie.plugins.module_utils.plan import is_loopback, planned_nodes, reached_at
 
 _NAME_UNSAFE = re.compile(r'[^A-Za-z0-9_.:-]')
 
@@ -62,14 +62,10 @@ def backends(nodes, hostvars, address_var='mindie_loadbalancer_backend_address',
     instances the balancer cannot reach (``{'node', 'instance', 'reason'}``: listening on loopback only, or no
     address known), which the role refuses before it writes anything.
     """
-    result = {'backends': [], 'missing': [], 'unreachable': []}
+    planned, missing = planned_nodes(nodes, hostvars)
+    result = {'backends': [], 'missing': missing, 'unreachable': []}
     by_model = {}
-    for node in nodes:
-        vars_ = hostvars.get(node) or {}
-        plan = vars_.get('mindie_plan')
-        if not isinstance(plan, dict) or not plan.get('instances'):
-            result['missing'].append(node)
-            continue
+    for node, vars_, plan in planned:
         model = plan.get('model_name') or 'qwen2_vl'
         for instance in plan['instances']:
             address = _backend_address(node, vars_, instance, address_var)

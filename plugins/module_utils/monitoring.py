@@ -18,7 +18,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.ascend.mindie.plugins.module_utils.mindie_supervisor import STATE_FILE
-from ansible_collections.ascend.mindie.plugins.module_utils.plan import is_loopback, reached_at, url_host
+from ansible_collections.ascend.mindie.plugins.module_utils.plan import is_loopback, planned_nodes, reached_at, url_host
 
 
 def _metrics_address(node, vars_, instance, address_var):
@@ -37,13 +37,9 @@ def targets(nodes, hostvars, address_var='mindie_monitoring_target_address', nod
     loopback only cannot be scraped from another host: it is listed in ``unreachable`` with the setting that
     fixes it, and the role refuses the fleet before it writes anything.
     """
-    result = {'instances': [], 'nodes': [], 'missing': [], 'unreachable': []}
-    for node in nodes:
-        vars_ = hostvars.get(node) or {}
-        plan = vars_.get('mindie_plan')
-        if not isinstance(plan, dict) or not plan.get('instances'):
-            result['missing'].append(node)
-            continue
+    planned, missing = planned_nodes(nodes, hostvars)
+    result = {'instances': [], 'nodes': [], 'missing': missing, 'unreachable': []}
+    for node, vars_, plan in planned:
         profile = str(plan.get('profile') or vars_.get(profile_var) or '')
         model = str(plan.get('model_name') or 'qwen2_vl')
         # the port the node's own exporter listens on (its host variable, as the node side binds it)

@@ -124,6 +124,20 @@ def is_loopback(address):
     return address.startswith('127.') or address in ('::1', 'localhost')
 
 
+def planned_nodes(nodes, hostvars):
+    """``nodes`` (inventory names) split by whether this run has their plan: ([(node, its hostvars, its plan)],
+    [nodes without a plan with instances]) - what the balancer's and Prometheus's generators walk."""
+    planned, missing = [], []
+    for node in nodes:
+        vars_ = hostvars.get(node) or {}
+        node_plan = vars_.get('mindie_plan')
+        if isinstance(node_plan, dict) and node_plan.get('instances'):
+            planned.append((node, vars_, node_plan))
+        else:
+            missing.append(node)
+    return planned, missing
+
+
 def reached_at(node, host_vars, address, address_var):
     """Where another host (the balancer, Prometheus) reaches a listener of inventory host ``node`` that binds
     ``address``: the node's ``address_var`` when set, else ``address``; for a wildcard listener (0.0.0.0, ::) or an

@@ -28,6 +28,8 @@ import time
 import pytest
 
 from ansible_collections.ascend.mindie.plugins.module_utils import npu_exporter
+from ansible_collections.ascend.mindie.tests.unit.plugins.module_utils.test_mindie_http import (
+    time_wait_ports as _time_wait_ports)
 
 try:
     from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -543,22 +545,6 @@ def test_mutual_tls(node, pki):
 
 
 # ---------------------------------------------------------------------- the management port
-
-def _time_wait_ports():
-    """Local ports of the connections in TIME_WAIT (state 06) on this machine."""
-    ports = []
-    for path in ('/proc/net/tcp', '/proc/net/tcp6'):
-        try:
-            with open(path) as handle:
-                lines = handle.readlines()[1:]
-        except IOError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if fields[3] == '06':
-                ports.append(int(fields[1].rsplit(':', 1)[1], 16))
-    return ports
-
 
 @pytest.mark.skipif(not os.path.exists('/proc/net/tcp'), reason='needs /proc/net/tcp')
 def test_probes_leave_no_time_wait_on_the_management_port(node, http):
