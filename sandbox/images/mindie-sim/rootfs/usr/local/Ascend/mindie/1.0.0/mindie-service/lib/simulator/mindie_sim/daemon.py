@@ -75,6 +75,13 @@ class Engine:
         self.logger = logger
         self.lock = threading.Lock()
         self.slots = threading.BoundedSemaphore(settings["max_batch"])
+        # One NPU group runs one forward pass at a time: prefills go one after another (a request admitted behind
+        # others waits for theirs, so TTFT grows with the queue), and the decode steps of the running batch pause
+        # while a prefill runs (continuous batching schedules a prefill before the next decode step).
+        self.prefill_lock = threading.Lock()
+        self.prefill_idle = threading.Event()
+        self.prefill_idle.set()
+        self.prefills = 0
         self.running = 0
         self.waiting = 0
         self.state = "loading"
@@ -172,6 +179,20 @@ class Engine:
             last_util = util
 
     # -------- generation
+    def _prefill(self, prefill_ms):
+        """One prefill, after the ones admitted before it; decode steps wait while any prefill is queued or runs."""
+        with self.lock:
+            self.prefills += 1
+            self.prefill_idle.clear()
+        try:
+            with self.prefill_lock:
+                common.sim_sleep(prefill_ms / 1000.0)
+        finally:
+            with self.lock:
+                self.prefills -= 1
+                if not self.prefills:
+                    self.prefill_idle.set()
+
     def generate(self, texts, images, prompt_tokens, max_tokens, ignore_eos=False, emit=None, stats=None):
         """Run one request through the simulated batch scheduler (stats: filled before the first emit)."""
         key = textgen.answer_key(texts, images)
@@ -191,11 +212,13 @@ class Engine:
             stats.update(batch_sizes=batches, queue_wait_us=wait_us)
         try:
             prefill = perf.prefill_ms(prompt_tokens, self.chip, ws)
-            common.sim_sleep(prefill / 1000.0)
+            self._prefill(prefill)
+            first_at = time.time()
             with self.lock:
                 batches.append(self.running)
             for index, tok in enumerate(tokens):
                 if index > 0:
+                    self.prefill_idle.wait()
                     with self.lock:
                         batch = self.running
                     step = perf.decode_step_ms(batch, self.chip, ws)
@@ -215,8 +238,9 @@ class Engine:
             self.counters["request_success_total"] += 1
             self.counters["prompt_tokens_total"] += prompt_tokens
             self.counters["generation_tokens_total"] += len(tokens)
-            # [I] the time to the first token counts the request's wait for a batch slot too, as a client sees it
-            self.ttft.observe(wait_us[0] / 1e6 / scale + prefill / 1000.0)
+            # [I] the time to the first token counts the request's waits (for a batch slot, for the prefills admitted
+            # before it) too, as a client sees it
+            self.ttft.observe((first_at - queued) / scale)
             for step in decode:
                 self.tpot.observe(step / 1000.0)
             self.e2e.observe((time.time() - queued) / scale)
