@@ -18,6 +18,7 @@ from ansible.module_utils.common.text.converters import to_text
 from ansible_collections.ascend.mindie.plugins.module_utils import mindie_supervisor
 from ansible_collections.ascend.mindie.plugins.module_utils.mindie_api import LIVE_PATH
 from ansible_collections.ascend.mindie.plugins.module_utils.mindie_docker import SET_ENV_SCRIPTS
+from ansible_collections.ascend.mindie.plugins.module_utils.mindie_logs import LOG_ROTATE_ENV, log_rotate_problem
 
 # Set from the instance and the role's settings; an operator's mindie_service_env must not replace them
 # (ascend.mindie.mindie_service refuses the same names in its env, HCCL_IF_BASE_PORT is the instance's range).
@@ -54,6 +55,15 @@ def _env(instance, env, master_addr, monitor):
         if not isinstance(name, str) or not ENV_NAME.match(name) or value is None or isinstance(value, (dict, list, bool)):
             raise AnsibleFilterError('mindie_service_env: %r=%r is not a variable name and a string or number' % (name, value))
         result[name] = to_text(value)
+    # The role sets it from mindie_service_log_rotate_size_mb / _files unless mindie_service_env does; a value MindIE's
+    # logger refuses would abort every start of the daemon (SIGABRT), so it is refused here, before anything is written.
+    if LOG_ROTATE_ENV in result:
+        problem = log_rotate_problem(result[LOG_ROTATE_ENV])
+        if problem:
+            raise AnsibleFilterError(
+                'mindie_service_env: %s=%r would abort the MindIE daemon at start (its logger refuses it): %s; set '
+                'mindie_service_log_rotate_size_mb and mindie_service_log_rotate_files instead, or a value such as '
+                '"-fs 20 -r 10"' % (LOG_ROTATE_ENV, result[LOG_ROTATE_ENV], problem))
     result.setdefault('MINDIE_LOG_PATH', mindie_supervisor.DEFAULT_STATE_DIR + '/mindie')
     result['MASTER_ADDR'] = to_text(master_addr)
     result['MASTER_PORT'] = str(_int(instance['master_port'], 'master_port', 1))

@@ -121,6 +121,10 @@ options:
         scripts set (values are taken literally, C($VAR) is not expanded); they are allowed, with a warning.
       - Values must be strings (integers are converted); booleans, floats, null, lists and dicts are refused,
         so that V(yes) or V(1.10) never become something else silently. Quote them in YAML.
+      - An E(MINDIE_LOG_ROTATE) MindIE's logger refuses (C(-fs) outside 1-500 MB, C(-r) outside 1-64 files, another
+        option) is refused before anything is stopped, since MindIE would abort at start (SIGABRT). The
+        ascend.mindie.service role sets it for every instance (C(mindie_service_log_rotate_size_mb),
+        C(mindie_service_log_rotate_files)).
     type: dict
     default: {}
   master_addr:
@@ -404,7 +408,9 @@ from ansible_collections.ascend.mindie.plugins.module_utils.procfs import (
 from ansible_collections.ascend.mindie.plugins.module_utils.mindie_logs import (
     CONSOLE_START_MARKER,
     DAEMON_LOG_PREFIXES,
+    LOG_ROTATE_ENV,
     daemon_log_dirs,
+    log_rotate_problem,
 )
 from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi import NpuSmiParseError, parse_npu_smi_info
 from ansible_collections.ascend.mindie.plugins.module_utils.npu_smi_exec import NpuSmiExecError, find_npu_smi, run_npu_smi
@@ -517,6 +523,10 @@ def validate_params(params):
             continue
         if '\x00' in str(value):
             problems.append('env: the value of %s contains a NUL byte, which no environment variable can hold.' % name)
+            continue
+        if name == LOG_ROTATE_ENV and log_rotate_problem(str(value)):
+            problems.append('env: %s=%r would abort the daemon at start (MindIE\'s logger refuses it): %s.'
+                            % (name, str(value), log_rotate_problem(str(value))))
             continue
         if name in REPLACING_ENV:
             warnings.append('env: %s replaces the value the set_env.sh scripts set (taken literally; $%s is not '

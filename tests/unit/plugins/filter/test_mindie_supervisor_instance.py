@@ -56,11 +56,23 @@ def test_without_monitor_and_with_tls_files():
     assert mindie_supervisor.parse_instance(json.dumps(got))['live']['server_name'] == 'node1'
 
 
+def test_the_daemons_log_rotation_reaches_supervisor_json_as_given():
+    # (the service role passes MINDIE_LOG_ROTATE from mindie_service_log_rotate_size_mb / _files in env)
+    for value in ('-fs 20 -r 10', 'llm:-fs 50 -r 20;server:-fs 20 -r 10'):
+        got = mindie_supervisor_instance(_instances()[0], SERVICE_DIR, env={'MINDIE_LOG_ROTATE': value})
+        assert got['env']['MINDIE_LOG_ROTATE'] == value
+        assert mindie_supervisor.parse_instance(json.dumps(got))['env']['MINDIE_LOG_ROTATE'] == value
+
+
 @pytest.mark.parametrize('kwargs, fragment', [
     ({'env': {'MASTER_PORT': '1'}}, 'mindie_service_env sets MASTER_PORT, which the collection sets'),
     ({'env': {'HCCL_IF_BASE_PORT': '1', 'MASTER_ADDR': 'x'}}, 'sets HCCL_IF_BASE_PORT, MASTER_ADDR'),
     ({'env': {'BAD-NAME': '1'}}, "'BAD-NAME'='1' is not a variable name"),
     ({'env': {'A': None}}, "'A'=None is not a variable name"),
+    ({'env': {'MINDIE_LOG_ROTATE': '-fs 0 -r 10'}},
+     "mindie_service_env: MINDIE_LOG_ROTATE='-fs 0 -r 10' would abort the MindIE daemon at start (its logger refuses it): "
+     '-fs takes the size of a log file in MB, an integer in [1, 500], got 0; set mindie_service_log_rotate_size_mb'),
+    ({'env': {'MINDIE_LOG_ROTATE': 'llm:-fs 20 -r 65'}}, 'llm: -r takes the number of log files, an integer in [1, 64], got 65'),
     ({'restart_limit': 0}, 'restart_limit (mindie_service_restart_limit) is 0, expected at least 1'),
     ({'restart_window': 'soon'}, "restart_window (mindie_service_restart_window) is 'soon', not an integer"),
 ])

@@ -300,6 +300,10 @@ BAD_OPTIONS = [
     ({'env': {'NOTHING': None}}, 'the value of NOTHING must be a string, got None'),
     ({'env': {'NESTED': {'a': 1}}}, 'the value of NESTED must be a string'),
     ({'env': {'NUL': 'a\x00b'}}, 'contains a NUL byte'),
+    ({'env': {'MINDIE_LOG_ROTATE': '-fs 20 -r 0'}},
+     "env: MINDIE_LOG_ROTATE='-fs 20 -r 0' would abort the daemon at start (MindIE's logger refuses it): -r takes the "
+     'number of log files, an integer in [1, 64], got 0.'),
+    ({'env': {'MINDIE_LOG_ROTATE': '-fs 1000'}}, '-fs takes the size of a log file in MB, an integer in [1, 500], got 1000'),
     ({'master_port': 80}, 'master_port must be in [1024, 65535], got 80'),
     ({'master_port': 70000}, 'master_port must be in [1024, 65535], got 70000'),
     ({'master_addr': 'local host'}, 'master_addr must be a host name'),
@@ -386,8 +390,10 @@ def test_valid_env_is_exported(run_module, box, monkeypatch):
         scripts.append(cmd[2])
         return original(self, cmd, **kwargs)
     monkeypatch.setattr(FakeClient, 'exec_detached', record)
-    run_module(mindie_service.main, args(env={'MINDIE_LOG_TO_STDOUT': '1', 'WORKERS': 4, 'NOTE': "it's $(id)"}))
+    run_module(mindie_service.main, args(env={'MINDIE_LOG_TO_STDOUT': '1', 'WORKERS': 4, 'NOTE': "it's $(id)",
+                                              'MINDIE_LOG_ROTATE': '-fs 20 -r 10'}))
     assert "export MINDIE_LOG_TO_STDOUT=1\n" in scripts[0] and 'export WORKERS=4\n' in scripts[0]
+    assert "export MINDIE_LOG_ROTATE='-fs 20 -r 10'\n" in scripts[0]
     assert "export NOTE='it'\"'\"'s $(id)'\n" in scripts[0]
 
 
