@@ -54,6 +54,8 @@ EXTRA_KNOWN = frozenset((
     'mindie_dependencies_result', 'mindie_service_result', 'mindie_verify_result', 'mindie_container_spec',
     'mindie_inference_result', 'mindie_diagnose_result', 'mindie_teardown_result', 'mindie_loadbalancer_result',
     'mindie_rollout_result', 'mindie_container_drift', 'mindie_service_drift',
+    # the benchmark role's steps (per host) and its report
+    'mindie_benchmark_results', 'mindie_benchmark_result', 'mindie_benchmark_aisbench',
     # the load balancer hosts' group, and the loadbalancer role's handler topic
     'mindie_lb', 'mindie_loadbalancer_reload',
     # the monitor hosts' group, the monitoring role's result and handler topics
