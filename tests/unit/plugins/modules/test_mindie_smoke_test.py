@@ -228,7 +228,8 @@ class FakeHandler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         length = int(self.headers.get('Content-Length') or 0)
-        self.server.bodies.append(json.loads(self.rfile.read(length).decode('utf-8')))
+        self.body = json.loads(self.rfile.read(length).decode('utf-8'))
+        self.server.bodies.append(self.body)
         self.handle_any()
 
     def handle_any(self):
@@ -368,7 +369,9 @@ def test_generate_and_chat_bodies_sent(run_module, fake):
     res = by_name(result)
     assert res['generate']['answer'] == 'A cat.' and res['chat']['answer'] == 'A dog.'
     assert (res['chat']['prompt_tokens'], res['chat']['completion_tokens']) == (10, 3)
-    gen, chat = fake.bodies
+    # (the two tests run at once: their bodies arrive in either order)
+    gen = [b for b in fake.bodies if 'prompt' in b][0]
+    chat = [b for b in fake.bodies if 'messages' in b][0]
     assert gen['prompt'] == [{'type': 'image_url', 'image_url': 'http://img.local/a.png'},
                              {'type': 'text', 'text': 'What is it?'}]
     assert gen['model'] == 'm2' and gen['max_tokens'] == 64 and gen['top_k'] == 1 and gen['stream'] is False
@@ -582,3 +585,82 @@ def test_busy_simulated_daemon_is_up_not_down(run_module, sim):
     assert busy is not None, 'the simulated daemon never answered busy'
     ready = by_name(busy)['ready']
     assert busy['passed'] is True and ready['ok'] is True and ready['status'] == 503 and ready['health'] == 'busy'
+
+
+# ---------------------------------------------------------------------- the tests at once (parallel)
+
+def slow_routes(server, delay):
+    """health and ready answer at once; chat, generate and stream each take `delay` s. Every request's (path,
+    arrival, answer) lands in server.spans."""
+    server.spans = []
+    lock = threading.Lock()
+
+    def timed(answer, wait):
+        def route(handler):
+            start = time.monotonic()
+            time.sleep(wait)
+            with lock:      # the end is taken before the answer goes out: the client cannot have it earlier
+                server.spans.append((handler.path, start, time.monotonic()))
+            answer(handler)
+        return route
+    chat = (b'{"choices": [{"message": {"role": "assistant", "content": "A dog."}}], '
+            b'"usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13}}')
+    streamed = timed(lambda h: h.send_pieces([sse(u'A '), sse(u'dog.'), b'data: [DONE]\n\n']), delay)
+    plain = timed(lambda h: h.send_plain(200, chat), delay)
+    server.routes.update({
+        ('GET', '/health'): timed(lambda h: h.send_plain(200, b'{}'), 0.0),
+        ('GET', '/v2/health/ready'): timed(lambda h: h.send_plain(200, b''), 0.0),
+        ('POST', '/generate'): timed(lambda h: h.send_plain(200, b'{"text": ["A cat."]}'), delay),
+        ('POST', '/v1/chat/completions'): lambda h: (streamed if h.body.get('stream') else plain)(h),
+    })
+
+
+def test_inference_tests_run_at_once_after_the_health_tests(run_module, fake):
+    slow_routes(fake, 1.0)
+    tests = ['stream', 'chat', 'health', 'generate', 'ready']
+    start = time.monotonic()
+    result = run_module(main, fake_args(fake, tests))
+    took = time.monotonic() - start
+    assert result['passed'] is True
+    # RV(results) keeps the order of the tests option, whatever order the answers came in
+    assert [r['name'] for r in result['results']] == tests
+    spans = dict((path, (a, b)) for path, a, b in fake.spans if path != '/v1/chat/completions')
+    chats = [(a, b) for path, a, b in fake.spans if path == '/v1/chat/completions']
+    assert len(chats) == 2 and len(fake.spans) == 5
+    inference = chats + [spans['/generate']]
+    # the health tests answered before any inference request arrived
+    assert max(spans['/health'][1], spans['/v2/health/ready'][1]) <= min(a for a, b in inference)
+    # the three slow requests overlapped: each one started before any of them ended
+    assert max(a for a, b in inference) < min(b for a, b in inference)
+    assert took < 2.5, took          # three 1 s answers at once, not 3 s one after the other
+
+
+def test_parallel_false_sends_one_test_after_the_other(run_module, fake):
+    slow_routes(fake, 0.5)
+    tests = ['health', 'chat', 'generate', 'stream']
+    start = time.monotonic()
+    result = run_module(main, fake_args(fake, tests, parallel=False))
+    took = time.monotonic() - start
+    assert result['passed'] is True and [r['name'] for r in result['results']] == tests
+    spans = sorted(fake.spans, key=lambda span: span[1])
+    assert [path for path, a, b in spans] == ['/health', '/v1/chat/completions', '/generate', '/v1/chat/completions']
+    for (p1, a1, b1), (p2, a2, b2) in zip(spans, spans[1:]):
+        assert b1 <= a2, spans         # no request while the previous one is unanswered
+    assert took >= 1.5, took
+
+
+def test_a_failure_inside_one_parallel_test_fails_that_test_only(run_module, fake, monkeypatch):
+    slow_routes(fake, 0.1)
+    real = mindie_smoke_test.MindieSmokeTester.check
+
+    def broken(self, name, state, result):
+        if name == 'generate':
+            raise KeyError('text')
+        return real(self, name, state, result)
+    monkeypatch.setattr(mindie_smoke_test.MindieSmokeTester, 'check', broken)
+    result = run_module(main, fake_args(fake, ['health', 'chat', 'generate', 'stream']), expect_fail=True)
+    res = by_name(result)
+    assert result['failed_tests'] == ['generate']
+    assert res['generate']['ok'] is False and res['generate']['url'] == fake.url + '/generate'
+    assert res['generate']['error'] == "the test failed inside the module: KeyError: 'text'"
+    assert res['chat']['ok'] is True and res['stream']['ok'] is True and res['stream']['chunks'] == 2
