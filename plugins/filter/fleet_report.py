@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, ascend.mindie contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""ascend.mindie fleet report filters: fleet_rows, fleet_summary and fleet_table.
+"""ascend.mindie fleet report filters: fleet_rows, fleet_summary, fleet_table and fleet_merge.
 
 The rows of the fleet report (roles/fleet_report) are built here, from the facts each role
 publishes (``mindie_<role>_result``), the node plan (``mindie_plan``), the NPU facts and what
@@ -336,8 +336,62 @@ def fleet_table(rows, report='', check_mode=False):
     return '\n'.join(lines).rstrip().split('\n')
 
 
+def _source(report, index):
+    """The name a slice report goes by in errors and in C(slices): its C(source), its slice id, else its place."""
+    return (_get(report, 'source') or _get(_get(report, 'slice'), 'id') or 'report %d' % (index + 1))
+
+
+def _same_or_first(reports, key, sources):
+    """The one non-null C(key) of the slice reports (the balancer, Prometheus: fleet-wide, so every slice that saw one
+    saw the same); an error naming the slices when two differ."""
+    seen = [(sources[i], _get(r, key)) for i, r in enumerate(reports) if _get(r, key) is not None]
+    for name, value in seen[1:]:
+        if value != seen[0][1]:
+            raise AnsibleFilterError('fleet_merge: %s and %s report different %s; merge the reports of one fleet'
+                                     % (seen[0][0], name, key))
+    return seen[0][1] if seen else None
+
+
+def fleet_merge(reports):
+    """One fleet report from the reports of the slices of one run (AWX job slicing: each slice job reports on its own
+    hosts). The nodes of every slice, in the order the slices are given; the summary counted again over them; the
+    balancer and Prometheus of the fleet; C(slices): what each slice reported. A node in two slices, or a report
+    that is no fleet report, is an error naming it."""
+    reports = _list(reports)
+    if not reports:
+        raise AnsibleFilterError('fleet_merge: no slice report to merge')
+    sources = []
+    for index, report in enumerate(reports):
+        if not isinstance(report, Mapping) or not isinstance(_get(report, 'nodes'), Sequence) \
+                or isinstance(_get(report, 'nodes'), string_types):
+            raise AnsibleFilterError('fleet_merge: %s is not a fleet report (fleet-summary.json with a nodes list)'
+                                     % (_source(report, index) if isinstance(report, Mapping) else 'report %d' % (index + 1)))
+        sources.append('%s' % _source(report, index))
+    rows, owner, slices = [], {}, []
+    for index, report in enumerate(reports):
+        names = []
+        for row in _list(report['nodes']):
+            node = _get(row, 'node')
+            if node in owner:
+                raise AnsibleFilterError('fleet_merge: node %s is in %s and in %s; slices of one run hold each node once'
+                                         % (node, owner[node], sources[index]))
+            owner[node] = sources[index]
+            names.append(node)
+            rows.append(row)
+        slices.append({'source': sources[index], 'generated_at': _get(report, 'generated_at'),
+                       'playbook': _get(report, 'playbook'), 'nodes': names,
+                       'summary': _get(report, 'summary') or fleet_summary(_list(report['nodes']))})
+    times = sorted(t for t in (_get(r, 'generated_at') for r in reports) if t)
+    playbooks = sorted(set(p for p in (_get(r, 'playbook') for r in reports) if p))
+    return {'generated_at': times[-1] if times else None, 'playbook': ', '.join(playbooks),
+            'summary': fleet_summary(rows), 'nodes': rows,
+            'loadbalancer': _same_or_first(reports, 'loadbalancer', sources),
+            'monitoring': _same_or_first(reports, 'monitoring', sources), 'slices': slices}
+
+
 class FilterModule(object):
     """ascend.mindie fleet report filters."""
 
     def filters(self):
-        return {'fleet_rows': fleet_rows, 'fleet_summary': fleet_summary, 'fleet_table': fleet_table}
+        return {'fleet_rows': fleet_rows, 'fleet_summary': fleet_summary, 'fleet_table': fleet_table,
+                'fleet_merge': fleet_merge}

@@ -6,12 +6,15 @@
 role's tasks for a few --tags / --skip-tags, and that start, gate and the report stay tagged
 always. Then tasks_from phase runs for real on two local hosts with two throw-away roles: a
 failing node is rescued and recorded, the gate stops the others with mindie_fail_fast, and the
-fleet report (through the fleet_rows filter and real hostvars) says so. A few runs, ~2 s each.
+fleet report (through the fleet_rows filter and real hostvars) says so. Then the same as two slices (AWX job
+slicing: one job per slice of the inventory), each with its own report and gate, merged by
+playbooks/report_merge.yml. A few runs, ~2 s each.
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import copy
 import json
 import os
 import re
@@ -119,13 +122,15 @@ def run(tmp_path_factory):
         (base / 'roles' / role / 'tasks' / 'main.yml').write_text('---' + tasks)
     (base / 'phases.yml').write_text('---' + PHASE_PLAY)
 
-    def _run(playbook, *extra):
+    def _run(playbook, *extra, **kwargs):
+        inventory = str(base / kwargs.get('inventory', 'hosts.yml'))
         env = dict(os.environ, ANSIBLE_CONFIG=str(base / 'ansible.cfg'), ANSIBLE_COLLECTIONS_PATH=str(base / 'collections'),
                    ANSIBLE_HOME=str(base / 'home'), ANSIBLE_LOCAL_TEMP=str(base / 'tmp'), ANSIBLE_NOCOLOR='1',
                    ANSIBLE_FORCE_COLOR='0', ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_DEPRECATION_WARNINGS='0')
         env.pop('ANSIBLE_STDOUT_CALLBACK', None)
         path = playbook if os.path.isabs(playbook) else str(base / playbook)
-        proc = subprocess.run([PLAYBOOK, '-i', str(base / 'hosts.yml'), path] + list(extra), cwd=str(base), env=env,
+        env.update(kwargs.get('env', {}))
+        proc = subprocess.run([PLAYBOOK, '-i', inventory, path] + list(extra), cwd=str(base), env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=180, check=False)
         return proc.returncode, proc.stdout
 
@@ -272,3 +277,103 @@ def test_no_gate_after_the_last_phase(run):
     assert rows['n1']['failure']['reason'] == 'second boom'
     assert rows['n2']['status'] == 'ready' and rows['n2']['failure'] is None
     assert (summary['failed'], summary['ready']) == (1, 1)
+
+
+# ---------------------------------------------------------------------- slices (AWX job slicing) and their merge
+
+def slice_inventory(run, name, host):
+    """A pared-down inventory of one host, as AWX gives each slice job."""
+    inventory = copy.deepcopy(INVENTORY)
+    for group in inventory['all']['children']['mindie_nodes']['children'].values():
+        group['hosts'] = dict((h, v) for h, v in group['hosts'].items() if h == host)
+    (run.base / name).write_text(json.dumps(inventory))
+    return name
+
+
+@pytest.fixture(scope='module')
+def slices(run):
+    """The phases as two slices, n1 and n2, each with mindie_fail_fast: n2's failure stops its own slice only."""
+    out = {}
+    for name, host in (('slice-a', 'n1'), ('slice-b', 'n2')):
+        out[name] = run('phases.yml', '-e', 'mindie_fail_fast=true', '-e', 'mindie_report_slice=%s' % name,
+                        '-e', 'mindie_report_dir=%s' % (run.base / name),
+                        inventory=slice_inventory(run, name + '.yml', host), env={'ANSIBLE_SHOW_CUSTOM_STATS': '1'})
+    return out
+
+
+def test_each_slice_reports_its_own_hosts_and_gates_on_them(run, slices):
+    rc_a, out_a = slices['slice-a']
+    rc_b, out_b = slices['slice-b']
+    # n2 fails in slice b; with mindie_fail_fast, slice a (n1 alone) is not stopped: the gate counts per slice
+    assert rc_a == 0, out_a
+    assert rc_b == 2, out_b
+    summary, rows = _report(run, 'slice-a')
+    assert summary['nodes'] == 1 and summary['ready'] == 1 and list(rows) == ['n1']
+    assert rows['n1']['phase'] == 'two' and rows['n1']['failure'] is None
+    summary, rows = _report(run, 'slice-b')
+    assert summary['nodes'] == 1 and summary['failed'] == 1 and list(rows) == ['n2']
+    with open(str(run.base / 'slice-a' / 'fleet-summary.json')) as handle:
+        assert json.load(handle)['slice'] == {'id': 'slice-a', 'hosts': 1}
+    # the artifact a later AWX workflow node gets (set_stats, shown by the default callback)
+    assert 'CUSTOM STATS' in out_a and 'ascend_mindie_report_slice_slice_a' in out_a
+
+
+def test_a_run_over_the_whole_fleet_is_no_slice(run):
+    rc, out = run('phases.yml', '--tags', 'two', '-e', 'mindie_report_dir=%s' % (run.base / 'whole'),
+                  env={'ANSIBLE_SHOW_CUSTOM_STATS': '1'})
+    assert rc == 0, out
+    with open(str(run.base / 'whole' / 'fleet-summary.json')) as handle:
+        assert json.load(handle)['slice'] is None
+    assert 'ascend_mindie_report_slice' not in out
+
+
+MERGE = os.path.join(REPO, 'playbooks', 'report_merge.yml')
+
+
+def test_merge_of_the_slices_is_the_fleets_report(run, slices):
+    files = [str(run.base / 'slice-a'), str(run.base / 'slice-b' / 'fleet-summary.json')]
+    rc, out = run(MERGE, '-e', json.dumps({'mindie_report_merge_files': files,
+                                           'mindie_report_dir': str(run.base / 'merged')}))
+    assert rc == 0, out
+    summary, rows = _report(run, 'merged')
+    assert summary['nodes'] == 2 and (summary['ready'], summary['failed']) == (1, 1) and list(rows) == ['n1', 'n2']
+    assert rows['n2']['failure']['reason'] == 'boom on n2'
+    with open(str(run.base / 'merged' / 'fleet-summary.json')) as handle:
+        merged = json.load(handle)
+    assert [(s['source'], s['nodes'], s['summary']['nodes']) for s in merged['slices']] == [
+        (files[0] + '/fleet-summary.json', ['n1'], 1), (files[1], ['n2'], 1)]
+    with open(str(run.base / 'merged' / 'fleet-summary.md')) as handle:
+        text = handle.read()
+    assert 'Merged from 2 slices:' in text and '| n1 |' in text and '| n2 |' in text
+    # the fleet table on the console counts both
+    assert '0 of 2 nodes serving' in out
+
+
+def test_merge_of_artifacts_and_the_fleet_wide_gate(run, slices):
+    """The slices' reports as AWX passes artifacts on (extra vars); more than 40 % of the fleet down fails the merge,
+    after the merged report is written."""
+    artifacts = {}
+    for name in ('slice-a', 'slice-b'):
+        with open(str(run.base / name / 'fleet-summary.json')) as handle:
+            artifacts['ascend_mindie_report_slice_' + name.replace('-', '_')] = json.load(handle)
+    artifacts.update(mindie_report_dir=str(run.base / 'gated'), mindie_report_merge_max_fail_percentage=40)
+    (run.base / 'artifacts.json').write_text(json.dumps(artifacts))
+    rc, out = run(MERGE, '-e', '@' + str(run.base / 'artifacts.json'))
+    assert rc == 2, out
+    assert '2 of 2 nodes of the fleet are not up, more than mindie_report_merge_max_fail_percentage=40% (n1, n2)' in out
+    summary, rows = _report(run, 'gated')
+    assert summary['nodes'] == 2 and sorted(rows) == ['n1', 'n2']
+
+
+def test_merge_refuses_a_node_in_two_slices_and_writes_nothing(run, slices):
+    files = [str(run.base / 'slice-a'), str(run.base / 'slice-a' / 'fleet-summary.json')]
+    rc, out = run(MERGE, '-e', json.dumps({'mindie_report_merge_files': files, 'mindie_report_dir': str(run.base / 'dup')}))
+    assert rc == 2, out
+    assert 'node n1 is in %s/fleet-summary.json and in %s/fleet-summary.json' % (files[0], files[0]) in out
+    assert not (run.base / 'dup').exists()
+
+
+def test_merge_without_reports_says_what_to_give(run):
+    rc, out = run(MERGE, '-e', 'mindie_report_dir=%s' % (run.base / 'none'))
+    assert rc == 2, out
+    assert 'No slice report to merge: set mindie_report_merge_files' in out

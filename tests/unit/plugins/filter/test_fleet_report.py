@@ -22,7 +22,7 @@ from jinja2.filters import do_truncate
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.ascend.mindie.plugins.filter.fleet_report import (
-    FilterModule, UNREACHABLE, fleet_rows, fleet_summary, fleet_table, instance_status, node_status, truncate)
+    FilterModule, UNREACHABLE, fleet_merge, fleet_rows, fleet_summary, fleet_table, instance_status, node_status, truncate)
 
 FIXTURE = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures', 'fleet_report', 'old_jinja.json')
 
@@ -217,7 +217,8 @@ def test_truncate_is_jinjas(length):
 
 
 def test_filters_are_registered():
-    assert FilterModule().filters() == {'fleet_rows': fleet_rows, 'fleet_summary': fleet_summary, 'fleet_table': fleet_table}
+    assert FilterModule().filters() == {'fleet_rows': fleet_rows, 'fleet_summary': fleet_summary, 'fleet_table': fleet_table,
+                                        'fleet_merge': fleet_merge}
 
 
 # ---------------------------------------------------------------------- instances (issue 13)
@@ -364,3 +365,40 @@ def test_the_markdown_report_has_a_row_per_instance():
         '__mindie_report_time': 'T', '__mindie_report_loadbalancer': lb}).template(source)
     assert ('One endpoint for the whole fleet: `http://127.0.0.1:8080` (HAProxy on lb1, 1 of 3 instances in rotation).'
             in text)
+
+
+# ---------------------------------------------------------------------- fleet_merge (the slices of one run)
+
+def _slice(old, nodes, **extra):
+    rows = [_row(old, n) for n in nodes]
+    report = {'generated_at': extra.pop('generated_at', '2026-12-03T10:00:00Z'), 'playbook': 'Deploy',
+              'summary': fleet_summary(rows), 'nodes': rows, 'loadbalancer': None, 'monitoring': None}
+    report.update(extra)
+    return report
+
+
+def test_merge_counts_the_whole_fleet_again(old):
+    names = [r['node'] for r in old['rows']]
+    half = len(names) // 2
+    a = _slice(old, names[:half], source='a', generated_at='2026-12-03T10:00:05Z')
+    b = _slice(old, names[half:], slice={'id': 'awx-job-7', 'hosts': len(names) - half},
+               monitoring={'prometheus': 'http://127.0.0.1:9090'})
+    merged = fleet_merge([a, b])
+    assert merged['summary'] == fleet_summary(old['rows'])
+    assert [r['node'] for r in merged['nodes']] == names
+    assert merged['monitoring'] == {'prometheus': 'http://127.0.0.1:9090'} and merged['loadbalancer'] is None
+    assert merged['generated_at'] == '2026-12-03T10:00:05Z' and merged['playbook'] == 'Deploy'
+    assert [(s['source'], s['nodes']) for s in merged['slices']] == [('a', names[:half]), ('awx-job-7', names[half:])]
+
+
+def test_merge_refuses_what_is_not_one_runs_slices(old):
+    names = [r['node'] for r in old['rows']]
+    with pytest.raises(AnsibleFilterError, match='node %s is in a and in b' % names[0]):
+        fleet_merge([_slice(old, names[:1], source='a'), _slice(old, names[:2], source='b')])
+    with pytest.raises(AnsibleFilterError, match='a and b report different loadbalancer'):
+        fleet_merge([_slice(old, names[:1], source='a', loadbalancer={'endpoint': 'http://lb1'}),
+                     _slice(old, names[1:2], source='b', loadbalancer={'endpoint': 'http://lb2'})])
+    with pytest.raises(AnsibleFilterError, match='report 2 is not a fleet report'):
+        fleet_merge([_slice(old, names[:1]), {'summary': {}}])
+    with pytest.raises(AnsibleFilterError, match='no slice report to merge'):
+        fleet_merge([])
