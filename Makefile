@@ -28,7 +28,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 
 .PHONY: help venv docker collection-link lint sanity units integration prometheus-rules molecule test demo \
         sandbox-images sandbox-up sandbox-down sandbox-status bench-sandbox bench-precheck bench-deploy \
-        bench-deploy-layouts bench-heal bench-rollout bench-benchmark build clean
+        bench-deploy-layouts bench-heal bench-rollout bench-benchmark bench-verify bench-bundle bundle build clean
 
 help:
 	@sed -n '2,5p' Makefile | sed 's/^# //'
@@ -145,6 +145,29 @@ bench-rollout: venv docker collection-link
 # as the outlier. Writes reports/bench-benchmark.json.
 bench-benchmark: venv docker collection-link
 	$(BIN)/python benchmarks/benchmark_fleet.py bench
+
+# The verify phase's probes one after another (mindie_verify_parallel=false) against all at once, alternated on
+# one deployed node; the smoke-test task timed by profile_tasks. Writes reports/bench-verify.json.
+bench-verify: venv docker collection-link
+	$(BIN)/python benchmarks/verify_fleet.py
+
+# The offline bundle (scripts/bundle.py): the collections, the controller's wheels, the MindIE image tarball, the
+# model wheelhouse for the nodes (aarch64, Python 3.11), the weights' manifest, install.py and MANIFEST.sha256.
+# Defaults: the sandbox's image and weights; a site passes its own, e.g.
+#   make bundle BUNDLE_IMAGE=mindie:1.0.0-800I-A2-py311-openeuler24.03-lts BUNDLE_IMAGE_TAR=/srv/mindie.tar BUNDLE_WEIGHTS=/data/Qwen2-VL-7B-Instruct
+BUNDLE_OUT ?= build/bundle
+BUNDLE_IMAGE ?= mindie-sim:1.0.0-800I-A2-py311-openeuler24.03-lts
+BUNDLE_IMAGE_TAR ?= .cache/sandbox/mindie-sim_1.0.0-800I-A2-py311-openeuler24.03-lts.tar
+BUNDLE_WEIGHTS ?= .cache/sandbox/seed/Qwen2-VL-7B-Instruct
+bundle: venv docker sandbox-images
+	$(BIN)/python scripts/bundle.py build --out $(BUNDLE_OUT) --force --tar --image $(BUNDLE_IMAGE) \
+	  --image-tar $(BUNDLE_IMAGE_TAR) --weights $(BUNDLE_WEIGHTS)
+
+# The bundle end to end: built, a corrupted copy refused, installed on a controller container with no network,
+# a sandbox node deployed from there with the bundle's image and wheelhouse (twice: changed=0). Writes
+# reports/bench-bundle.json.
+bench-bundle: venv docker collection-link
+	$(BIN)/python benchmarks/bundle_fleet.py
 
 build: venv
 	$(BIN)/ansible-galaxy collection build --force --output-path build/
