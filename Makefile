@@ -118,10 +118,11 @@ demo: venv docker collection-link
 	$(BIN)/python scripts/demo_answer.py reports/fleet-summary.json
 	$(BIN)/python scripts/openai_fleet_check.py reports/fleet-summary.json --expect-size --through-loadbalancer
 
-# Deploy time of a 1-node and a 2-node sandbox fleet (images cached): first deploy and
-# the idempotent re-run. Writes reports/bench-deploy.json.
+# Deploy time of sandbox fleets of 1, 4, 8 and 16 nodes (images cached; a size that does not fit in memory is
+# skipped and said so): first deploy, the idempotent re-run, controller CPU seconds per node, deploy(N)/deploy(1),
+# and at 1 and 4 nodes the naive playbook (benchmarks/naive/deploy.yml) side by side. Writes reports/bench-deploy.json.
 bench-deploy: venv docker collection-link
-	$(BIN)/python benchmarks/deploy_fleet.py
+	$(BIN)/python benchmarks/deploy_fleet.py --sizes 1,4,8,16 --naive 1,4
 
 # Deploy time of 1x8 vs 2x4 on the same (64G) simulated node, each on a fresh fleet: first deploy and the
 # idempotent re-run. Writes reports/bench-deploy-layouts.json.

@@ -1,14 +1,20 @@
 #!/usr/bin/env python3
-"""Time playbooks/deploy.yml on a 1-node and a 2-node sandbox fleet (the deploy issue's bar).
+"""Time playbooks/deploy.yml on sandbox fleets of 1, 4, 8 and 16 nodes (the scale issue's bars).
 
-    python3 benchmarks/deploy_fleet.py [--sizes 1,2] [--keep] [-e KEY=VALUE ...]
+    python3 benchmarks/deploy_fleet.py [--sizes 1,4,8,16] [--naive 1,4] [--keep] [-e KEY=VALUE ...]
     python3 benchmarks/deploy_fleet.py --layouts 1x8,2x4 [--profile 800i-a2-64g] [-e ...]
 
 For each size, brings up a fresh fleet of 32G/64G nodes (sandbox images cached or built
 first, not timed), then times two runs of the deploy: the first (image loaded, container
 created, requirements installed, MindIE configured, started and verified on every node)
 and the second on the unchanged fleet (must report changed=0 everywhere). Prints the
-wall times and writes reports/bench-deploy.json. Fleets are removed unless --keep.
+wall times, the controller's CPU seconds (its children's rusage: ansible-playbook, the forks,
+the docker CLI they run) per node, the fleet's memory (docker stats) and deploy(N)/deploy(1);
+a size whose nodes would not fit in the memory left (as measured at the size before) is
+skipped and said so. --naive 1,4: at those sizes, first, on a fresh fleet of the same size,
+the naive playbook (benchmarks/naive/deploy.yml: the guide's steps as shell tasks), twice,
+timed the same way, and ours/naive.
+Writes reports/bench-deploy.json. Fleets are removed unless --keep.
 
 --layouts: instead of sizes, one fresh 1-node fleet of --profile per layout (the same
 simulated node each time), deployed with -e mindie_instance_layout=<layout>: deploy time
@@ -20,6 +26,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -30,18 +37,60 @@ BIN = Path(sys.executable).parent
 PROFILES = ["800i-a2-32g", "800i-a2-64g"]
 
 
+def controller_cpu():
+    """CPU seconds (user + system) of this process's finished children: ansible-playbook, its forks and the docker
+    CLI processes they ran (each waited for by its parent)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def mem_available_mb():
+    with open("/proc/meminfo") as handle:
+        for line in handle:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) // 1024
+    return None
+
+
+def fleet_memory_mb(name):
+    """The memory the fleet's node containers use now (docker stats), in MB."""
+    proc = subprocess.run(["docker", "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}"],
+                          stdout=subprocess.PIPE, universal_newlines=True, check=False)
+    total = 0.0
+    units = {"B": 1e-6, "KiB": 1024 / 1e6, "MiB": 1.048576, "GiB": 1073.741824}
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].startswith(name + "-"):
+            match = re.match(r"([\d.]+)([A-Za-z]+)", parts[1])
+            if match and match.group(2) in units:
+                total += float(match.group(1)) * units[match.group(2)]
+    return round(total)
+
+
+def run_naive(inventory, env):
+    """benchmarks/naive/deploy.yml: the guide's steps as shell tasks (reloads the image and restarts the daemon on
+    every run), timed the same way."""
+    started, cpu = time.monotonic(), controller_cpu()
+    proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(inventory), str(REPO / "benchmarks" / "naive" / "deploy.yml")],
+                          cwd=str(REPO), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    return {"seconds": round(time.monotonic() - started, 1), "cpu_s": round(controller_cpu() - cpu, 1),
+            "rc": proc.returncode, "tail": proc.stdout[-1500:] if proc.returncode else ""}
+
+
 def run_deploy(inventory, report_dir, env, extra=()):
-    started = time.monotonic()
+    started, cpu = time.monotonic(), controller_cpu()
     extra_args = [arg for value in extra for arg in ("-e", value)]
     proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(inventory), str(REPO / "playbooks" / "deploy.yml"),
                            "-e", "mindie_report_dir=%s" % report_dir, "-e", "mindie_precheck_report_dir=%s" % report_dir]
                           + extra_args, cwd=str(REPO), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           universal_newlines=True)
     elapsed = time.monotonic() - started
+    cpu_s = controller_cpu() - cpu
     recap = [" ".join(line.split()) for line in proc.stdout.splitlines() if " : ok=" in line]
     changed = sum(int(m) for m in re.findall(r"changed=(\d+)", "\n".join(recap)))
     summary = json.loads((Path(report_dir) / "fleet-summary.json").read_text())["summary"]
-    return {"seconds": round(elapsed, 1), "rc": proc.returncode, "changed": changed, "recap": recap,
+    return {"seconds": round(elapsed, 1), "cpu_s": round(cpu_s, 1), "rc": proc.returncode, "changed": changed,
+            "recap": recap,
             "serving": summary["serving"], "nodes": summary["nodes"],
             "instances_serving": summary.get("instances_serving"), "instances_planned": summary.get("instances_planned")}
 
@@ -79,7 +128,10 @@ def bench_layouts(args, fleet, env):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="1,2")
+    parser.add_argument("--sizes", default="1,4,8,16")
+    parser.add_argument("--naive", default="",
+                        help="sizes (e.g. 1,4) at which benchmarks/naive/deploy.yml is also timed, on a fresh fleet of "
+                             "the same size, side by side")
     parser.add_argument("--port-base", type=int, default=35540)
     parser.add_argument("--keep", action="store_true", help="leave the fleets running")
     parser.add_argument("--layouts", default=None, help="e.g. 1x8,2x4: one 1-node fleet of --profile per layout")
@@ -91,32 +143,66 @@ def main():
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / "build" / "collections"))
     if args.layouts:
         return bench_layouts(args, fleet, env)
-    results = []
+    results, per_node_mb = [], None
+    naive_sizes = [int(n) for n in args.naive.split(",") if n.strip()]
     for size in [int(s) for s in args.sizes.split(",")]:
+        free = mem_available_mb()
+        if per_node_mb and free is not None and size * per_node_mb * 1.3 > free:
+            print("%d nodes: skipped, %d MB available and a node used %d MB at the last size" % (size, free, per_node_mb))
+            results.append({"nodes": size, "skipped": "memory: %d MB available, ~%d MB a node" % (free, per_node_mb)})
+            continue
         name = "bench-deploy-%d" % size
         inventory = REPO / "build" / ("%s-inventory" % name)
         report_dir = REPO / "build" / ("%s-reports" % name)
         profiles = ",".join((PROFILES * size)[:size])
-        subprocess.run(fleet + ["up", "--name", name, "--nodes", str(size), "--profiles", profiles,
-                                "--port-base", str(args.port_base + 100 * size), "--inventory", str(inventory)],
-                       check=True, stdout=subprocess.DEVNULL)
+        entry = {"nodes": size, "profiles": profiles, "mem_available_mb_before": free}
         try:
-            first = run_deploy(inventory, report_dir, env, args.extra)
-            second = run_deploy(inventory, report_dir, env, args.extra)
+            if size in naive_sizes:
+                # the naive playbook on its own fresh fleet of the same size, first, then ours on another
+                subprocess.run(fleet + ["up", "--name", name, "--nodes", str(size), "--profiles", profiles,
+                                        "--port-base", str(args.port_base + 100 * size), "--inventory", str(inventory)],
+                               check=True, stdout=subprocess.DEVNULL)
+                entry["naive_first"] = run_naive(inventory, env)
+                entry["naive_second"] = run_naive(inventory, env)
+                subprocess.run(fleet + ["down", "--name", name, "--inventory", str(inventory)], check=False,
+                               stdout=subprocess.DEVNULL)
+            subprocess.run(fleet + ["up", "--name", name, "--nodes", str(size), "--profiles", profiles,
+                                    "--port-base", str(args.port_base + 100 * size), "--inventory", str(inventory)],
+                           check=True, stdout=subprocess.DEVNULL)
+            entry["first"] = run_deploy(inventory, report_dir, env, args.extra)
+            entry["second"] = run_deploy(inventory, report_dir, env, args.extra)
+            entry["fleet_memory_mb"] = fleet_memory_mb(name)
+            per_node_mb = max(per_node_mb or 0, entry["fleet_memory_mb"] // size)
         finally:
             if not args.keep:
                 subprocess.run(fleet + ["down", "--name", name, "--inventory", str(inventory)], check=False,
                                stdout=subprocess.DEVNULL)
-        results.append({"nodes": size, "profiles": profiles, "first": first, "second": second})
-        print("%d node(s) (%s): first deploy %.1f s (rc=%d, %d/%d serving), second %.1f s (rc=%d, changed=%d)" % (
-            size, profiles, first["seconds"], first["rc"], first["serving"], first["nodes"],
-            second["seconds"], second["rc"], second["changed"]))
+        results.append(entry)
+        first, second = entry["first"], entry["second"]
+        print("%d node(s) (%s): first deploy %.1f s (rc=%d, %d/%d serving, controller CPU %.1f s = %.1f s/node), "
+              "second %.1f s (rc=%d, changed=%d, CPU %.1f s); fleet memory %d MB" % (
+                  size, profiles, first["seconds"], first["rc"], first["serving"], first["nodes"], first["cpu_s"],
+                  first["cpu_s"] / size, second["seconds"], second["rc"], second["changed"], second["cpu_s"],
+                  entry["fleet_memory_mb"]))
+        if size in naive_sizes:
+            print("   naive playbook on the same size: first %.1f s (rc=%d), second %.1f s (rc=%d); ours/naive first %.2f"
+                  % (entry["naive_first"]["seconds"], entry["naive_first"]["rc"], entry["naive_second"]["seconds"],
+                     entry["naive_second"]["rc"], first["seconds"] / entry["naive_first"]["seconds"]))
+    measured = [r for r in results if "first" in r]
+    base = [r for r in measured if r["nodes"] == 1]
+    if base:
+        for r in measured:
+            r["first_ratio_to_1"] = round(r["first"]["seconds"] / base[0]["first"]["seconds"], 2)
+            r["second_ratio_to_1"] = round(r["second"]["seconds"] / base[0]["second"]["seconds"], 2)
+        print("deploy(N)/deploy(1), first: %s; no-op: %s" % (
+            ", ".join("%d: %.2f" % (r["nodes"], r["first_ratio_to_1"]) for r in measured),
+            ", ".join("%d: %.2f" % (r["nodes"], r["second_ratio_to_1"]) for r in measured)))
     out = REPO / "reports" / "bench-deploy.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"cpus": os.cpu_count(), "forks": 20, "results": results}, indent=2) + "\n")
     print("written: %s" % out.relative_to(REPO))
     return 0 if all(r["first"]["rc"] == 0 and r["second"]["rc"] == 0 and r["second"]["changed"] == 0
-                    for r in results) else 1
+                    for r in measured) else 1
 
 
 if __name__ == "__main__":
