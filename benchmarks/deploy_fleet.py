@@ -67,6 +67,12 @@ def fleet_memory_mb(name):
     return round(total)
 
 
+def write_report(results):
+    out = REPO / "reports" / "bench-deploy.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"cpus": os.cpu_count(), "forks": 20, "results": results}, indent=2) + "\n")
+
+
 def run_naive(inventory, env):
     """benchmarks/naive/deploy.yml: the guide's steps as shell tasks (reloads the image and restarts the daemon on
     every run), timed the same way."""
@@ -178,6 +184,8 @@ def main():
                 subprocess.run(fleet + ["down", "--name", name, "--inventory", str(inventory)], check=False,
                                stdout=subprocess.DEVNULL)
         results.append(entry)
+        # written after every size, so that a long run stopped early keeps what it measured
+        write_report(results)
         first, second = entry["first"], entry["second"]
         print("%d node(s) (%s): first deploy %.1f s (rc=%d, %d/%d serving, controller CPU %.1f s = %.1f s/node), "
               "second %.1f s (rc=%d, changed=%d, CPU %.1f s); fleet memory %d MB" % (
@@ -197,10 +205,8 @@ def main():
         print("deploy(N)/deploy(1), first: %s; no-op: %s" % (
             ", ".join("%d: %.2f" % (r["nodes"], r["first_ratio_to_1"]) for r in measured),
             ", ".join("%d: %.2f" % (r["nodes"], r["second_ratio_to_1"]) for r in measured)))
-    out = REPO / "reports" / "bench-deploy.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"cpus": os.cpu_count(), "forks": 20, "results": results}, indent=2) + "\n")
-    print("written: %s" % out.relative_to(REPO))
+    write_report(results)
+    print("written: reports/bench-deploy.json")
     return 0 if all(r["first"]["rc"] == 0 and r["second"]["rc"] == 0 and r["second"]["changed"] == 0
                     for r in measured) else 1
 
