@@ -200,6 +200,10 @@ def build(args):
     if out.exists():
         if not args.force:
             raise BundleError("%s exists; remove it or pass --force" % out)
+        # --force replaces an earlier bundle (or an empty directory), never any other directory
+        if not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file()):
+            raise BundleError("%s is not an earlier bundle (no %s): not replacing it; give another --out"
+                              % (out, MANIFEST))
         shutil.rmtree(str(out))
     out.mkdir(parents=True)
     venv_python = args.python or sys.executable

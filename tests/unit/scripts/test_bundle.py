@@ -81,3 +81,14 @@ def test_install_refuses_before_it_makes_anything(built, tmp_path):
     assert proc.returncode == 1
     assert 'bundle: refused: controller/pip-26.3-py3-none-any.whl is corrupted or changed' in proc.stdout
     assert not prefix.exists()
+
+
+def test_force_replaces_only_an_earlier_bundle(tmp_path):
+    other = tmp_path / 'home'
+    other.mkdir()
+    (other / 'notes.txt').write_text('mine')
+    proc = subprocess.run([sys.executable, SCRIPT, 'build', '--out', str(other), '--force', '--image', 'x'],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, check=False)
+    assert proc.returncode == 1
+    assert 'is not an earlier bundle (no MANIFEST.sha256): not replacing it' in proc.stdout
+    assert (other / 'notes.txt').read_text() == 'mine'
