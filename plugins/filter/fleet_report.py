@@ -170,6 +170,8 @@ def instance_rows(npu, plan, failure, container, service, verify):
             'endpoint': {'business': _get(client_urls, 'business'), 'management': _get(client_urls, 'management'),
                          'local_only': _get(client_urls, 'local_only')},
             'smoke': _smoke(ver),
+            # before: the daemon had passed every check already and was unchanged, so only the re-checks ran
+            'smoke_verified_before': _get(_get(ver, 'verified', {}), 'before'),
             'last_error_lines': _list(_get(supervisor, 'last_error_lines', []) if _get(ver, 'supervisor', None)
                                       else _get(svc, 'last_error_lines', _get(supervisor, 'last_error_lines', []))),
         })
@@ -216,6 +218,7 @@ def node_row(host, hostvars, play_hosts):
                      'client_check': _get(verify, 'client')},
         'smoke': _smoke(verify),
         'smoke_image': _get(verify, 'image'),
+        'smoke_verified_before': _get(_get(verify, 'verified', {}), 'before'),
         'failure': failure,
         'instances': instances,
     }

@@ -121,6 +121,37 @@ options:
       - RV(results) is in the order of O(tests) either way.
     type: bool
     default: true
+  supervisor_state:
+    description:
+      - >-
+        The C(supervisor.json) the instance's supervisor (C(module_utils/mindie_supervisor.py)) keeps on
+        the node. It is read and returned as RV(supervisor); a missing or unreadable file gives V(null) (an
+        unsupervised container).
+      - Needed by O(verified_file).
+    type: path
+  verified_file:
+    description:
+      - >-
+        A file on the node in which a run of every test of O(tests) that passed records the daemon it passed on, that
+        is the C(daemon_pid), C(started_at), C(generation), C(config_sha256) and C(version) of O(supervisor_state)
+        while its daemon ran (status V(starting) or V(running)).
+      - >-
+        On a later run, when O(supervisor_state) names that same daemon (the same process, started at the same time,
+        with the same config.json and version) and the recorded run covered every test of O(tests), only
+        O(tests_when_verified) are sent. Any restart, a new config.json or a new image sends every test again and
+        records the new daemon.
+      - Written with mode C(0640) (the module reports a change when it writes it); not written in check mode.
+    type: path
+  tests_when_verified:
+    description:
+      - >-
+        The tests to send instead of O(tests) when O(verified_file) shows that this daemon already passed every test
+        of O(tests), for example V([health, ready]), so that a re-run on an unchanged node checks that it still serves
+        without inference requests.
+      - Unset, every test of O(tests) is sent each time.
+    type: list
+    elements: str
+    choices: [health, ready, chat, generate, stream, models, generate_stream]
 notes:
   - The TLS options (O(ca_path), O(client_cert), O(client_key), O(client_key_passphrase), O(validate_certs),
     O(server_name)) apply to C(https://) URLs and are checked before any request; O(server_name) defaults to the
@@ -247,6 +278,29 @@ passed:
   returned: always
   type: bool
   sample: true
+supervisor:
+  description: The parsed O(supervisor_state); V(null) when it was not given or could not be read.
+  returned: always
+  type: dict
+  sample: {"status": "running", "daemon_pid": 132, "started_at": 1796306453.8, "restarts": 0, "config_sha256": "c158..."}
+verified:
+  description: What O(verified_file) said and did.
+  returned: always
+  type: dict
+  contains:
+    before:
+      description: Whether this daemon had already passed every test of O(tests), so O(tests_when_verified) were sent.
+      type: bool
+      sample: true
+    recorded:
+      description: Whether this run recorded the daemon in O(verified_file) (in check mode, whether it would).
+      type: bool
+      sample: false
+    tests:
+      description: The tests sent.
+      type: list
+      elements: str
+      sample: [health, ready]
 failed_tests:
   description: Names of the failed tests, in order.
   returned: always
@@ -261,6 +315,7 @@ msg:
 '''
 
 import json
+import os
 import socket
 import ssl
 import threading
@@ -340,7 +395,8 @@ class MindieSmokeTester(object):
         self.ssl_context = None
         self.http = MindieHTTP.from_params(self.p)
         self.image = None
-        self.result = {'changed': False, 'results': [], 'passed': False, 'failed_tests': [], 'service_state': None}
+        self.result = {'changed': False, 'results': [], 'passed': False, 'failed_tests': [], 'service_state': None,
+                       'supervisor': None, 'verified': {'before': False, 'recorded': False, 'tests': []}}
 
     # ------------------------------------------------------------------ setup
     def prepare(self):
@@ -359,6 +415,10 @@ class MindieSmokeTester(object):
             return 'max_tokens must be at least 1, got %d' % self.p['max_tokens']
         if not self.p['tests']:
             return 'tests must name at least one test'
+        if self.p['verified_file'] and not self.p['supervisor_state']:
+            return 'verified_file needs supervisor_state: the daemon verified is the one the supervisor says runs'
+        if self.p['tests_when_verified'] is not None and not self.p['tests_when_verified']:
+            return 'tests_when_verified must name at least one test (leave it unset to send every test each time)'
         if self.p['client_key'] and not self.p['client_cert']:
             return 'client_key needs client_cert'
         if any(t[0] == 'https' for t in self.targets.values()):
@@ -557,9 +617,70 @@ class MindieSmokeTester(object):
             self.module.fail_json(**result)
         self.module.exit_json(**result)
 
+    # ------------------------------------------------------------------ what was verified before
+    DAEMON_KEYS = ('daemon_pid', 'started_at', 'generation', 'config_sha256', 'version')
+
+    @staticmethod
+    def read_json(path):
+        try:
+            with open(path) as handle:
+                data = json.load(handle)
+        except (IOError, OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def daemon_identity(self):
+        """The running daemon as its supervisor records it, or None (no state, no daemon, no pid). ``starting``
+        counts: the supervisor says ``running`` only after its own first live probe, up to its interval after the
+        daemon answered; the identity is the same process either way."""
+        state = self.result['supervisor']
+        if not state or state.get('status') not in ('starting', 'running') or not state.get('daemon_pid'):
+            return None
+        return dict((key, state.get(key)) for key in self.DAEMON_KEYS)
+
+    def choose_tests(self):
+        """O(tests), or O(tests_when_verified) when this very daemon already passed all of them."""
+        if self.p['supervisor_state']:
+            self.result['supervisor'] = self.read_json(self.p['supervisor_state'])
+        identity = self.daemon_identity() if self.p['verified_file'] else None
+        recorded = self.read_json(self.p['verified_file']) if identity else None
+        before = bool(recorded and recorded.get('daemon') == identity
+                      and set(self.p['tests']) <= set(recorded.get('tests') or []))
+        self.result['verified'] = {'before': before, 'recorded': False, 'tests': []}
+        if before and self.p['tests_when_verified'] is not None:
+            return list(self.p['tests_when_verified']), identity, before
+        return list(self.p['tests']), identity, before
+
+    def record(self, identity, tests):
+        """After every test of O(tests) passed on a supervised daemon: record it (0640, replaced atomically)."""
+        self.result['verified']['recorded'] = True
+        self.result['changed'] = True
+        if self.module.check_mode:
+            return
+        path = self.p['verified_file']
+        body = json.dumps({'daemon': identity, 'tests': sorted(set(tests)), 'verified_at': round(time.time(), 3)},
+                          sort_keys=True) + '\n'
+        tmp = '%s.tmp.%d' % (path, os.getpid())
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+            with os.fdopen(fd, 'w') as handle:
+                handle.write(body)
+            os.chmod(tmp, 0o640)
+            os.rename(tmp, path)
+        except (IOError, OSError) as exc:
+            self.module.fail_json(msg='cannot write %s: %s' % (path, to_native(exc)), **self.result)
+
     def run(self):
+        tests, identity, before = self.choose_tests()
+        self.result['verified']['tests'] = tests
+        self.run_tests(tests)
+        if self.result['passed'] and identity and not before and tests == list(self.p['tests']):
+            self.record(identity, tests)
+        return self.result
+
+    def run_tests(self, tests):
         names = []
-        for name in self.p['tests']:
+        for name in tests:
             if name not in names:
                 names.append(name)
         health = [n for n in names if TEST_ENDPOINTS[n][0] == 'management']
@@ -588,7 +709,6 @@ class MindieSmokeTester(object):
         self.result['passed'] = not self.result['failed_tests']
         if not self.result['passed']:
             self.result['msg'] = failure_message(self.result['results'], self.urls)
-        return self.result
 
 
 def main():
@@ -604,6 +724,9 @@ def main():
             max_tokens=dict(type='int', default=128, no_log=False),
             timeout=dict(type='float', default=120),
             parallel=dict(type='bool', default=True),
+            supervisor_state=dict(type='path'),
+            verified_file=dict(type='path'),
+            tests_when_verified=dict(type='list', elements='str', choices=list(TESTS)),
             **tls_argument_spec()
         ),
         supports_check_mode=True,

@@ -38,8 +38,21 @@ def _row(old, node):
 
 
 def _without_instances(rows):
-    """The rows as the old Jinja built them: without ``instances`` (issue 13 added it; tested below)."""
-    return [dict((k, v) for k, v in row.items() if k != 'instances') for row in rows]
+    """The rows as the old Jinja built them: without ``instances`` (issue 13 added it) and ``smoke_verified_before``
+    (issue 16); both tested below."""
+    return [dict((k, v) for k, v in row.items() if k not in ('instances', 'smoke_verified_before')) for row in rows]
+
+
+def test_the_rows_say_when_only_the_re_checks_ran(old):
+    hostvars = json.loads(json.dumps(old['hostvars']))
+    served = [h for h in old['hosts'] if (hostvars[h].get('mindie_verify_result') or {}).get('results')]
+    assert served
+    hostvars[served[0]]['mindie_verify_result']['verified'] = {'before': True, 'recorded': False,
+                                                               'tests': ['health', 'ready']}
+    rows = dict((r['node'], r) for r in fleet_rows(old['hosts'], hostvars, old['play_hosts']))
+    assert rows[served[0]]['smoke_verified_before'] is True
+    assert rows[served[0]]['instances'][0]['smoke_verified_before'] is True
+    assert all(rows[h]['smoke_verified_before'] is None for h in served[1:])
 
 
 def test_rows_are_what_the_old_jinja_built(old):
@@ -277,7 +290,7 @@ def test_a_row_per_instance_with_its_own_status_endpoint_and_figures():
         'endpoint': {'business': 'http://127.0.0.1:21050', 'management': 'http://127.0.0.1:21051', 'local_only': False},
         'smoke': {'chat': {'ok': True, 'latency_s': 2.5, 'first_chunk_s': None, 'chunks': None,
                            'completion_tokens': None, 'error': None}},
-        'last_error_lines': []}
+        'smoke_verified_before': None, 'last_error_lines': []}
     assert zero['npus'] == {'count': 4, 'unhealthy': []} and zero['startup_seconds'] == 41.0
     summary = fleet_summary(rows)
     assert (summary['instances_planned'], summary['instances_serving'], summary['up']) == (3, 3, 2)

@@ -664,3 +664,101 @@ def test_a_failure_inside_one_parallel_test_fails_that_test_only(run_module, fak
     assert res['generate']['ok'] is False and res['generate']['url'] == fake.url + '/generate'
     assert res['generate']['error'] == "the test failed inside the module: KeyError: 'text'"
     assert res['chat']['ok'] is True and res['stream']['ok'] is True and res['stream']['chunks'] == 2
+
+
+# ------------------------------------------------------------------ the daemon verified before
+
+def fake_inference(server):
+    """A fake that answers chat, generate and stream, and counts the inference requests it got."""
+    server.inference = []
+
+    def chat(handler):
+        server.inference.append('chat-or-stream')
+        if handler.body.get('stream'):
+            return handler.send_pieces([sse('a'), sse('b'), b'data: [DONE]\n\n'])
+        handler.send_plain(200, json.dumps({'choices': [{'message': {'content': 'an answer'}}],
+                                            'usage': {'prompt_tokens': 3, 'completion_tokens': 2}}).encode())
+
+    def generate(handler):
+        server.inference.append('generate')
+        handler.send_plain(200, b'{"text": ["A cat."]}')
+    server.routes.update({('GET', '/v2/health/ready'): lambda h: h.send_plain(200, b''),
+                          ('POST', '/v1/chat/completions'): chat, ('POST', '/generate'): generate})
+
+
+def supervised(tmp_path, **state):
+    data = {'status': 'running', 'daemon_pid': 132, 'started_at': 1796306453.813, 'generation': 1,
+            'config_sha256': 'c158', 'version': '1.0.0', 'restarts': 0}
+    data.update(state)
+    path = tmp_path / 'supervisor.json'
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+def test_a_verified_daemon_gets_only_the_tests_when_verified(run_module, fake, tmp_path):
+    fake_inference(fake)
+    verified = tmp_path / 'verified.json'
+    args = fake_args(fake, ['health', 'ready', 'chat', 'generate', 'stream'], supervisor_state=supervised(tmp_path),
+                     verified_file=str(verified), tests_when_verified=['health', 'ready'])
+    # in check mode the full run says it would record the daemon, and writes nothing
+    result = run_module(main, args, check_mode=True)
+    assert result['changed'] and result['verified'] == {'before': False, 'recorded': True,
+                                                        'tests': ['health', 'ready', 'chat', 'generate', 'stream']}
+    assert not verified.exists()
+    first = run_module(main, args)
+    assert first['passed'] and first['changed'] and first['verified']['recorded']
+    assert first['supervisor']['daemon_pid'] == 132
+    assert len(fake.inference) == 6          # 3 in check mode, 3 now
+    assert oct(verified.stat().st_mode & 0o777) == '0o640'
+    again = run_module(main, args)
+    assert again['passed'] and not again['changed']
+    assert again['verified'] == {'before': True, 'recorded': False, 'tests': ['health', 'ready']}
+    assert [r['name'] for r in again['results']] == ['health', 'ready']
+    assert len(fake.inference) == 6          # no inference request the second time
+
+
+@pytest.mark.parametrize('change', [{'daemon_pid': 133}, {'started_at': 1796306999.0}, {'config_sha256': 'beef'},
+                                    {'version': '1.0.1'}, {'generation': 2}])
+def test_another_daemon_is_verified_in_full_again(run_module, fake, tmp_path, change):
+    fake_inference(fake)
+    verified = tmp_path / 'verified.json'
+    # 'starting': the supervisor's own first live probe is still to come; the same daemon later says 'running'
+    args = fake_args(fake, ['health', 'ready', 'chat'], supervisor_state=supervised(tmp_path, status='starting'),
+                     verified_file=str(verified), tests_when_verified=['health'])
+    assert run_module(main, args)['verified']['recorded']
+    supervised(tmp_path, **change)      # restarted, reconfigured or upgraded since
+    result = run_module(main, args)
+    assert result['verified'] == {'before': False, 'recorded': True, 'tests': ['health', 'ready', 'chat']}
+    assert result['changed'] and len(fake.inference) == 2
+
+
+def test_no_record_for_a_failed_run_a_partial_set_or_a_daemon_not_running(run_module, fake, tmp_path):
+    fake_inference(fake)
+    verified = tmp_path / 'verified.json'
+    base = dict(verified_file=str(verified), tests_when_verified=['health'])
+    # a failed test: nothing recorded, and the next run sends every test again
+    fake.routes[('POST', '/generate')] = lambda h: h.send_plain(500, b'{"error": "boom"}')
+    failed = run_module(main, fake_args(fake, ['health', 'generate'], supervisor_state=supervised(tmp_path),
+                                              **base), expect_fail=True)
+    assert not failed['verified']['recorded'] and not verified.exists()
+    fake_inference(fake)
+    # a record covering fewer tests than asked for does not count
+    run_module(main, fake_args(fake, ['health', 'chat'], supervisor_state=supervised(tmp_path), **base))
+    wider = run_module(main, fake_args(fake, ['health', 'chat', 'generate'],
+                                             supervisor_state=supervised(tmp_path), **base))
+    assert not wider['verified']['before'] and wider['verified']['recorded']
+    # a daemon its supervisor does not report running, or no state at all: every test, nothing recorded
+    for state in (supervised(tmp_path, status='crash-looping'), supervised(tmp_path, status='backoff'),
+                  supervised(tmp_path, daemon_pid=None), str(tmp_path / 'absent.json')):
+        result = run_module(main, fake_args(fake, ['health', 'chat', 'generate'], supervisor_state=state, **base))
+        assert result['verified'] == {'before': False, 'recorded': False, 'tests': ['health', 'chat', 'generate']}
+        assert not result['changed']
+
+
+def test_verified_options_refused_alone(run_module, fake, tmp_path):
+    result = run_module(main, fake_args(fake, ['health'], verified_file=str(tmp_path / 'v.json')), expect_fail=True)
+    assert 'verified_file needs supervisor_state' in result['msg']
+    result = run_module(main, fake_args(fake, ['health'], supervisor_state=supervised(tmp_path),
+                                              verified_file=str(tmp_path / 'v.json'), tests_when_verified=[]),
+                        expect_fail=True)
+    assert 'tests_when_verified must name at least one test' in result['msg']
