@@ -235,6 +235,19 @@ def read_state(text):
     return data if isinstance(data, dict) else {}
 
 
+def read_state_file(path):
+    """The supervisor's state file (``restarts``, ``status``, ``daemon_pid``...) as a dict; None when it is not given,
+    missing, unreadable or not a JSON object."""
+    if not path:
+        return None
+    try:
+        with open(path) as handle:
+            data = json.load(handle)
+    except (IOError, OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def desired_of(text):
     """'stopped' when the desired file says so, else 'running' (a missing or unreadable file included)."""
     return 'stopped' if (text or '').strip() == 'stopped' else 'running'

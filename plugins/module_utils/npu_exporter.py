@@ -43,11 +43,11 @@ except ImportError:     # Python 2
 
 try:
     from ansible_collections.ascend.mindie.plugins.module_utils import npu_smi
-    from ansible_collections.ascend.mindie.plugins.module_utils.mindie_supervisor import get_status
+    from ansible_collections.ascend.mindie.plugins.module_utils.mindie_supervisor import get_status, read_state_file
 except ImportError:     # run as a script on the node: npu_smi.py and mindie_supervisor.py lie beside this file
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import npu_smi
-    from mindie_supervisor import get_status
+    from mindie_supervisor import get_status, read_state_file
 
 DEFAULT_OUTPUT = '/var/lib/prometheus/node-exporter/mindie.prom'
 DEFAULT_INSTANCES = '/etc/ascend-mindie/monitoring-instances.json'   # the monitoring role's
@@ -280,18 +280,6 @@ def inspect_container(docker, container):
     return None
 
 
-def read_supervisor_state(path):
-    """The supervisor's state file (mindie_supervisor's ``restarts``, ``status``...) as a dict; None when unreadable."""
-    if not path:
-        return None
-    try:
-        with open(path) as handle:
-            data = json.load(handle)
-    except (IOError, OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def _number(value):
     return value if isinstance(value, numbers.Number) and not isinstance(value, bool) else None
 
@@ -317,7 +305,7 @@ def collect_instance(metrics, instance, docker, timeout):
 
     # the state file outlives its container: read only while the container runs (a stopped or removed
     # container's last state would keep its alerts firing)
-    supervisor = read_supervisor_state(instance.get('supervisor_state')) if state.get('Running') is True else None
+    supervisor = read_state_file(instance.get('supervisor_state')) if state.get('Running') is True else None
     if supervisor is not None:
         status = supervisor.get('status')
         metrics.add('mindie_instance_supervisor_restarts', labels, _number(supervisor.get('restarts')))

@@ -332,6 +332,7 @@ from ansible_collections.ascend.mindie.plugins.module_utils.mindie_http import (
     describe_tls_error,
     tls_argument_spec,
 )
+from ansible_collections.ascend.mindie.plugins.module_utils.mindie_supervisor import read_state_file
 from ansible_collections.ascend.mindie.plugins.module_utils.mindie_api import (
     DEFAULT_TESTS,
     LIVE_PATH,
@@ -620,15 +621,6 @@ class MindieSmokeTester(object):
     # ------------------------------------------------------------------ what was verified before
     DAEMON_KEYS = ('daemon_pid', 'started_at', 'generation', 'config_sha256', 'version')
 
-    @staticmethod
-    def read_json(path):
-        try:
-            with open(path) as handle:
-                data = json.load(handle)
-        except (IOError, OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
-
     def daemon_identity(self):
         """The running daemon as its supervisor records it, or None (no state, no daemon, no pid). ``starting``
         counts: the supervisor says ``running`` only after its own first live probe, up to its interval after the
@@ -641,9 +633,9 @@ class MindieSmokeTester(object):
     def choose_tests(self):
         """O(tests), or O(tests_when_verified) when this very daemon already passed all of them."""
         if self.p['supervisor_state']:
-            self.result['supervisor'] = self.read_json(self.p['supervisor_state'])
+            self.result['supervisor'] = read_state_file(self.p['supervisor_state'])
         identity = self.daemon_identity() if self.p['verified_file'] else None
-        recorded = self.read_json(self.p['verified_file']) if identity else None
+        recorded = read_state_file(self.p['verified_file']) if identity else None
         before = bool(recorded and recorded.get('daemon') == identity
                       and set(self.p['tests']) <= set(recorded.get('tests') or []))
         self.result['verified'] = {'before': before, 'recorded': False, 'tests': []}
