@@ -16,6 +16,11 @@ the naive playbook (benchmarks/naive/deploy.yml: the guide's steps as shell task
 timed the same way, and ours/naive.
 Writes reports/bench-deploy.json. Fleets are removed unless --keep.
 
+--mitogen: the same runs with Mitogen for Ansible (an option, never a requirement): the package is
+installed into build/mitogen from PyPI (pip --target, not into the venv), the strategy is
+mitogen_linear and the nodes' connection `docker` (Mitogen's own; it does not take over the
+community.docker.docker name). Writes reports/bench-deploy-mitogen.json.
+
 --layouts: instead of sizes, one fresh 1-node fleet of --profile per layout (the same
 simulated node each time), deployed with -e mindie_instance_layout=<layout>: deploy time
 of 1x8 vs 2x4 on the same node. Writes reports/bench-deploy-layouts.json. Layouts outside
@@ -67,10 +72,35 @@ def fleet_memory_mb(name):
     return round(total)
 
 
+REPORT = REPO / "reports" / "bench-deploy.json"
+MITOGEN_DIR = REPO / "build" / "mitogen"
+MITOGEN_VERSION = None      # set by use_mitogen()
+
+
 def write_report(results):
-    out = REPO / "reports" / "bench-deploy.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"cpus": os.cpu_count(), "forks": 20, "results": results}, indent=2) + "\n")
+    REPORT.parent.mkdir(exist_ok=True)
+    REPORT.write_text(json.dumps({"cpus": os.cpu_count(), "forks": 20, "mitogen": MITOGEN_VERSION, "results": results},
+                                 indent=2) + "\n")
+
+
+def use_mitogen(env):
+    """Install Mitogen into build/mitogen (once) and return env running ansible-playbook with its strategy."""
+    global MITOGEN_VERSION, REPORT
+    if not (MITOGEN_DIR / "ansible_mitogen").is_dir():
+        subprocess.run([str(BIN / "python"), "-m", "pip", "install", "-q", "--target", str(MITOGEN_DIR), "mitogen"],
+                       check=True)
+    meta = sorted(MITOGEN_DIR.glob("mitogen-*.dist-info"))
+    MITOGEN_VERSION = meta[-1].name[len("mitogen-"):-len(".dist-info")] if meta else "unknown"
+    REPORT = REPO / "reports" / "bench-deploy-mitogen.json"
+    return dict(env, PYTHONPATH=str(MITOGEN_DIR), ANSIBLE_STRATEGY="mitogen_linear",
+                ANSIBLE_STRATEGY_PLUGINS=str(MITOGEN_DIR / "ansible_mitogen" / "plugins" / "strategy"))
+
+
+def mitogen_inventory(inventory):
+    """Mitogen runs its own `docker` connection: the sandbox inventory's community.docker.docker renamed."""
+    for path in Path(inventory).glob("*.yml"):
+        text = path.read_text()
+        path.write_text(text.replace('ansible_connection: "community.docker.docker"', 'ansible_connection: "docker"'))
 
 
 def run_naive(inventory, env):
@@ -111,6 +141,8 @@ def bench_layouts(args, fleet, env):
         subprocess.run(fleet + ["up", "--name", name, "--nodes", "1", "--profiles", args.profile,
                                 "--port-base", str(args.port_base + 100 * index), "--inventory", str(inventory)],
                        check=True, stdout=subprocess.DEVNULL)
+        if args.mitogen:
+            mitogen_inventory(inventory)
         extra = ["mindie_instance_layout=%s" % layout] + list(args.extra)
         try:
             first = run_deploy(inventory, report_dir, env, extra)
@@ -144,9 +176,14 @@ def main():
     parser.add_argument("--profile", default="800i-a2-64g", help="the node's profile for --layouts")
     parser.add_argument("-e", "--extra", action="append", default=[], metavar="KEY=VALUE",
                         help="extra variables for every deploy (ansible-playbook -e)")
+    parser.add_argument("--mitogen", action="store_true",
+                        help="run every playbook with Mitogen's mitogen_linear strategy (installed into build/mitogen)")
     args = parser.parse_args()
     fleet = [sys.executable, str(REPO / "sandbox" / "fleet.py")]
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / "build" / "collections"))
+    if args.mitogen:
+        env = use_mitogen(env)
+        print("Mitogen %s: strategy mitogen_linear, connection docker" % MITOGEN_VERSION)
     if args.layouts:
         return bench_layouts(args, fleet, env)
     results, per_node_mb = [], None
@@ -168,6 +205,8 @@ def main():
                 subprocess.run(fleet + ["up", "--name", name, "--nodes", str(size), "--profiles", profiles,
                                         "--port-base", str(args.port_base + 100 * size), "--inventory", str(inventory)],
                                check=True, stdout=subprocess.DEVNULL)
+                if args.mitogen:
+                    mitogen_inventory(inventory)
                 entry["naive_first"] = run_naive(inventory, env)
                 entry["naive_second"] = run_naive(inventory, env)
                 subprocess.run(fleet + ["down", "--name", name, "--inventory", str(inventory)], check=False,
@@ -175,6 +214,8 @@ def main():
             subprocess.run(fleet + ["up", "--name", name, "--nodes", str(size), "--profiles", profiles,
                                     "--port-base", str(args.port_base + 100 * size), "--inventory", str(inventory)],
                            check=True, stdout=subprocess.DEVNULL)
+            if args.mitogen:
+                mitogen_inventory(inventory)
             entry["first"] = run_deploy(inventory, report_dir, env, args.extra)
             entry["second"] = run_deploy(inventory, report_dir, env, args.extra)
             entry["fleet_memory_mb"] = fleet_memory_mb(name)
@@ -206,7 +247,7 @@ def main():
             ", ".join("%d: %.2f" % (r["nodes"], r["first_ratio_to_1"]) for r in measured),
             ", ".join("%d: %.2f" % (r["nodes"], r["second_ratio_to_1"]) for r in measured)))
     write_report(results)
-    print("written: reports/bench-deploy.json")
+    print("written: %s" % REPORT.relative_to(REPO))
     return 0 if all(r["first"]["rc"] == 0 and r["second"]["rc"] == 0 and r["second"]["changed"] == 0
                     for r in measured) else 1
 
