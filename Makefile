@@ -27,7 +27,7 @@ COLLECTIONS := $(CURDIR)/build/collections
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 
 .PHONY: help venv docker collection-link lint sanity units integration prometheus-rules molecule test demo \
-        sandbox-images sandbox-up sandbox-down sandbox-status bench-sandbox bench-precheck bench-deploy \
+        sandbox-images sandbox-up sandbox-down sandbox-status bench-sandbox bench-precheck bench-deploy bench-deploy-mitogen bench-image \
         bench-deploy-layouts bench-heal bench-rollout bench-benchmark bench-verify bench-bundle bundle build clean
 
 help:
@@ -123,6 +123,17 @@ demo: venv docker collection-link
 # and at 1 and 4 nodes the naive playbook (benchmarks/naive/deploy.yml) side by side. Writes reports/bench-deploy.json.
 bench-deploy: venv docker collection-link
 	$(BIN)/python benchmarks/deploy_fleet.py --sizes 1,4,8,16 --naive 1,4
+
+# The same with Mitogen for Ansible (installed into build/mitogen from PyPI; an option, not a requirement):
+# strategy mitogen_linear, the nodes' connection docker. Writes reports/bench-deploy-mitogen.json.
+bench-deploy-mitogen: venv docker collection-link
+	$(BIN)/python benchmarks/deploy_fleet.py --sizes 1,4,8,16 --naive 1,4 --mitogen
+
+# The image sent once: bytes the controller sends (counted by a docker wrapper) to bring the image onto 4 fresh
+# sandbox nodes with mindie_image_distribution direct and tree, the re-runs, and a tree with a rotten holder whose
+# copy every receiver must refuse. Writes reports/bench-image.json.
+bench-image: venv docker collection-link
+	$(BIN)/python benchmarks/image_fleet.py --nodes 4
 
 # Deploy time of 1x8 vs 2x4 on the same (64G) simulated node, each on a fresh fleet: first deploy and the
 # idempotent re-run. Writes reports/bench-deploy-layouts.json.
