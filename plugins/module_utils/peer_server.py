@@ -127,12 +127,8 @@ def _detach_and_serve(path, address, port, url_path, lifetime, report_fd):
             max_fd = os.sysconf('SC_OPEN_MAX')
         except (ValueError, OSError):
             max_fd = 1024
-        for fd in range(3, min(max_fd, 65536)):
-            if fd not in (report_fd,):
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+        os.closerange(3, report_fd)             # nothing of the module's session stays open but the report pipe
+        os.closerange(report_fd + 1, max(max_fd, report_fd + 1))
         os.chdir('/')
         try:
             server = _make_server(path, address, port, url_path)
